@@ -1,0 +1,7 @@
+"""``python -m backmice``: the command line."""
+
+import sys
+
+from backmice.cli import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""The ``backmice`` command line: a thin layer over the library.
+
+Each subcommand lives in its own module of this package and provides
+``add_parser(subparsers)``, which registers an :mod:`argparse` parser whose
+``func`` default is a callable ``run(args) -> int``.
+
+Exit codes (``SPEC.md``): 0 done; 1 an error in backmice itself; 2 bad input
+(one readable line naming the file and the problem, no traceback unless
+``--debug``); 3 a batch finished with some studies failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from backmice import __version__
+from backmice.errors import InputError
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_BUG", "EXIT_OK", "EXIT_PARTIAL", "main"]
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_BAD_INPUT = 2
+EXIT_PARTIAL = 3
+
+#: Subcommand modules, in the order ``backmice --help`` lists them.
+SUBCOMMANDS = ("info", "sample")
+
+log = logging.getLogger("backmice")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors say ``backmice: error: ...`` and exit 2 (bad input)."""
+
+    def error(self, message: str) -> None:  # pragma: no cover - exercised via main()
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every available subcommand."""
+    parser = _Parser(
+        prog="backmice",
+        description="Find, measure and annotate back mice on MR and ultrasound DICOM.",
+    )
+    parser.add_argument("--version", action="version", version=f"backmice {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"backmice.cli.{name}")
+        except ModuleNotFoundError as exc:  # a subcommand not built yet
+            if exc.name != f"backmice.cli.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = RichHandler(
+        console=_stderr_console(), show_time=False, show_path=False, markup=False
+    )
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    # pydicom is chatty about recoverable oddities; our own warnings say what matters.
+    logging.getLogger("pydicom").setLevel(logging.ERROR if verbose < 2 else logging.DEBUG)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_OK
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except InputError as exc:
+        if args.debug:
+            raise
+        _stderr_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _stderr_console().print("interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        _stderr_console().print(
+            f"[bold red]internal error (a bug in backmice):[/] {type(exc).__name__}: {exc}\n"
+            "Run again with --debug for the traceback, and please report it.",
+            markup=True,
+            highlight=False,
+        )
+        return EXIT_BUG

@@ -1,0 +1,300 @@
+"""What a study holds: :class:`Study`, :class:`Stack`, :class:`Volume` and :class:`Role`.
+
+A :class:`Study` is what :func:`backmice.open_study` finds in a folder, file or
+DICOMDIR, from headers alone. Each :class:`Stack` is one image volume that can be
+loaded (one series, or the part of a series with one orientation, geometry and
+image type). :func:`backmice.load` turns a stack into a :class:`Volume`.
+
+Coordinates follow ``SPEC.md``: arrays are indexed ``(slice, row, col)``,
+``spacing_mm`` is ``(slice, row, col)`` in millimetres, and ``affine`` maps the
+index ``(slice, row, col, 1)`` to DICOM patient coordinates (LPS, mm).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FrameRef", "Role", "SkippedFile", "Stack", "Study", "UltrasoundRegion", "Volume"]
+
+
+class Role(enum.StrEnum):
+    """What a stack is for. The rules that assign it are in ``docs/roles.md``."""
+
+    T1 = "t1"
+    T2 = "t2"
+    FATSAT = "fatsat"
+    DIXON_FAT = "dixon_fat"
+    DIXON_WATER = "dixon_water"
+    DIXON_IN = "dixon_in"
+    DIXON_OUT = "dixon_out"
+    LOCALIZER = "localizer"
+    US = "us"
+    SEG = "seg"
+    SR = "sr"
+    OTHER = "other"
+
+    @property
+    def is_image(self) -> bool:
+        """True for roles that :func:`backmice.load` turns into a volume."""
+        return self not in (Role.SEG, Role.SR)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file :func:`backmice.open_study` did not use, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRef:
+    """One 2D image of a stack: a file, or one frame of a multi-frame file.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    frame : int or None
+        0-based frame index in a multi-frame file, None for a single-frame file.
+    sop_instance_uid : str
+        SOPInstanceUID of the file.
+    position : tuple of 3 float or None
+        ImagePositionPatient (LPS, mm) of the first transmitted pixel.
+    slope, intercept : float
+        Rescale applied to the stored values.
+    instance_number : int or None
+        InstanceNumber, kept for messages only: never used for ordering.
+    transfer_syntax : str
+        TransferSyntaxUID of the file.
+    pixel_offset : int or None
+        Byte offset of the PixelData element's value in the file, when it is
+        stored uncompressed with a defined length (the fast read path).
+    lossy : bool
+        LossyImageCompression is ``01`` or the transfer syntax is lossy.
+    """
+
+    path: Path
+    frame: int | None
+    sop_instance_uid: str
+    position: tuple[float, float, float] | None
+    slope: float = 1.0
+    intercept: float = 0.0
+    instance_number: int | None = None
+    transfer_syntax: str = ""
+    pixel_offset: int | None = None
+    lossy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UltrasoundRegion:
+    """The calibrated 2D tissue region of an ultrasound image.
+
+    Attributes
+    ----------
+    x0, y0, x1, y1 : int
+        Region bounds in pixels of the original image, inclusive
+        (RegionLocationMinX0, MinY0, MaxX1, MaxY1).
+    delta_x_mm, delta_y_mm : float
+        Pixel size along columns and rows, mm (PhysicalDeltaX/Y × 10).
+    """
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    delta_x_mm: float
+    delta_y_mm: float
+
+
+@dataclass(slots=True)
+class Stack:
+    """One loadable image volume of a study, described from headers only.
+
+    Attributes
+    ----------
+    series_uid, study_uid, frame_of_reference_uid : str
+        The UIDs (empty string where the files have none).
+    modality : str
+        DICOM Modality (``MR``, ``US``, ...).
+    role : Role
+        What the stack is (``t1``, ``dixon_fat``, ``us``, ...).
+    description : str
+        SeriesDescription, or a description built from the image type.
+    frames : tuple of FrameRef
+        The 2D images in slice order (sorted along the slice normal), one per
+        position; duplicates are already removed and listed in ``warnings``.
+    rows, cols : int
+        Size of each stored frame, pixels.
+    shape : tuple of 3 int
+        Shape of the array :func:`backmice.load` returns, ``(slice, row, col)``
+        (for ultrasound, after cropping to the tissue region).
+    spacing_mm : tuple of 3 (float or None)
+        ``(slice, row, col)`` spacing in mm; None where unknown (no geometry, a
+        single slice, ultrasound frames in time).
+    affine : ndarray of shape (4, 4)
+        Index ``(slice, row, col)`` to LPS mm. For ultrasound, to the image plane
+        in mm with the origin at the top-left of the tissue region (x along
+        columns, y down into the body). Without calibration it maps to pixels.
+    calibrated : bool
+        True when the in-plane spacing is known in mm.
+    orientation : str or None
+        ``axial``, ``sagittal``, ``coronal``, ``oblique``, or None (no geometry).
+    photometric : str
+        PhotometricInterpretation of the files.
+    image_type : tuple of str
+        ImageType (or FrameType for enhanced multi-frame) of the stack.
+    region : UltrasoundRegion or None
+        The tissue region ultrasound is calibrated from and cropped to.
+    slice_positions_mm : tuple of float
+        Position of each frame along the slice normal, mm (empty without geometry).
+    n_files : int
+        Number of distinct files the stack reads.
+    warnings : list of str
+        What the user should know (non-uniform spacing, duplicates, ...).
+    """
+
+    series_uid: str
+    study_uid: str
+    frame_of_reference_uid: str
+    modality: str
+    role: Role
+    description: str
+    frames: tuple[FrameRef, ...]
+    rows: int
+    cols: int
+    shape: tuple[int, int, int]
+    spacing_mm: tuple[float | None, float | None, float | None]
+    affine: np.ndarray
+    calibrated: bool
+    orientation: str | None
+    photometric: str = "MONOCHROME2"
+    image_type: tuple[str, ...] = ()
+    region: UltrasoundRegion | None = None
+    slice_positions_mm: tuple[float, ...] = ()
+    n_files: int = 0
+    bits_allocated: int = 16
+    pixel_representation: int = 0
+    samples_per_pixel: int = 1
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def units(self) -> str:
+        """``mm`` when calibrated, else ``px``."""
+        return "mm" if self.calibrated else "px"
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """The distinct files of the stack, in slice order."""
+        return tuple(dict.fromkeys(f.path for f in self.frames))
+
+    def summary(self) -> dict:
+        """The stack as ``backmice info --json`` reports it (JSON-ready)."""
+        return {
+            "series_uid": self.series_uid,
+            "modality": self.modality,
+            "role": str(self.role),
+            "description": self.description,
+            "n_files": self.n_files,
+            "shape": list(self.shape),
+            "spacing_mm": [None if s is None else round(float(s), 6) for s in self.spacing_mm],
+            "calibrated": self.calibrated,
+            "orientation": self.orientation,
+        }
+
+
+@dataclass(slots=True)
+class Study:
+    """What :func:`backmice.open_study` found under a path.
+
+    Attributes
+    ----------
+    path : Path
+        The folder, file or DICOMDIR given.
+    stacks : list of Stack
+        The loadable stacks, ordered by series then role.
+    skipped : list of SkippedFile
+        Files that are not DICOM or could not be read, with the reason.
+    """
+
+    path: Path
+    stacks: list[Stack]
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    def by_role(self, role: Role | str) -> list[Stack]:
+        """The stacks with the given role."""
+        role = Role(role)
+        return [s for s in self.stacks if s.role is role]
+
+    def summary(self) -> dict:
+        """The study as ``backmice info --json`` reports it (JSON-ready)."""
+        return {
+            "series": [s.summary() for s in self.stacks],
+            "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.skipped],
+        }
+
+
+@dataclass(slots=True)
+class Volume:
+    """A loaded image volume.
+
+    Attributes
+    ----------
+    array : ndarray of float32, shape (slice, row, col)
+        Rescaled pixel values (RescaleSlope/Intercept applied per slice); for
+        colour ultrasound, the luminance.
+    spacing_mm : tuple of 3 (float or None)
+        ``(slice, row, col)`` spacing, mm; None where unknown.
+    affine : ndarray of float64, shape (4, 4)
+        Index ``(slice, row, col, 1)`` to LPS mm (see :class:`Stack`).
+    modality, role, description
+        As in :class:`Stack`.
+    study_uid, series_uid, frame_of_reference_uid : str
+        The UIDs.
+    sop_instance_uids : tuple of str
+        SOPInstanceUID of each slice, in array order (for a multi-frame file the
+        same UID repeats; see ``frame_numbers``).
+    frame_numbers : tuple of int or None
+        1-based frame number of each slice in its file (None for single-frame files).
+    calibrated : bool
+        True when spacing is known in mm.
+    color : ndarray of uint8, shape (slice, row, col, 3), or None
+        The RGB image for display (colour ultrasound only).
+    origin_px : tuple of 2 int
+        ``(row, col)`` of the array's first pixel in the stored image (non-zero
+        when ultrasound is cropped to its tissue region).
+    warnings : list of str
+        What the user should know about this volume.
+    """
+
+    array: np.ndarray
+    spacing_mm: tuple[float | None, float | None, float | None]
+    affine: np.ndarray
+    modality: str
+    role: Role
+    description: str
+    study_uid: str
+    series_uid: str
+    frame_of_reference_uid: str
+    sop_instance_uids: tuple[str, ...]
+    frame_numbers: tuple[int | None, ...]
+    calibrated: bool
+    orientation: str | None = None
+    color: np.ndarray | None = None
+    origin_px: tuple[int, int] = (0, 0)
+    slice_positions_mm: tuple[float, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def units(self) -> str:
+        """``mm`` when calibrated, else ``px``."""
+        return "mm" if self.calibrated else "px"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(slice, row, col)``."""
+        return tuple(self.array.shape[:3])  # type: ignore[return-value]
