@@ -154,6 +154,12 @@ class Stack:
         Position of each frame along the slice normal, mm (empty without geometry).
     n_files : int
         Number of distinct files the stack reads.
+    bits_allocated, bits_stored, pixel_representation, samples_per_pixel : int
+        Pixel format of the files.
+    duplicates : tuple of (int, FrameRef)
+        Other images found at the position of slice ``i`` (same place, different
+        SOPInstanceUID); :func:`backmice.load` compares their content and says
+        whether they were copies.
     warnings : list of str
         What the user should know (non-uniform spacing, duplicates, ...).
     """
@@ -180,6 +186,9 @@ class Stack:
     bits_allocated: int = 16
     pixel_representation: int = 0
     samples_per_pixel: int = 1
+    bits_stored: int = 16
+    series_number: int | None = None
+    duplicates: tuple[tuple[int, FrameRef], ...] = ()
     warnings: list[str] = field(default_factory=list)
 
     @property

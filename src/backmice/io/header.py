@@ -1,0 +1,448 @@
+"""Read what backmice needs from one DICOM file's header, without its pixel data.
+
+:func:`read_header` turns a file into a :class:`Header` (what the file is) and a
+list of :class:`FrameHeader` (one per 2D image: geometry and rescale), for
+classic single-frame files, classic multi-frame files (cine ultrasound) and
+enhanced multi-frame files (per-frame and shared functional groups).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from backmice.errors import InputError
+
+__all__ = ["MAX_PIXELS", "FrameHeader", "Header", "dcmread_any", "read_header"]
+
+log = logging.getLogger(__name__)
+
+#: Largest image (rows × cols × frames × samples) backmice allocates, elements.
+#: Larger declared sizes are refused before any pixel is read. 2**31 is 8 GiB of float32.
+MAX_PIXELS = 2**31
+
+_SEG_SOP = "1.2.840.10008.5.1.4.1.1.66.4"
+_SR_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+_UNCOMPRESSED_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+_LOSSY_SYNTAXES = {
+    "1.2.840.10008.1.2.4.50",  # JPEG baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG extended
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHeader:
+    """Geometry and rescale of one 2D image (a file or one frame of it).
+
+    Positions and orientations are None where the file does not say.
+    ``pixel_spacing`` is ``(row spacing, column spacing)`` in mm.
+    """
+
+    frame: int | None
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, float, float, float, float, float] | None
+    pixel_spacing: tuple[float, float] | None
+    slope: float
+    intercept: float
+    frame_type: tuple[str, ...] = ()
+    stack_id: str = ""
+    temporal_index: int | None = None
+    echo_time: float | None = None
+
+
+@dataclass(slots=True)
+class Header:
+    """What one DICOM file is, from its header.
+
+    Attributes follow the DICOM keywords they come from; ``frames`` has one
+    :class:`FrameHeader` per 2D image.
+    """
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    modality: str
+    study_uid: str
+    series_uid: str
+    frame_of_reference_uid: str
+    series_number: int | None
+    instance_number: int | None
+    description: str
+    image_type: tuple[str, ...]
+    rows: int
+    cols: int
+    n_frames: int
+    samples_per_pixel: int
+    photometric: str
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int
+    transfer_syntax: str
+    lossy: bool
+    has_pixels: bool
+    pixel_offset: int | None
+    pixel_length: int | None
+    enhanced: bool
+    frames: list[FrameHeader] = field(default_factory=list)
+    us_regions: list[Dataset] = field(default_factory=list)
+    #: MR sequence information used to assign a role.
+    mr: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def is_seg(self) -> bool:
+        """A DICOM Segmentation."""
+        return self.sop_class_uid == _SEG_SOP or self.modality == "SEG"
+
+    @property
+    def is_sr(self) -> bool:
+        """A DICOM Structured Report."""
+        return self.modality == "SR" or self.sop_class_uid.startswith(_SR_SOP_PREFIX)
+
+
+def _floats(value, n: int) -> tuple[float, ...] | None:
+    """``value`` as a tuple of ``n`` finite floats, or None."""
+    if value is None:
+        return None
+    try:
+        out = tuple(float(v) for v in (value if isinstance(value, list | tuple) else list(value)))
+    except (TypeError, ValueError):
+        return None
+    if len(out) != n or any(v != v or v in (float("inf"), float("-inf")) for v in out):
+        return None
+    return out
+
+
+def _float(value, default: float | None = None) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if out == out else default
+
+
+def _int(value, default: int | None = None) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _strs(value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip().upper() for v in value.split("\\"))
+    try:
+        return tuple(str(v).strip().upper() for v in value)
+    except TypeError:
+        return (str(value).strip().upper(),)
+
+
+def _first(ds: Dataset | None, keyword: str) -> Dataset | None:
+    """The first item of sequence ``keyword`` of ``ds``, or None."""
+    if ds is None:
+        return None
+    seq = ds.get(keyword)
+    try:
+        return seq[0] if seq else None
+    except (TypeError, IndexError):
+        return None
+
+
+def _functional(per_frame: Dataset | None, shared: Dataset | None, macro: str) -> Dataset | None:
+    """Item of functional group ``macro``: per-frame first, then shared."""
+    return _first(per_frame, macro) or _first(shared, macro)
+
+
+def dcmread_any(fp, *, stop_before_pixels: bool = True) -> Dataset:
+    """Read a DICOM file from an open binary file; raw DICOM without preamble too."""
+    try:
+        return pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        # DICOM written without the 128-byte preamble and "DICM" (old ACR-NEMA style
+        # exports): accept it only when it starts like a group 0008 element.
+        fp.seek(0)
+        start = fp.read(4)
+        if len(start) < 4 or start[:2] not in (b"\x08\x00", b"\x02\x00"):
+            raise
+        fp.seek(0)
+        ds = pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels, force=True)
+        if "TransferSyntaxUID" not in ds.file_meta:
+            implicit, little = ds.original_encoding
+            ds.file_meta.TransferSyntaxUID = (
+                pydicom.uid.ImplicitVRLittleEndian
+                if implicit
+                else pydicom.uid.ExplicitVRLittleEndian
+                if little
+                else pydicom.uid.ExplicitVRBigEndian
+            )
+        return ds
+
+
+def read_header(path: str | os.PathLike[str]) -> Header:
+    """Read the header of one DICOM file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    Header
+
+    Raises
+    ------
+    InputError
+        The file is not DICOM, cannot be read, or declares an image backmice
+        refuses (see :data:`MAX_PIXELS`); the message says which.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fp:
+            ds = dcmread_any(fp)
+            offset = fp.tell()
+            tag = fp.read(4)
+            size = os.fstat(fp.fileno()).st_size
+    except InvalidDicomError:
+        raise InputError("not a DICOM file", path=path) from None
+    except (OSError, EOFError) as exc:
+        raise InputError(
+            f"cannot read the file ({exc.__class__.__name__}: {exc})", path=path
+        ) from None
+    except Exception as exc:  # pydicom raises many kinds on corrupt headers
+        raise InputError(
+            f"corrupt DICOM header ({exc.__class__.__name__}: {exc})", path=path
+        ) from None
+    try:
+        return _header_from_dataset(path, ds, offset, tag, size)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"unreadable DICOM header ({exc.__class__.__name__}: {exc})", path=path
+        ) from None
+
+
+def _pixel_element(
+    path: Path, ds: Dataset, offset: int, tag: bytes, size: int, ts: str
+) -> tuple[bool, int | None, int | None]:
+    """Where the pixel data's value starts and how long it is (uncompressed LE only)."""
+    # (7FE0,0010/0008/0009) PixelData, FloatPixelData, DoubleFloatPixelData, either byte order.
+    pixel_tags = {
+        b"\xe0\x7f\x10\x00",
+        b"\xe0\x7f\x08\x00",
+        b"\xe0\x7f\x09\x00",
+        b"\x7f\xe0\x00\x10",
+        b"\x7f\xe0\x00\x08",
+        b"\x7f\xe0\x00\x09",
+    }
+    has_pixels = tag in pixel_tags
+    if not has_pixels or ts not in _UNCOMPRESSED_LE:
+        return has_pixels, None, None
+    with path.open("rb") as fp:
+        fp.seek(offset)
+        head = fp.read(12)
+    if ts == "1.2.840.10008.1.2":  # implicit VR: tag, 4-byte length
+        length = int.from_bytes(head[4:8], "little")
+        start = offset + 8
+    elif head[4:6] in (b"OB", b"OW", b"OF", b"OD", b"OL", b"UN"):
+        length = int.from_bytes(head[8:12], "little")
+        start = offset + 12
+    else:
+        return has_pixels, None, None
+    if length == 0xFFFFFFFF:  # undefined length: encapsulated despite the syntax
+        return has_pixels, None, None
+    if start + length > size:
+        raise InputError(
+            f"truncated file: the pixel data needs {length} bytes from byte {start}, "
+            f"but the file ends at {size}",
+            path=path,
+        )
+    return has_pixels, start, length
+
+
+def _header_from_dataset(path: Path, ds: Dataset, offset: int, tag: bytes, size: int) -> Header:
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "") if meta is not None else "") or (
+        "1.2.840.10008.1.2" if ds.is_implicit_VR else "1.2.840.10008.1.2.1"
+    )
+    sop_class = str(ds.get("SOPClassUID", "") or (meta or {}).get("MediaStorageSOPClassUID", ""))
+    if sop_class == "1.2.840.10008.1.3.10":
+        raise InputError("a DICOMDIR (an index of files, not an image)", path=path)
+
+    rows = _int(ds.get("Rows"), 0) or 0
+    cols = _int(ds.get("Columns"), 0) or 0
+    n_frames = max(_int(ds.get("NumberOfFrames"), 1) or 1, 1)
+    samples = _int(ds.get("SamplesPerPixel"), 1) or 1
+    bits_allocated = _int(ds.get("BitsAllocated"), 16) or 16
+    has_pixels, pixel_offset, pixel_length = _pixel_element(path, ds, offset, tag, size, ts)
+
+    if has_pixels:
+        if rows <= 0 or cols <= 0:
+            raise InputError(f"image with Rows={rows} and Columns={cols}", path=path)
+        if samples not in (1, 3) or bits_allocated not in (1, 8, 16, 32, 64):
+            raise InputError(
+                f"unsupported pixel format (SamplesPerPixel={samples}, "
+                f"BitsAllocated={bits_allocated})",
+                path=path,
+            )
+        n_pixels = rows * cols * n_frames * samples
+        if n_pixels > MAX_PIXELS:
+            raise InputError(
+                f"declares {rows}x{cols}x{n_frames} pixels ({n_pixels:,}), above the limit of "
+                f"{MAX_PIXELS:,} (backmice.io.header.MAX_PIXELS)",
+                path=path,
+            )
+        if pixel_length is not None:
+            expected = n_pixels * bits_allocated // 8
+            if bits_allocated >= 8 and pixel_length < expected:
+                raise InputError(
+                    f"pixel data holds {pixel_length} bytes but Rows x Columns x frames x "
+                    f"samples x bits declare {expected}",
+                    path=path,
+                )
+
+    lossy = ts in _LOSSY_SYNTAXES or str(ds.get("LossyImageCompression", "")).strip() == "01"
+    description = str(ds.get("SeriesDescription", "") or "").strip()
+    image_type = _strs(ds.get("ImageType"))
+    shared = _first(ds, "SharedFunctionalGroupsSequence")
+    per_frame_seq = ds.get("PerFrameFunctionalGroupsSequence")
+    enhanced = shared is not None or bool(per_frame_seq)
+
+    header = Header(
+        path=path,
+        sop_class_uid=sop_class,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        modality=str(ds.get("Modality", "") or "").strip().upper(),
+        study_uid=str(ds.get("StudyInstanceUID", "") or ""),
+        series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
+        series_number=_int(ds.get("SeriesNumber")),
+        instance_number=_int(ds.get("InstanceNumber")),
+        description=description,
+        image_type=image_type,
+        rows=rows,
+        cols=cols,
+        n_frames=n_frames,
+        samples_per_pixel=samples,
+        photometric=str(ds.get("PhotometricInterpretation", "") or "MONOCHROME2").strip().upper(),
+        bits_allocated=bits_allocated,
+        bits_stored=_int(ds.get("BitsStored"), bits_allocated) or bits_allocated,
+        pixel_representation=_int(ds.get("PixelRepresentation"), 0) or 0,
+        transfer_syntax=ts,
+        lossy=lossy,
+        has_pixels=has_pixels,
+        pixel_offset=pixel_offset,
+        pixel_length=pixel_length,
+        enhanced=enhanced,
+        us_regions=list(ds.get("SequenceOfUltrasoundRegions") or []),
+    )
+    header.mr = _mr_info(ds, shared)
+    if has_pixels:
+        header.frames = _frames(ds, header, shared, per_frame_seq)
+    return header
+
+
+def _mr_info(ds: Dataset, shared: Dataset | None) -> dict[str, object]:
+    """Sequence tags used by the role rules (classic tags, or enhanced equivalents)."""
+    info: dict[str, object] = {
+        "scanning_sequence": _strs(ds.get("ScanningSequence")),
+        "sequence_variant": _strs(ds.get("SequenceVariant")),
+        "scan_options": _strs(ds.get("ScanOptions")),
+        "sequence_name": str(ds.get("SequenceName", "") or ds.get("PulseSequenceName", "") or ""),
+        "protocol_name": str(ds.get("ProtocolName", "") or ""),
+        "tr": _float(ds.get("RepetitionTime")),
+        "te": _float(ds.get("EchoTime")),
+        "ti": _float(ds.get("InversionTime")),
+        "echo_number": _int(ds.get("EchoNumbers")),
+        "fat_suppression": str(ds.get("SpectrallySelectedSuppression", "") or "").upper(),
+    }
+    timing = _first(shared, "MRTimingAndRelatedParametersSequence")
+    if timing is not None and info["tr"] is None:
+        info["tr"] = _float(timing.get("RepetitionTime"))
+    modifier = _first(shared, "MRModifierSequence")
+    if modifier is not None and not info["fat_suppression"]:
+        info["fat_suppression"] = str(modifier.get("SpectrallySelectedSuppression", "")).upper()
+    if info["te"] is None:
+        echo = _first(shared, "MREchoSequence")
+        if echo is not None:
+            info["te"] = _float(echo.get("EffectiveEchoTime"))
+    if ds.get("InversionRecovery") == "YES" and "IR" not in info["scanning_sequence"]:
+        info["scanning_sequence"] = (*info["scanning_sequence"], "IR")  # type: ignore[misc]
+    return info
+
+
+def _frames(
+    ds: Dataset, header: Header, shared: Dataset | None, per_frame_seq
+) -> list[FrameHeader]:
+    slope = _float(ds.get("RescaleSlope"), 1.0) or 1.0
+    intercept = _float(ds.get("RescaleIntercept"), 0.0) or 0.0
+    if not header.enhanced:
+        position = _floats(ds.get("ImagePositionPatient"), 3)
+        orientation = _floats(ds.get("ImageOrientationPatient"), 6)
+        spacing = _floats(ds.get("PixelSpacing"), 2)
+        common = {
+            "position": position,
+            "orientation": orientation,
+            "pixel_spacing": spacing,
+            "slope": slope,
+            "intercept": intercept,
+            "echo_time": header.mr.get("te"),  # type: ignore[arg-type]
+        }
+        if header.n_frames == 1:
+            return [FrameHeader(frame=None, **common)]
+        # Classic multi-frame (cine ultrasound, secondary capture): frames share geometry.
+        return [FrameHeader(frame=i, **common) for i in range(header.n_frames)]
+
+    items = list(per_frame_seq or [])
+    frames = []
+    for i in range(header.n_frames):
+        item = items[i] if i < len(items) else None
+        pos_item = _functional(item, shared, "PlanePositionSequence")
+        ori_item = _functional(item, shared, "PlaneOrientationSequence")
+        meas_item = _functional(item, shared, "PixelMeasuresSequence")
+        pvt_item = _functional(item, shared, "PixelValueTransformationSequence")
+        type_item = _functional(item, shared, "MRImageFrameTypeSequence") or _functional(
+            item, shared, "CTImageFrameTypeSequence"
+        )
+        content = _first(item, "FrameContentSequence")
+        echo = _functional(item, shared, "MREchoSequence")
+        frames.append(
+            FrameHeader(
+                frame=i,
+                position=_floats(pos_item.get("ImagePositionPatient"), 3) if pos_item else None,
+                orientation=(
+                    _floats(ori_item.get("ImageOrientationPatient"), 6) if ori_item else None
+                ),
+                pixel_spacing=_floats(meas_item.get("PixelSpacing"), 2) if meas_item else None,
+                slope=(_float(pvt_item.get("RescaleSlope"), slope) or slope) if pvt_item else slope,
+                intercept=(
+                    _float(pvt_item.get("RescaleIntercept"), intercept) if pvt_item else intercept
+                )
+                or 0.0,
+                frame_type=_strs(type_item.get("FrameType")) if type_item else (),
+                stack_id=str(content.get("StackID", "") or "") if content else "",
+                temporal_index=_int(content.get("TemporalPositionIndex")) if content else None,
+                echo_time=_float(echo.get("EffectiveEchoTime")) if echo else None,
+            )
+        )
+    return frames
+
+
+def transfer_syntax_name(uid: str) -> str:
+    """A readable name for a transfer syntax UID."""
+    try:
+        return UID(uid).name
+    except Exception:  # pragma: no cover - pydicom knows every standard UID
+        return uid

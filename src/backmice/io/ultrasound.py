@@ -1,0 +1,112 @@
+"""Ultrasound calibration from SequenceOfUltrasoundRegions (``SPEC.md``).
+
+Spacing comes only from a 2D tissue region (RegionSpatialFormat 1) whose
+physical units are centimetres (code 3) in both directions; the image is
+cropped to it and depth is measured from its top (the transducer face).
+Spectral, M-mode and other regions are ignored. No usable region, several 2D
+regions whose spacing disagrees, or a region that does not fit the image:
+spacing is unknown and measurements are in pixels, with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydicom.dataset import Dataset
+
+from backmice.io.model import UltrasoundRegion
+
+__all__ = ["select_tissue_region"]
+
+_CM = 3
+_TISSUE_2D = 1
+#: Relative difference at which two 2D regions' pixel sizes disagree.
+_AGREE = 0.01
+
+
+def _region(item: Dataset) -> UltrasoundRegion | None:
+    try:
+        if int(item.get("RegionSpatialFormat", -1)) != _TISSUE_2D:
+            return None
+        if int(item.get("PhysicalUnitsXDirection", -1)) != _CM:
+            return None
+        if int(item.get("PhysicalUnitsYDirection", -1)) != _CM:
+            return None
+        dx, dy = float(item.PhysicalDeltaX), float(item.PhysicalDeltaY)
+        box = [
+            int(item.get(k))
+            for k in (
+                "RegionLocationMinX0",
+                "RegionLocationMinY0",
+                "RegionLocationMaxX1",
+                "RegionLocationMaxY1",
+            )
+        ]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if not (dx > 0 and dy > 0) or box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    return UltrasoundRegion(*box, delta_x_mm=abs(dx) * 10.0, delta_y_mm=abs(dy) * 10.0)
+
+
+def select_tissue_region(
+    regions: Sequence[Dataset], *, rows: int, cols: int
+) -> tuple[UltrasoundRegion | None, list[str]]:
+    """The 2D tissue region an ultrasound image is calibrated from.
+
+    Parameters
+    ----------
+    regions : sequence of Dataset
+        Items of SequenceOfUltrasoundRegions.
+    rows, cols : int
+        Size of the stored image, pixels.
+
+    Returns
+    -------
+    region : UltrasoundRegion or None
+        None when the image cannot be calibrated.
+    warnings : list of str
+        Why not, or what was chosen among several regions.
+    """
+    if not regions:
+        return None, ["no SequenceOfUltrasoundRegions: pixel size unknown, measurements are in px"]
+    tissue = [r for r in (_region(item) for item in regions) if r is not None]
+    if not tissue:
+        return None, [
+            "no 2D tissue region calibrated in cm among the ultrasound regions: pixel size "
+            "unknown, measurements are in px"
+        ]
+    warnings: list[str] = []
+    first = tissue[0]
+    for other in tissue[1:]:
+        for a, b in ((first.delta_x_mm, other.delta_x_mm), (first.delta_y_mm, other.delta_y_mm)):
+            if abs(a - b) > _AGREE * max(a, b):
+                return None, [
+                    f"{len(tissue)} 2D tissue regions with different pixel sizes "
+                    f"({first.delta_x_mm:.4f} vs {other.delta_x_mm:.4f} mm): calibration "
+                    "ambiguous, measurements are in px"
+                ]
+    # The largest region is the image; equal ones (dual display) keep the first.
+    region = max(tissue, key=lambda r: (r.x1 - r.x0) * (r.y1 - r.y0))
+    if len(tissue) > 1:
+        warnings.append(
+            f"{len(tissue)} 2D tissue regions with the same pixel size: using the one at "
+            f"columns {region.x0}-{region.x1}, rows {region.y0}-{region.y1}"
+        )
+    # Vendors write MaxX1 = Columns now and then: one pixel over is rounding, more is
+    # an image resized or cropped after calibration, whose pixel size is then wrong.
+    if region.x1 > cols or region.y1 > rows or region.x0 < 0 or region.y0 < 0:
+        return None, [
+            f"the ultrasound region (columns {region.x0}-{region.x1}, rows "
+            f"{region.y0}-{region.y1}) does not fit the {cols}x{rows} image: it was resized "
+            "or cropped after calibration, so the pixel size is unknown; measurements are in px"
+        ]
+    clipped = UltrasoundRegion(
+        region.x0,
+        region.y0,
+        min(region.x1, cols - 1),
+        min(region.y1, rows - 1),
+        region.delta_x_mm,
+        region.delta_y_mm,
+    )
+    return clipped, warnings
