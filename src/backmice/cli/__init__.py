@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from backmice import __version__
 from backmice.errors import InputError
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_BUG", "EXIT_OK", "EXIT_PARTIAL", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_BUG", "EXIT_OK", "EXIT_PARTIAL", "console_width", "main"]
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -66,18 +66,30 @@ def _setup_logging(verbose: int) -> None:
     from rich.logging import RichHandler
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    handler = RichHandler(
-        console=_stderr_console(), show_time=False, show_path=False, markup=False
-    )
+    handler = RichHandler(console=_stderr_console(), show_time=False, show_path=False, markup=False)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
-    # pydicom is chatty about recoverable oddities; our own warnings say what matters.
-    logging.getLogger("pydicom").setLevel(logging.ERROR if verbose < 2 else logging.DEBUG)
+    # pydicom is chatty about recoverable oddities (invalid VR values, decoder
+    # fallbacks); backmice's own messages say what matters to the user.
+    if verbose < 2:
+        import pydicom.config
+
+        pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+        logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.ERROR if verbose < 2 else logging.WARNING)
 
 
 def _stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, width=console_width())
+
+
+def console_width() -> int:
+    """Terminal width, or a wide default when output is piped (tables stay readable)."""
+    import shutil
+
+    return max(shutil.get_terminal_size((160, 24)).columns, 80)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
