@@ -287,3 +287,22 @@ def test_dicomdir_with_a_missing_file(tmp_path):
     missing = [s for s in study.skipped if "missing" in s.reason]
     assert [s.path.name for s in missing] == [victim.name]
     assert study.stacks  # everything else still there
+
+
+@pytest.mark.parametrize(
+    "name", ["MR_small.dcm", "MR2_UNCR.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm", "CT_small.dcm"]
+)
+def test_single_files_agree_with_simpleitk(name):
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(real_file(name)), sitk.sitkFloat32)
+    vol = backmice.load(_only_stack(real_file(name)))
+    np.testing.assert_allclose(vol.array, sitk.GetArrayViewFromImage(image), rtol=1e-6)
+    np.testing.assert_allclose(vol.affine[:3, 3], image.GetOrigin(), atol=1e-4)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    sx, sy, _ = image.GetSpacing()
+    assert vol.spacing_mm[1:] == pytest.approx((sy, sx))
+    np.testing.assert_allclose(vol.affine[:3, 2] / sx, direction[:, 0], atol=1e-5)
+    np.testing.assert_allclose(vol.affine[:3, 1] / sy, direction[:, 1], atol=1e-5)
+    # A single slice has no slice spacing: None, not SimpleITK's 1 mm or SliceThickness.
+    assert vol.spacing_mm[0] is None
