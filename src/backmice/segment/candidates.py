@@ -1,0 +1,233 @@
+"""Candidate nodules: fat walled off from the subcutaneous fat, or in or under the fascia.
+
+A candidate is a connected region of fat that is not subcutaneous fat in its
+slice — so it is walled off from the subcutaneous layer by a thin non-fat
+boundary (a capsule), or lies deep to or through the fascia — and that lies in
+the region of interest: by default the posterior half of the body, between the
+skin and 20 mm deep to the fascia. Deep structures that only reach into the
+region of interest (bone marrow, visceral and intermuscular fat) are not
+candidates, and a candidate deep to the fascia must reach up to it (fat in the
+muscle further down is not a herniation).
+
+Working slice by slice in the acquisition plane, where the resolution is finest,
+keeps anisotropic voxels honest: a 4 mm slice blurs a capsule at a nodule's
+poles, but not across its equator.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cc3d
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
+from skimage.segmentation import watershed
+
+from backmice.segment.body import distance_mm
+
+__all__ = ["CandidateOptions", "find_candidates"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateOptions:
+    """Options of :func:`find_candidates` (lengths in mm).
+
+    Attributes
+    ----------
+    min_size_mm, max_size_mm : float
+        Limits on a candidate's largest extent.
+    roi_deep_mm : float
+        The region of interest reaches this far deep to the fascia.
+    posterior_only : bool
+        Keep to the posterior half of the body (the back).
+    reach_mm : float
+        A candidate deep to the fascia must come within this distance of it.
+    min_in_roi : float
+        Share of a region's voxels that must lie in the region of interest.
+    min_thickness_mm : float
+        Diameter of the largest disk that fits in the region's largest
+        cross-section (fatty streaks in muscle and slivers of fat between septa
+        are thinner than a nodule).
+    min_solidity : float
+        Area over convex-hull area of the largest cross-section (a nodule is
+        convex; a crescent of fat squeezed between a capsule and the fascia is not).
+    """
+
+    min_size_mm: float = 5.0
+    max_size_mm: float = 100.0
+    roi_deep_mm: float = 20.0
+    posterior_only: bool = True
+    reach_mm: float = 5.0
+    min_in_roi: float = 0.95
+    min_thickness_mm: float = 3.0
+    min_solidity: float = 0.7
+
+
+def _lps_y(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
+    """LPS y (mm, + posterior) of every voxel centre, as a broadcastable sum."""
+    k, r, c = (np.arange(n, dtype=np.float32) for n in shape)
+    a = affine.astype(np.float32)
+    return (
+        a[1, 3]
+        + a[1, 0] * k[:, None, None]
+        + a[1, 1] * r[None, :, None]
+        + a[1, 2] * c[None, None, :]
+    )
+
+
+def _compact_enough(region: np.ndarray, pixel_mm: np.ndarray, options: CandidateOptions) -> bool:
+    """Thick and convex enough in its largest cross-section to be a nodule."""
+    areas = region.sum(axis=(1, 2))
+    # Pad: a crop's edge would otherwise count as more of the region.
+    section = np.pad(region[int(np.argmax(areas))], 1)
+    inscribed = 2 * float(distance_mm(section[np.newaxis], (1.0, *pixel_mm)).max())
+    if inscribed < options.min_thickness_mm:
+        return False
+    points = np.argwhere(section)
+    if len(points) < 4:
+        return False
+    try:
+        hull = ConvexHull(points * pixel_mm)
+    except QhullError:  # all in a line
+        return False
+    # Hull of pixel centres misses half a pixel all round: add the perimeter strip.
+    area = section.sum() * float(np.prod(pixel_mm))
+    hull_area = hull.volume + hull.area * 0.5 * float(np.mean(pixel_mm))
+    return area / hull_area >= options.min_solidity
+
+
+def _grow(
+    cores: np.ndarray,
+    ids: np.ndarray,
+    score: np.ndarray,
+    fat: np.ndarray,
+    sat: np.ndarray,
+    *,
+    pixel_mm: np.ndarray,
+    slice_mm: float,
+    margin_mm: float = 6.0,
+    grow_mm: float = 3.0,
+) -> np.ndarray:
+    """Grow each core through the fat up to the capsule, in 3D (marker watershed).
+
+    Where a capsule is blurred (at a nodule's poles in thick slices, or where it
+    runs oblique to the slice) the core found slice by slice stops short. From
+    each core the fat is flooded in order of fat score, against the subcutaneous
+    fat flooding from outside the core's footprint; the two meet in the valley
+    of the fat score that the capsule leaves even where it is faint.
+    """
+    out = np.zeros(cores.shape, dtype=np.int32)
+    pad = (1, *(int(np.ceil(margin_mm / p)) for p in pixel_mm))
+    for i, sl in enumerate(ndimage.find_objects(cores), start=1):
+        if sl is None or i not in ids:
+            continue
+        box = tuple(
+            slice(max(s.start - m, 0), min(s.stop + m, n))
+            for s, m, n in zip(sl, pad, cores.shape, strict=True)
+        )
+        core = cores[box]
+        markers = np.where(np.isin(core, ids), core, 0).astype(np.int32)
+        own = markers == i
+        footprint = ndimage.binary_dilation(
+            np.any(own, axis=0), structure=np.ones((5, 5), dtype=bool)
+        )
+        # The subcutaneous fat floods from outside the core's footprint, and from
+        # slices more than ``grow_mm`` beyond the core (a cap is never thicker).
+        reach = np.flatnonzero(np.any(own, axis=(1, 2)))
+        within = np.zeros(core.shape[0], dtype=bool)
+        steps = int(np.ceil(grow_mm / slice_mm))
+        within[max(reach[0] - steps, 0) : reach[-1] + steps + 1] = True
+        allowed = footprint[np.newaxis] & within[:, np.newaxis, np.newaxis]
+        markers[sat[box] & ~allowed & (markers == 0)] = cores.max() + 1
+        smooth = ndimage.gaussian_filter(score[box].astype(np.float32), (0.0, 0.7, 0.7))
+        basins = watershed(-smooth, markers=markers, mask=fat[box] | (markers > 0))
+        region = (basins == i) & fat[box]
+        out[box][region] = i
+    return out
+
+
+def find_candidates(
+    fat: np.ndarray,
+    score: np.ndarray,
+    sat: np.ndarray,
+    body: np.ndarray,
+    signed_mm: np.ndarray,
+    *,
+    affine: np.ndarray,
+    options: CandidateOptions | None = None,
+) -> np.ndarray:
+    """Label candidate nodules.
+
+    Parameters
+    ----------
+    fat : ndarray of bool, shape (slice, row, col)
+        The fat mask.
+    score : ndarray of float
+        The fat score (or fat fraction) the mask was thresholded from.
+    sat : ndarray of bool
+        Subcutaneous fat (:func:`backmice.segment.subcutaneous_fat`).
+    body : ndarray of bool
+        The body mask.
+    signed_mm : ndarray of float
+        Signed distance to the fascia, mm (+ superficial).
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm.
+    options : CandidateOptions, optional
+
+    Returns
+    -------
+    ndarray of uint32
+        0 background, 1..n candidates numbered in slice, row, column order of
+        their centroids (the same input always gives the same numbers).
+    """
+    options = options or CandidateOptions()
+    other = fat & body & ~sat
+    labels = cc3d.connected_components(other, connectivity=6)
+    n = int(labels.max())
+    if n == 0:
+        return np.zeros(fat.shape, dtype=np.uint32)
+
+    roi = body & (signed_mm >= -options.roi_deep_mm)
+    if options.posterior_only:
+        y = _lps_y(fat.shape, affine)
+        y_mid = float(np.mean(y[body])) if body.any() else 0.0
+        roi &= y >= y_mid
+    flat = labels.ravel()
+    count = np.bincount(flat, minlength=n + 1)
+    in_roi = np.bincount(flat, weights=roi.ravel(), minlength=n + 1)
+    best = np.full(n + 1, -np.inf)
+    np.maximum.at(best, flat, signed_mm.ravel())
+    keep = (in_roi >= options.min_in_roi * count) & (best >= -options.reach_mm)
+    keep[0] = False
+
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if keep[i] and sl is not None:
+            extent = max((s.stop - s.start) * d for s, d in zip(sl, spacing, strict=True))
+            keep[i] = options.min_size_mm * 0.5 <= extent <= options.max_size_mm * 1.5
+    labels = _grow(
+        labels, np.flatnonzero(keep), score, fat, sat, pixel_mm=spacing[1:], slice_mm=spacing[0]
+    )
+    keep = np.zeros(n + 1, dtype=bool)
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        extent = max((s.stop - s.start) * d for s, d in zip(sl, spacing, strict=True))
+        keep[i] = options.min_size_mm <= extent <= options.max_size_mm * 1.5 and (
+            _compact_enough(labels[sl] == i, spacing[1:], options)
+        )
+
+    # Number the kept regions by centroid (slice, row, col) so ids are stable.
+    ids = np.flatnonzero(keep)
+    if ids.size == 0:
+        return np.zeros(fat.shape, dtype=np.uint32)
+    centroids = np.array(ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels, ids))
+    order = np.lexsort((centroids[:, 2], centroids[:, 1], centroids[:, 0]))
+    lut = np.zeros(n + 1, dtype=np.uint32)
+    lut[ids[order]] = np.arange(1, ids.size + 1, dtype=np.uint32)
+    log.info("candidates: %d of %d non-subcutaneous fat regions", ids.size, n)
+    return lut[labels]

@@ -1,0 +1,317 @@
+"""The subcutaneous fat, the fascia under it, and the signed distance to the fascia.
+
+The fascia (``SPEC.md``) is the superficial face of the deep fascia: the inner
+boundary of the subcutaneous fat. It is found as the depth below the skin at
+which the subcutaneous fat ends, sampled where that boundary is trustworthy and
+interpolated smoothly elsewhere, so that neither the septa in the fat nor a
+nodule sitting in or through the fascia pulls it off course:
+
+1. The subcutaneous fat is the fat connected to the skin side, in each
+   acquisition-plane slice (4-connected, so a thin capsule or septum, even
+   blurred, still separates what is behind it).
+2. The *deep region* of a slice is the large part of the body that is not
+   subcutaneous fat (muscle, bone, viscera, and whatever fat lies in or through
+   the fascia), opened by a small disk so thin notches close; small pockets
+   inside the subcutaneous fat (septa, subcutaneous nodules with their
+   capsules, cysts) are not part of it. The rest is the *superficial region*.
+3. The depth below the skin of the boundary between the two is sampled, away
+   from non-subcutaneous fat (a nodule that herniates through the fascia would
+   drag the boundary with it), as a height field over (slice, angle about the
+   body's centre in the slice): the first boundary met coming in from the
+   skin. The field is smoothed and its gaps filled by normalised Gaussian
+   convolution, giving a smooth fascia depth ``T(x)`` for each voxel's angle.
+4. The deep side of the fascia is ``depth(x) > T(x)``; the signed distance to
+   that surface (+ superficial, − deep, mm) follows from two Euclidean
+   distance transforms.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from backmice.segment.body import distance_mm
+
+__all__ = ["Fascia", "fascia_distance", "subcutaneous_fat"]
+
+log = logging.getLogger(__name__)
+
+_CROSS = ndimage.generate_binary_structure(2, 1)
+
+
+@dataclass(slots=True)
+class Fascia:
+    """The fascia found under the subcutaneous fat.
+
+    Attributes
+    ----------
+    depth_mm : ndarray of float32, shape (slice, row, col)
+        The fascia's depth below the skin near each voxel, mm (NaN far from
+        any sampled boundary).
+    deep : ndarray of bool
+        Voxels deep to the fascia.
+    signed_mm : ndarray of float32
+        Signed distance to the fascia surface, mm: + superficial (toward the
+        skin), − deep.
+    samples : ndarray of bool
+        Where the boundary was sampled (for quality control).
+    """
+
+    depth_mm: np.ndarray
+    deep: np.ndarray
+    signed_mm: np.ndarray
+    samples: np.ndarray
+
+
+def subcutaneous_fat(
+    fat: np.ndarray,
+    body: np.ndarray,
+    depth_mm: np.ndarray,
+    *,
+    pixel_mm: tuple[float, float],
+    band_mm: float = 6.0,
+    min_share: float = 0.05,
+    gap_mm: float = 1.0,
+) -> np.ndarray:
+    """The fat connected to the skin side, slice by slice.
+
+    A capsule or a septum seen obliquely in a slice is a broken line of dark
+    pixels; so that fat does not flow through its gaps, connection to the skin
+    is judged on the fat mask eroded by a disk of radius ``gap_mm`` (gaps up to
+    about twice that close), and the subcutaneous fat is that eroded layer grown
+    back by the same disk within the fat. Fat left over is subcutaneous too when
+    it is too thin to hold a disk (slivers beside septa); what does hold one is
+    not (a nodule, or fat deep to the fascia).
+
+    Parameters
+    ----------
+    fat : ndarray of bool, shape (slice, row, col)
+        The fat mask.
+    body : ndarray of bool
+        The body mask.
+    depth_mm : ndarray of float
+        Depth below the skin, mm.
+    pixel_mm : (float, float)
+        Row and column spacing, mm.
+    band_mm : float
+        Fat within this depth of the skin belongs to the subcutaneous layer.
+    min_share : float
+        A fat region is subcutaneous when it holds at least this share of the
+        slice's fat in the skin band (so a small nodule just under the skin is
+        not mistaken for the layer).
+    gap_mm : float
+        Radius of the disk (mm); 0 judges connection on the fat mask itself.
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    fat = fat & body
+    disk = _disk((gap_mm / pixel_mm[0], gap_mm / pixel_mm[1])) if gap_mm > 0 else None
+    out = np.zeros_like(fat)
+    for k in range(fat.shape[0]):
+        core = ndimage.binary_erosion(fat[k], structure=disk) if disk is not None else fat[k]
+        labels, n = ndimage.label(core, structure=_CROSS)
+        if n == 0:
+            out[k] = fat[k]
+            continue
+        in_band = np.bincount(labels[depth_mm[k] <= band_mm], minlength=n + 1)
+        in_band[0] = 0
+        total = in_band.sum()
+        if total == 0:
+            continue
+        keep = in_band >= max(10, min_share * total)
+        layer = keep[labels]
+        if disk is not None:
+            layer = ndimage.binary_dilation(layer, structure=disk) & fat[k]
+            # Left-over fat without a core of its own is part of the layer.
+            rest, m = ndimage.label(fat[k] & ~layer, structure=_CROSS)
+            if m:
+                has_core = np.zeros(m + 1, dtype=bool)
+                has_core[np.unique(rest[core & ~keep[labels] & (labels > 0)])] = True
+                has_core[0] = False
+                layer |= (rest > 0) & ~has_core[rest]
+        out[k] = layer
+    return out
+
+
+def _disk(radius_px: tuple[float, float]) -> np.ndarray:
+    ry, rx = (max(r, 0.5) for r in radius_px)
+    ny, nx = int(np.floor(ry)), int(np.floor(rx))
+    y, x = np.mgrid[-ny : ny + 1, -nx : nx + 1]
+    return (y / ry) ** 2 + (x / rx) ** 2 <= 1.0
+
+
+def _superficial(sat: np.ndarray, body: np.ndarray, open_px: tuple[float, float]) -> np.ndarray:
+    """Air + subcutaneous fat + what they enclose in each slice; the rest, opened, is deep.
+
+    In a slice the subcutaneous fat is a ring around the deep region, which is
+    therefore "enclosed" too: the deep region is told from the pockets inside the
+    fat (septa, subcutaneous nodules, cysts) by its size.
+    """
+    disk = _disk(open_px)
+    out = np.ones_like(sat)
+    for k in range(sat.shape[0]):
+        labels, n = ndimage.label(body[k] & ~sat[k], structure=_CROSS)
+        if n == 0:
+            continue
+        area = np.bincount(labels.ravel(), minlength=n + 1)
+        area[0] = 0
+        # Besides the large deep region, a pocket is deep when it is not surrounded
+        # by subcutaneous fat (bowel in visceral fat); pockets in the subcutaneous
+        # fat, and the skin (it touches the air), are superficial.
+        ring = ndimage.binary_dilation(labels > 0, structure=_CROSS) & (labels == 0)
+        near = ndimage.grey_dilation(labels, footprint=_CROSS)
+        ring_body = np.bincount(near[ring & body[k]], minlength=n + 1)
+        ring_sat = np.bincount(near[ring & sat[k]], minlength=n + 1)
+        ring_air = np.bincount(near[ring & ~body[k]], minlength=n + 1)
+        enclosed = ring_sat >= 0.5 * np.maximum(ring_body, 1)
+        big = (area >= 0.1 * area.max()) | ((ring_air == 0) & ~enclosed)
+        big[0] = False
+        deep = ndimage.binary_opening(big[labels], structure=disk)
+        out[k] = ~deep
+    return out
+
+
+@dataclass(slots=True)
+class _PolarGrid:
+    """Angles about each slice's body centre, binned: the fascia as a height field.
+
+    In each acquisition-plane slice the fascia is a curve around the body; seen
+    from the body's centre it is a function of the angle, so its depth below the
+    skin is a table over (slice, angle bin) that can be smoothed and its gaps
+    filled like an image, and read back for every voxel.
+    """
+
+    bins: np.ndarray  # int32 (slice, row, col): angle bin of each voxel, -1 outside the body
+    n_bins: int
+    radius_mm: float  # typical distance of the body wall from the centre
+
+    @classmethod
+    def of(cls, body: np.ndarray, pixel_mm: tuple[float, float], *, n_bins: int) -> _PolarGrid:
+        dy, dx = pixel_mm
+        n_slices, rows, cols = body.shape
+        bins = np.full(body.shape, -1, dtype=np.int32)
+        yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+        radii = []
+        for k in range(n_slices):
+            inside = body[k]
+            if not inside.any():
+                continue
+            r0, c0 = (float(v.mean()) for v in np.nonzero(inside))
+            theta = np.arctan2((yy - r0) * dy, (xx - c0) * dx)
+            b = ((theta + np.pi) / (2 * np.pi) * n_bins).astype(np.int32) % n_bins
+            bins[k] = np.where(inside, b, -1)
+            radii.append(np.sqrt(inside.sum() * dy * dx / np.pi))
+        return cls(bins, n_bins, float(np.median(radii)) if radii else 100.0)
+
+    def sample(self, where: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The smallest value of ``values`` at ``where`` in each (slice, bin); NaN if none."""
+        table = np.full((self.bins.shape[0], self.n_bins), np.inf, dtype=np.float64)
+        k, r, c = np.nonzero(where & (self.bins >= 0))
+        np.minimum.at(table, (k, self.bins[k, r, c]), values[k, r, c])
+        table[np.isinf(table)] = np.nan
+        return table
+
+    def smooth(
+        self, table: np.ndarray, *, smooth_mm: float, fill_mm: float, dz: float
+    ) -> np.ndarray:
+        """Smooth the table and fill its gaps (normalised convolution, periodic in angle)."""
+        bin_mm = 2 * np.pi * self.radius_mm / self.n_bins
+        have = np.isfinite(table).astype(np.float64)
+        values = np.where(have > 0, table, 0.0)
+
+        def conv(sigma_mm: float) -> tuple[np.ndarray, np.ndarray]:
+            sigma = (sigma_mm / dz, sigma_mm / bin_mm)
+            num = ndimage.gaussian_filter(values, sigma, mode=("nearest", "wrap"))
+            den = ndimage.gaussian_filter(have, sigma, mode=("nearest", "wrap"))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return num / den, den
+
+        fine, den_fine = conv(smooth_mm)
+        coarse, den_coarse = conv(fill_mm)
+        weight = np.clip(den_fine / 0.3, 0.0, 1.0)
+        out = np.where(den_fine > 1e-6, weight * fine + (1 - weight) * coarse, coarse)
+        return np.where(den_coarse > 1e-3, out, np.nan)
+
+    def lookup(self, table: np.ndarray) -> np.ndarray:
+        """The table's value at every voxel (NaN outside the body or where unknown)."""
+        k = np.arange(self.bins.shape[0])[:, None, None]
+        out = table[k, np.maximum(self.bins, 0)].astype(np.float32)
+        out[self.bins < 0] = np.nan
+        return out
+
+
+def fascia_distance(
+    sat: np.ndarray,
+    body: np.ndarray,
+    depth_mm: np.ndarray,
+    *,
+    spacing_mm: tuple[float, float, float],
+    exclude: np.ndarray | None = None,
+    exclude_mm: float = 4.0,
+    smooth_mm: float = 5.0,
+    fill_mm: float = 25.0,
+    open_mm: float = 1.5,
+    n_bins: int = 720,
+) -> Fascia:
+    """Find the fascia under the subcutaneous fat and the signed distance to it.
+
+    Parameters
+    ----------
+    sat : ndarray of bool, shape (slice, row, col)
+        Subcutaneous fat (:func:`subcutaneous_fat`).
+    body : ndarray of bool
+        The body mask.
+    depth_mm : ndarray of float
+        Depth below the skin, mm.
+    spacing_mm : (float, float, float)
+        ``(slice, row, col)`` spacing, mm.
+    exclude : ndarray of bool, optional
+        Fat that is not subcutaneous (possible nodules): the boundary is not
+        sampled within ``exclude_mm`` of it.
+    exclude_mm : float
+        See ``exclude``.
+    smooth_mm : float
+        Gaussian sigma (mm) of the fascia depth where it is sampled densely.
+    fill_mm : float
+        Gaussian sigma (mm) that bridges gaps in the samples (over excluded
+        nodules), up to about twice this size.
+    open_mm : float
+        Radius (mm) of the disk that opens the deep region (closes thin notches).
+    n_bins : int
+        Angle bins of the fascia height field (720: half a degree).
+
+    Returns
+    -------
+    Fascia
+    """
+    dz, dy, dx = (float(s) for s in spacing_mm)
+    superficial = _superficial(sat, body, (open_mm / dy, open_mm / dx))
+    deep0 = body & ~superficial
+    # Samples: superficial body voxels touching the deep region in the slice plane.
+    touch = np.zeros_like(deep0)
+    for k in range(deep0.shape[0]):
+        touch[k] = ndimage.binary_dilation(deep0[k], structure=_CROSS)
+    boundary = touch & superficial & body
+    samples = boundary
+    if exclude is not None and exclude.any():
+        samples = boundary & ~(distance_mm(~exclude, spacing_mm) <= exclude_mm)
+    # The boundary lies about half a pixel deeper than the centre of the last fat pixel.
+    offset = 0.25 * (dy + dx)
+    polar = _PolarGrid.of(body, (dy, dx), n_bins=n_bins)
+    table = polar.sample(samples, depth_mm + offset)
+    table = polar.smooth(table, smooth_mm=smooth_mm, fill_mm=fill_mm, dz=dz)
+    depth = polar.lookup(table)
+    valid = np.isfinite(depth)
+    with np.errstate(invalid="ignore"):
+        deep = body & np.where(valid, depth_mm > depth, deep0)
+    half = 0.25 * (dy + dx)
+    outside = distance_mm(~deep, spacing_mm)
+    inside = distance_mm(deep, spacing_mm)
+    signed = np.where(deep, -(inside - half), outside - half).astype(np.float32)
+    log.info("fascia: %d boundary samples", int(samples.sum()))
+    return Fascia(depth_mm=depth, deep=deep, signed_mm=signed, samples=samples)

@@ -1,0 +1,183 @@
+"""Fat signal: a normalised fat score from T1, or the Dixon fat fraction.
+
+Either way the result is a map where 1 means fat and 0 means muscle (T1) or
+water (Dixon), and one threshold separates fat from the rest, so users tune a
+single number.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.filters import threshold_otsu
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "FatSignal",
+    "Method",
+    "fat_signal_dixon",
+    "fat_signal_t1",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Method(enum.StrEnum):
+    """How fat is found."""
+
+    T1 = "t1"
+    DIXON = "dixon"
+
+
+#: Default threshold on the fat map, per method.
+DEFAULT_THRESHOLD = {Method.T1: 0.5, Method.DIXON: 0.5}
+
+
+@dataclass(slots=True)
+class FatSignal:
+    """A fat map and the threshold that makes it a fat mask.
+
+    Attributes
+    ----------
+    method : Method
+    score : ndarray of float32, shape (slice, row, col)
+        T1: ``(signal - muscle level) / (fat level - muscle level)``, so 0 at
+        muscle and 1 at subcutaneous fat (not clipped). Dixon: the fat fraction
+        F/(F+W) in [0, 1] (0 below the noise floor).
+    threshold : float
+        Fat is ``score >= threshold``.
+    image : ndarray of float32
+        The image fat was found in (bias-corrected T1, or the Dixon fat image),
+        for signal ratios.
+    fat_fraction : ndarray of float32 or None
+        The Dixon fat fraction (None for T1).
+    levels : dict
+        The reference levels found (``muscle``, ``fat`` for T1; ``noise_floor``
+        for Dixon).
+    """
+
+    method: Method
+    score: np.ndarray
+    threshold: float
+    image: np.ndarray
+    fat_fraction: np.ndarray | None = None
+    levels: dict | None = None
+
+    @property
+    def mask(self) -> np.ndarray:
+        """``score >= threshold``."""
+        return self.score >= self.threshold
+
+
+def _mode(values: np.ndarray, *, bins: int = 256) -> float:
+    """The most common value (peak of a lightly smoothed histogram)."""
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    hist, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    hist = np.convolve(hist, np.ones(5) / 5, mode="same")
+    i = int(np.argmax(hist))
+    return float((edges[i] + edges[i + 1]) / 2)
+
+
+def fat_signal_t1(
+    corrected: np.ndarray,
+    body: np.ndarray,
+    depth_mm: np.ndarray,
+    *,
+    threshold: float | None = None,
+    subcutaneous_band_mm: tuple[float, float] = (3.0, 15.0),
+) -> FatSignal:
+    """A fat score from a bias-corrected fat-bright image (T1).
+
+    The muscle and fat levels are found per study from the histogram inside the
+    body: Otsu's threshold splits it in two; the fat level is the peak of the
+    bright side in the superficial band where subcutaneous fat lies, and the
+    muscle level the peak of the dark side.
+
+    Parameters
+    ----------
+    corrected : ndarray, shape (slice, row, col)
+        Bias-corrected T1.
+    body : ndarray of bool
+        The body mask.
+    depth_mm : ndarray of float
+        Depth below the skin, mm (from :func:`backmice.segment.body_mask`).
+    threshold : float, optional
+        Fat score that counts as fat; default 0.5 (half-way from muscle to fat).
+    subcutaneous_band_mm : (float, float)
+        Depths (mm) where the subcutaneous fat level is sampled.
+
+    Returns
+    -------
+    FatSignal
+    """
+    inside = corrected[body]
+    rng = np.random.default_rng(0)
+    sample = inside if inside.size <= 2_000_000 else rng.choice(inside, 2_000_000, replace=False)
+    cut = float(threshold_otsu(sample))
+    band = body & (depth_mm >= subcutaneous_band_mm[0]) & (depth_mm <= subcutaneous_band_mm[1])
+    bright = corrected[band]
+    bright = bright[bright > cut]
+    if bright.size < 100:
+        bright = sample[sample > cut]
+    fat = _mode(bright)
+    dark = sample[(sample < cut) & (sample > 0.2 * cut)]
+    muscle = _mode(dark) if dark.size >= 100 else 0.5 * cut
+    if fat <= muscle:
+        raise ValueError("no contrast between fat and muscle in this image")
+    score = ((corrected - muscle) / (fat - muscle)).astype(np.float32)
+    log.info("T1 fat score: muscle level %.4g, fat level %.4g (Otsu %.4g)", muscle, fat, cut)
+    return FatSignal(
+        method=Method.T1,
+        score=score,
+        threshold=DEFAULT_THRESHOLD[Method.T1] if threshold is None else float(threshold),
+        image=corrected.astype(np.float32, copy=False),
+        levels={"muscle": muscle, "fat": fat, "otsu": cut},
+    )
+
+
+def fat_signal_dixon(
+    fat: np.ndarray,
+    water: np.ndarray,
+    body: np.ndarray,
+    *,
+    threshold: float | None = None,
+    noise_floor: float | None = None,
+) -> FatSignal:
+    """The Dixon fat fraction F/(F+W), guarded against the noise floor.
+
+    Parameters
+    ----------
+    fat, water : ndarray, shape (slice, row, col)
+        Dixon fat and water images of the same geometry.
+    body : ndarray of bool
+        The body mask.
+    threshold : float, optional
+        Fat fraction that counts as fat; default 0.5.
+    noise_floor : float, optional
+        F+W below which the fraction is noise and set to 0; default 5% of the
+        median F+W inside the body.
+
+    Returns
+    -------
+    FatSignal
+    """
+    fat = np.asarray(fat, dtype=np.float32)
+    water = np.asarray(water, dtype=np.float32)
+    total = fat + water
+    if noise_floor is None:
+        noise_floor = 0.05 * float(np.median(total[body])) if body.any() else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ff = np.where(total > noise_floor, fat / total, 0.0).astype(np.float32)
+    np.clip(ff, 0.0, 1.0, out=ff)
+    log.info("Dixon fat fraction, noise floor %.4g", noise_floor)
+    return FatSignal(
+        method=Method.DIXON,
+        score=ff,
+        threshold=DEFAULT_THRESHOLD[Method.DIXON] if threshold is None else float(threshold),
+        image=fat,
+        fat_fraction=ff,
+        levels={"noise_floor": noise_floor},
+    )
