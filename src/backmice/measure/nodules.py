@@ -1,0 +1,248 @@
+"""Every SPEC column of every nodule: shape, fascia and skin distances, side, fat, subtype.
+
+:func:`measure_nodules` turns a label image and the maps the analysis made
+(signed fascia distance, depth below the skin, the fat image) into one row per
+nodule with the columns of ``SPEC.md`` (:data:`backmice.vocab.COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from backmice.measure.shape import distance_stats, measure_labels
+from backmice.vocab import COLUMNS, RedFlag, Relation, Side, Status, Subtype
+
+__all__ = ["RedFlagRules", "SiteMaps", "measure_nodules", "suggest_subtype"]
+
+log = logging.getLogger(__name__)
+
+#: Distance (mm) from the midsagittal plane within which a nodule is ``midline``.
+MIDLINE_MM = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlagRules:
+    """When a red flag is raised (mm, fractions).
+
+    Attributes
+    ----------
+    max_diameter_mm : float
+        ``size>50mm`` above this largest diameter.
+    nonfat_fraction : float
+        ``nonfat_component`` when non-fat tissue fills more than this share of
+        the nodule's envelope (its mask with holes filled) ...
+    nonfat_min_mm3 : float
+        ... and more than this volume.
+    deep_mm : float
+        ``deep_extension`` when the nodule reaches deeper than this below the fascia.
+    fat_ratio : float
+        ``not_fat`` when the nodule's median signal is below this share of the
+        subcutaneous fat's (T1) ...
+    fat_fraction : float
+        ... or its median Dixon fat fraction is below this.
+    """
+
+    max_diameter_mm: float = 50.0
+    nonfat_fraction: float = 0.10
+    nonfat_min_mm3: float = 50.0
+    deep_mm: float = 15.0
+    fat_ratio: float = 0.75
+    fat_fraction: float = 0.5
+
+
+@dataclass(slots=True)
+class SiteMaps:
+    """What the analysis knows about the site, on the nodules' grid.
+
+    Attributes
+    ----------
+    signed_fascia_mm : ndarray of float32, shape (slice, row, col)
+        Signed distance to the fascia, mm (+ superficial).
+    skin_depth_mm : ndarray of float32
+        Depth below the skin, mm.
+    image : ndarray of float32
+        The image the nodules were found in (bias-corrected T1 or Dixon fat).
+    subcutaneous : ndarray of bool
+        Subcutaneous fat (for the signal reference).
+    fat : ndarray of bool
+        The fat mask (for non-fat components).
+    midline_x_mm : float or None
+        LPS x of the body's midsagittal plane (None: side unknown).
+    fat_fraction : ndarray of float32 or None
+        Dixon fat fraction.
+    sacrum_top_z_mm : float or None
+        LPS z of the top of the sacrum, when known.
+    """
+
+    signed_fascia_mm: np.ndarray
+    skin_depth_mm: np.ndarray
+    image: np.ndarray
+    subcutaneous: np.ndarray
+    fat: np.ndarray
+    midline_x_mm: float | None
+    fat_fraction: np.ndarray | None = None
+    sacrum_top_z_mm: float | None = None
+
+
+def _at(volume: np.ndarray, index: np.ndarray) -> float:
+    """Trilinear value of a map at a fractional ``(slice, row, col)`` index."""
+    return float(ndimage.map_coordinates(volume, index.reshape(3, 1), order=1, mode="nearest")[0])
+
+
+def suggest_subtype(
+    relation: Relation,
+    *,
+    red_flags: Sequence[RedFlag],
+    encapsulated: bool = True,
+    centroid_z_mm: float | None = None,
+    sacrum_top_z_mm: float | None = None,
+) -> Subtype:
+    """The rule-based suggestion of ``SPEC.md`` (a hint, never a diagnosis).
+
+    Any red flag offers ``liposarcoma_suspected`` first. A nodule in or under
+    the fascia is a fascial fat herniation: lumbosacral below the top of the
+    sacrum, lumbar above it or when the level is unknown. A subcutaneous nodule
+    with a capsule is an episacroiliac lipoma (backmice analyses the lumbosacral
+    region, so "over the sacroiliac region" is taken as given); without one, a
+    non-encapsulated fat prominence.
+    """
+    if red_flags:
+        return Subtype.LIPOSARCOMA_SUSPECTED
+    if relation is not Relation.SUBCUTANEOUS:
+        if (
+            centroid_z_mm is not None
+            and sacrum_top_z_mm is not None
+            and centroid_z_mm < sacrum_top_z_mm
+        ):
+            return Subtype.LUMBOSACRAL_FAT_HERNIATION
+        return Subtype.LUMBAR_FASCIAL_FAT_HERNIATION
+    if encapsulated:
+        return Subtype.EPISACROILIAC_LIPOMA
+    return Subtype.NON_ENCAPSULATED_FAT_PROMINENCE
+
+
+def _nonfat_share(region: np.ndarray, fat: np.ndarray) -> tuple[float, int]:
+    """Share and voxel count of non-fat inside a nodule's envelope (holes filled per slice)."""
+    envelope = np.zeros_like(region)
+    for k in range(region.shape[0]):
+        envelope[k] = ndimage.binary_fill_holes(region[k])
+    inner = envelope & ~fat
+    n_env = int(envelope.sum())
+    return (float(inner.sum()) / n_env if n_env else 0.0), int(inner.sum())
+
+
+def measure_nodules(
+    labels: np.ndarray,
+    affine: np.ndarray,
+    site: SiteMaps,
+    *,
+    study: str = "",
+    series_uid: str = "",
+    calibrated: bool = True,
+    rules: RedFlagRules | None = None,
+) -> list[dict]:
+    """One row of SPEC columns per nodule of a label image.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (slice, row, col)
+        Nodule labels (0 background); the label is the ``nodule_id``.
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm.
+    site : SiteMaps
+        The maps of the analysis.
+    study, series_uid : str
+        Written into every row.
+    calibrated : bool
+        False: lengths are in pixels and ``units`` says ``px``.
+    rules : RedFlagRules, optional
+
+    Returns
+    -------
+    list of dict
+        Keys :data:`backmice.vocab.COLUMNS`, in that order; None for a value
+        that does not apply (``fat_fraction`` without Dixon, ``side`` without
+        patient geometry).
+    """
+    rules = rules or RedFlagRules()
+    shapes = measure_labels(labels, affine)
+    if not shapes:
+        return []
+    ids = [s.label for s in shapes]
+    fascia = distance_stats(labels, site.signed_fascia_mm, ids)
+    skin = distance_stats(labels, site.skin_depth_mm, ids)
+    signal = distance_stats(labels, site.image, ids)
+    ff = distance_stats(labels, site.fat_fraction, ids) if site.fat_fraction is not None else None
+    sat_values = site.image[site.subcutaneous]
+    sat_signal = float(np.median(sat_values)) if sat_values.size else float("nan")
+    pixel = np.linalg.norm(affine[:3, 1:3], axis=0)
+    half_pixel = float(np.mean(pixel)) / 2
+    inverse = np.linalg.inv(affine)
+    voxel_mm3 = abs(float(np.linalg.det(affine[:3, :3])))
+    rows = []
+    for j, shape in enumerate(shapes):
+        centroid = shape.centroid_lps
+        index = (inverse @ np.append(centroid, 1.0))[:3]
+        fmin, fmax = float(fascia["min"][j]), float(fascia["max"][j])
+        relation = Relation.from_extent(fmin, fmax)
+        region = labels[shape.bbox] == shape.label
+        nonfat_share, nonfat_voxels = _nonfat_share(region, site.fat[shape.bbox])
+        ratio = float(signal["median"][j]) / sat_signal if sat_signal > 0 else float("nan")
+        fat_fraction = float(ff["median"][j]) if ff is not None else None
+        flags: list[RedFlag] = []
+        if shape.max_diameter_mm > rules.max_diameter_mm:
+            flags.append(RedFlag.SIZE_OVER_50MM)
+        if (
+            nonfat_share > rules.nonfat_fraction
+            and nonfat_voxels * voxel_mm3 > rules.nonfat_min_mm3
+        ):
+            flags.append(RedFlag.NONFAT_COMPONENT)
+        if fmin < -rules.deep_mm:
+            flags.append(RedFlag.DEEP_EXTENSION)
+        if ratio < rules.fat_ratio or (
+            fat_fraction is not None and fat_fraction < rules.fat_fraction
+        ):
+            flags.append(RedFlag.NOT_FAT)
+        side, midline = None, None
+        if site.midline_x_mm is not None and calibrated:
+            offset = float(centroid[0]) - site.midline_x_mm
+            midline = abs(offset)
+            side = (
+                Side.MIDLINE if midline <= MIDLINE_MM else (Side.LEFT if offset > 0 else Side.RIGHT)
+            )
+        subtype = suggest_subtype(
+            relation,
+            red_flags=flags,
+            centroid_z_mm=float(centroid[2]),
+            sacrum_top_z_mm=site.sacrum_top_z_mm,
+        )
+        row = {
+            "study": study,
+            "series_uid": series_uid,
+            **shape.as_row(),
+            "fascia_offset_mm": _at(site.signed_fascia_mm, index),
+            "fascia_min_mm": fmin,
+            "fascia_max_mm": fmax,
+            "relation": str(relation),
+            # The skin surface and the nodule's edge each lie about half a pixel
+            # beyond the voxel centres the depth map measures between.
+            "skin_depth_mm": max(float(skin["min"][j]) - 2 * half_pixel, 0.0),
+            "side": None if side is None else str(side),
+            "midline_distance_mm": midline,
+            "fat_fraction": fat_fraction,
+            "fat_signal_ratio": ratio,
+            "suggested_subtype": str(subtype),
+            "subtype": None,
+            "status": str(Status.CANDIDATE),
+            "reader": None,
+            "updated": None,
+            "red_flags": ";".join(str(f) for f in flags),
+            "units": "mm" if calibrated else "px",
+        }
+        rows.append({key: row.get(key) for key in COLUMNS})
+    return rows
