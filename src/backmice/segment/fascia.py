@@ -82,9 +82,9 @@ def subcutaneous_fat(
     pixels; so that fat does not flow through its gaps, connection to the skin
     is judged on the fat mask eroded by a disk of radius ``gap_mm`` (gaps up to
     about twice that close), and the subcutaneous fat is that eroded layer grown
-    back by the same disk within the fat. Fat left over is subcutaneous too when
-    it is too thin to hold a disk (slivers beside septa); what does hold one is
-    not (a nodule, or fat deep to the fascia).
+    back by the same disk within the fat. Fat left over that touches the layer
+    is subcutaneous too when it is too thin to hold a disk (slivers beside
+    septa); what does hold one is not (a nodule, or fat deep to the fascia).
 
     Parameters
     ----------
@@ -127,13 +127,16 @@ def subcutaneous_fat(
         layer = keep[labels]
         if disk is not None:
             layer = ndimage.binary_dilation(layer, structure=disk) & fat[k]
-            # Left-over fat without a core of its own is part of the layer.
+            # Left-over fat beside the layer without a core of its own is part of it.
             rest, m = ndimage.label(fat[k] & ~layer, structure=_CROSS)
             if m:
                 has_core = np.zeros(m + 1, dtype=bool)
                 has_core[np.unique(rest[core & ~keep[labels] & (labels > 0)])] = True
-                has_core[0] = False
-                layer |= (rest > 0) & ~has_core[rest]
+                touches = np.zeros(m + 1, dtype=bool)
+                touches[np.unique(rest[ndimage.binary_dilation(layer, structure=_CROSS)])] = True
+                sliver = touches & ~has_core
+                sliver[0] = False
+                layer |= sliver[rest]
         out[k] = layer
     return out
 
@@ -225,7 +228,10 @@ class _PolarGrid:
         values = np.where(have > 0, table, 0.0)
 
         def conv(sigma_mm: float) -> tuple[np.ndarray, np.ndarray]:
-            sigma = (sigma_mm / dz, sigma_mm / bin_mm)
+            # Gaps are bridged around the body (along the angle); along the body
+            # axis the fascia changes with the anatomy, so it is never blurred
+            # further than the fine scale.
+            sigma = (min(sigma_mm, smooth_mm) / dz, sigma_mm / bin_mm)
             num = ndimage.gaussian_filter(values, sigma, mode=("nearest", "wrap"))
             den = ndimage.gaussian_filter(have, sigma, mode=("nearest", "wrap"))
             with np.errstate(invalid="ignore", divide="ignore"):
