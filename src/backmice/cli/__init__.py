@@ -28,7 +28,7 @@ EXIT_BAD_INPUT = 2
 EXIT_PARTIAL = 3
 
 #: Subcommand modules, in the order ``backmice --help`` lists them.
-SUBCOMMANDS = ("info", "sample")
+SUBCOMMANDS = ("info", "analyze", "sample")
 
 log = logging.getLogger("backmice")
 

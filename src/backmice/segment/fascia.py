@@ -75,6 +75,7 @@ def subcutaneous_fat(
     band_mm: float = 6.0,
     min_share: float = 0.05,
     gap_mm: float = 1.0,
+    strict: np.ndarray | None = None,
 ) -> np.ndarray:
     """The fat connected to the skin side, slice by slice.
 
@@ -103,17 +104,25 @@ def subcutaneous_fat(
         slice's fat in the skin band (so a small nodule just under the skin is
         not mistaken for the layer).
     gap_mm : float
-        Radius of the disk (mm); 0 judges connection on the fat mask itself.
+        Radius of the disk (mm; at least a pixel); 0 judges connection on the
+        fat mask itself.
+    strict : ndarray of bool, optional
+        A stricter fat mask (a higher threshold) to judge connection on: a
+        capsule thinner than a pixel is only partly dark, and its pixels may
+        pass the fat threshold while failing a stricter one.
 
     Returns
     -------
     ndarray of bool
     """
     fat = fat & body
-    disk = _disk((gap_mm / pixel_mm[0], gap_mm / pixel_mm[1])) if gap_mm > 0 else None
+    strict = fat if strict is None else strict & fat
+    # At least one pixel: a broken line of dark pixels has gaps a pixel wide.
+    radius = (max(1.0, gap_mm / pixel_mm[0]), max(1.0, gap_mm / pixel_mm[1]))
+    disk = _disk(radius) if gap_mm > 0 else None
     out = np.zeros_like(fat)
     for k in range(fat.shape[0]):
-        core = ndimage.binary_erosion(fat[k], structure=disk) if disk is not None else fat[k]
+        core = ndimage.binary_erosion(strict[k], structure=disk) if disk is not None else strict[k]
         labels, n = ndimage.label(core, structure=_CROSS)
         if n == 0:
             out[k] = fat[k]

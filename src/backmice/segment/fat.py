@@ -50,8 +50,9 @@ class FatSignal:
     threshold : float
         Fat is ``score >= threshold``.
     image : ndarray of float32
-        The image fat was found in (bias-corrected T1, or the Dixon fat image),
-        for signal ratios.
+        The image fat was found in, for signal ratios and display: the
+        bias-corrected T1, or the Dixon fat fraction (which no coil fall-off
+        biases, unlike the fat image).
     fat_fraction : ndarray of float32 or None
         The Dixon fat fraction (None for T1).
     levels : dict
@@ -177,7 +178,7 @@ def fat_signal_dixon(
         method=Method.DIXON,
         score=ff,
         threshold=DEFAULT_THRESHOLD[Method.DIXON] if threshold is None else float(threshold),
-        image=fat,
+        image=ff,
         fat_fraction=ff,
         levels={"noise_floor": noise_floor},
     )

@@ -1,0 +1,165 @@
+"""The quality-control picture of an analysis (``qc.png``).
+
+One panel shows the whole slice through the largest nodule with every nodule
+outlined and the fascia drawn; then one panel per nodule: the acquisition-plane
+slice where it is largest, its outline, the fascia line, its long and short
+axes, and its measurements.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from backmice.measure.shape import measure_labels
+
+if TYPE_CHECKING:
+    from backmice.analysis import Analysis
+
+__all__ = ["qc_figure"]
+
+log = logging.getLogger(__name__)
+
+#: At most this many nodule panels (the table has them all).
+MAX_PANELS = 24
+#: Width of a nodule panel, mm.
+WINDOW_MM = 70.0
+_FASCIA = "#ff8c00"
+_NODULE = "#00e5ff"
+_AXES = "#ffe600"
+
+
+def _display_range(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    values = image[mask] if mask.any() else image
+    lo, hi = np.percentile(values, [1, 99.5])
+    return float(lo), float(hi) if hi > lo else float(lo) + 1.0
+
+
+def _draw_slice(ax, image2d, extent, vmin, vmax) -> None:
+    ax.imshow(image2d, cmap="gray", vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest")
+    ax.set_facecolor("black")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
+    """Draw the QC picture of an analysis into a PNG file.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    path : path-like
+        The PNG to write.
+    """
+    volume = analysis.volume
+    image = analysis.fat.image
+    labels = analysis.labels
+    signed = analysis.fascia.signed_mm
+    affine = volume.affine if volume.calibrated else np.eye(4)
+    pixel = np.linalg.norm(affine[:3, 1:3], axis=0)  # row, col
+    dy, dx = float(pixel[0]), float(pixel[1])
+    rows, cols = image.shape[1:]
+    extent_full = (-0.5 * dx, (cols - 0.5) * dx, (rows - 0.5) * dy, -0.5 * dy)
+    unit = volume.units
+    vmin, vmax = _display_range(image, analysis.body.mask)
+    nodules = analysis.nodules[:MAX_PANELS]
+    shapes = {s.label: s for s in measure_labels(labels, affine)} if nodules else {}
+    inverse = np.linalg.inv(affine)
+
+    n_panels = 1 + len(nodules)
+    ncols = min(4, n_panels)
+    nrows = int(np.ceil(n_panels / ncols))
+    fig = Figure(figsize=(4.2 * ncols, 4.4 * nrows), dpi=110, facecolor="black")
+    FigureCanvasAgg(fig)
+
+    # Overview: the slice through the largest nodule, or the middle slice.
+    if nodules:
+        biggest = max(nodules, key=lambda r: r["volume_mm3"])
+        k = shapes[biggest["nodule_id"]].long_axis_slice
+    else:
+        k = image.shape[0] // 2
+    ax = fig.add_subplot(nrows, ncols, 1)
+    _draw_slice(ax, image[k], extent_full, vmin, vmax)
+    y = (np.arange(rows) * dy)[:, None] * np.ones((1, cols))
+    x = np.ones((rows, 1)) * (np.arange(cols) * dx)[None, :]
+    ax.contour(x, y, signed[k], levels=[0], colors=_FASCIA, linewidths=0.8)
+    if labels[k].any():
+        ax.contour(x, y, labels[k] > 0, levels=[0.5], colors=_NODULE, linewidths=0.8)
+    for row in nodules:
+        s = shapes[row["nodule_id"]]
+        idx = (inverse @ np.append(s.centroid_lps, 1.0))[:3]
+        if abs(idx[0] - k) <= 0.5 + 1e-6 or row is nodules[0]:
+            ax.annotate(
+                str(row["nodule_id"]),
+                (idx[2] * dx, idx[1] * dy),
+                color=_AXES,
+                fontsize=9,
+                ha="center",
+                va="center",
+                weight="bold",
+            )
+    title = f"{analysis.study or 'study'} — {analysis.method} — slice {k}"
+    ax.set_title(title, color="white", fontsize=9)
+    if not nodules:
+        ax.text(
+            0.5,
+            0.05,
+            "no candidate nodules",
+            color="white",
+            transform=ax.transAxes,
+            ha="center",
+            fontsize=10,
+        )
+
+    for j, row in enumerate(nodules, start=2):
+        s = shapes[row["nodule_id"]]
+        k = s.long_axis_slice
+        idx = (inverse @ np.append(s.centroid_lps, 1.0))[:3]
+        cy, cx = idx[1] * dy, idx[2] * dx
+        half = max(WINDOW_MM / 2, 0.75 * row["max_diameter_mm"])
+        ax = fig.add_subplot(nrows, ncols, j)
+        _draw_slice(ax, image[k], extent_full, vmin, vmax)
+        ax.contour(x, y, signed[k], levels=[0], colors=_FASCIA, linewidths=1.0)
+        ax.contour(
+            x, y, labels[k] == row["nodule_id"], levels=[0.5], colors=_NODULE, linewidths=1.2
+        )
+        for ends in (s.long_axis_end_points_lps, s.short_axis_end_points_lps):
+            e = (inverse @ np.c_[ends, np.ones(2)].T)[:3]
+            ax.plot(e[2] * dx, e[1] * dy, color=_AXES, lw=1.0)
+        ax.set_xlim(cx - half, cx + half)
+        ax.set_ylim(cy + half, cy - half)
+        flags = f"\nred flags: {row['red_flags']}" if row["red_flags"] else ""
+        ax.set_title(
+            f"#{row['nodule_id']} {row['relation']}, {row['side'] or '?'} — slice {k}",
+            color="white",
+            fontsize=9,
+        )
+        ax.text(
+            0.02,
+            0.02,
+            f"vol {row['volume_mm3']:.0f} {unit}³  max {row['max_diameter_mm']:.1f} {unit}\n"
+            f"long × short {row['long_axis_mm']:.1f} × {row['short_axis_mm']:.1f} {unit}\n"
+            f"fascia {row['fascia_offset_mm']:+.1f} {unit} "
+            f"[{row['fascia_min_mm']:+.1f}, {row['fascia_max_mm']:+.1f}]\n"
+            f"suggests {row['suggested_subtype']}{flags}",
+            color="white",
+            fontsize=7,
+            transform=ax.transAxes,
+            va="bottom",
+            bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none", "pad": 2},
+        )
+    fig.text(
+        0.01,
+        0.005,
+        f"fascia (orange), nodule outline (cyan), long/short axes (yellow); lengths in {unit}",
+        color="#bbbbbb",
+        fontsize=7,
+    )
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    fig.savefig(os.fspath(path), facecolor="black", format="png")
+    log.info("QC picture: %d panel(s)", n_panels)
