@@ -303,6 +303,7 @@ def analyze_volume(
         fascia.signed_mm,
         affine=affine,
         options=options.candidates,
+        strict=strict,
     )
     lap("candidates")
     stage("measurements", 0.85)

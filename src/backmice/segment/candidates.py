@@ -109,6 +109,7 @@ def _grow(
     *,
     pixel_mm: np.ndarray,
     slice_mm: float,
+    strict: np.ndarray | None = None,
     margin_mm: float = 6.0,
     grow_mm: float = 3.0,
 ) -> np.ndarray:
@@ -131,6 +132,12 @@ def _grow(
         )
         core = cores[box]
         markers = np.where(np.isin(core, ids), core, 0).astype(np.int32)
+        if strict is not None:
+            # Seed from the fat inside the capsule, not from the capsule's own
+            # partly-fat pixels: the flood must start on the right side of the valley.
+            inner = strict[box] & (markers > 0)
+            if np.any(inner & (markers == i)):
+                markers = np.where(inner, markers, 0)
         own = markers == i
         footprint = ndimage.binary_dilation(
             np.any(own, axis=0), structure=np.ones((5, 5), dtype=bool)
@@ -159,6 +166,7 @@ def find_candidates(
     *,
     affine: np.ndarray,
     options: CandidateOptions | None = None,
+    strict: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label candidate nodules.
 
@@ -177,6 +185,8 @@ def find_candidates(
     affine : ndarray of shape (4, 4)
         Index to LPS mm.
     options : CandidateOptions, optional
+    strict : ndarray of bool, optional
+        Fat without thin dark lines (capsules): where growing a candidate starts.
 
     Returns
     -------
@@ -210,7 +220,14 @@ def find_candidates(
             extent = max((s.stop - s.start) * d for s, d in zip(sl, spacing, strict=True))
             keep[i] = options.min_size_mm * 0.5 <= extent <= options.max_size_mm * 1.5
     labels = _grow(
-        labels, np.flatnonzero(keep), score, fat, sat, pixel_mm=spacing[1:], slice_mm=spacing[0]
+        labels,
+        np.flatnonzero(keep),
+        score,
+        fat,
+        sat,
+        pixel_mm=spacing[1:],
+        slice_mm=spacing[0],
+        strict=strict,
     )
     keep = np.zeros(n + 1, dtype=bool)
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
