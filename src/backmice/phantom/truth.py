@@ -1,0 +1,287 @@
+"""Ground truth of a phantom, computed from the model (never from voxels).
+
+:func:`lesion_truth` gives, for one lesion, every quantity ``SPEC.md`` asks
+the analysis to measure, computed exactly where the geometry allows it (an
+ellipsoid's volume, diameters, moments and plane sections) and by dense
+sampling of the model otherwise (fascia and skin distances, to about
+0.01 mm). :func:`truth_document` assembles the ``truth.json`` written beside
+every study; its fields are described in ``docs/phantom.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backmice.phantom.lesions import Lesion, LesionKind, Relation
+from backmice.phantom.render import Grid
+from backmice.phantom.scene import Scene
+from backmice.phantom.surfaces import SurfacePatch
+from backmice.phantom.tissues import TISSUE_PROPERTIES, Tissue
+
+__all__ = [
+    "MIDLINE_TOLERANCE_MM",
+    "TRUTH_SCHEMA_VERSION",
+    "lesion_truth",
+    "read_truth",
+    "series_sections",
+    "truth_document",
+    "write_truth",
+]
+
+#: Version of the truth.json layout; bumped on any incompatible change.
+TRUTH_SCHEMA_VERSION = 1
+#: ``side`` is ``midline`` within this distance of the midsagittal plane (SPEC).
+MIDLINE_TOLERANCE_MM = 5.0
+#: The body's midsagittal plane is x = 0 (spine and sacrum are centred on it).
+MIDLINE_X_MM = 0.0
+
+_DECIMALS = 4
+
+
+def _r(value: float, decimals: int = _DECIMALS) -> float:
+    return round(float(value), decimals) + 0.0
+
+
+def _rl(values: Any, decimals: int = _DECIMALS) -> list:
+    return [
+        _r(v, decimals) if np.ndim(v) == 0 else _rl(v, decimals)
+        for v in np.asarray(values, dtype=np.float64)
+    ]
+
+
+def _core_moments(lesion: Lesion) -> tuple[float, np.ndarray, np.ndarray]:
+    """Volume (mm³), centroid (LPS mm) and second moment about it (mm⁵) of the core.
+
+    The core is the ellipsoid minus the solid component, if any (exact: the
+    solid lies wholly inside).
+    """
+    e = lesion.core
+    vol, cen, mom = e.volume_mm3, e.centre, e.second_moment()
+    if lesion.solid is None:
+        return vol, cen.copy(), mom
+    s = lesion.solid
+    v = vol - s.volume_mm3
+    c = (vol * cen - s.volume_mm3 * s.centre) / v
+
+    def about(m: np.ndarray, volume: float, centre: np.ndarray) -> np.ndarray:
+        d = centre - c
+        return m + volume * np.outer(d, d)
+
+    m = about(mom, vol, cen) - about(s.second_moment(), s.volume_mm3, s.centre)
+    return v, c, m
+
+
+def _relation_subtype(lesion: Lesion, relation: Relation, below_sacrum_top: bool) -> str:
+    if lesion.kind is LesionKind.LIPOSARCOMA_LIKE:
+        return "liposarcoma_suspected"
+    if lesion.kind is LesionKind.CYST:
+        return "sebaceous_cyst"
+    if relation is not Relation.SUBCUTANEOUS:
+        return "lumbosacral_fat_herniation" if below_sacrum_top else "lumbar_fascial_fat_herniation"
+    if lesion.has_capsule:
+        return "episacroiliac_lipoma"
+    return "non_encapsulated_fat_prominence"
+
+
+def series_sections(lesion: Lesion, grid: Grid) -> dict[str, Any] | None:
+    """Where a lesion's core is largest on a series' slice planes, and its axes there.
+
+    Each slice is represented by its central plane. ``long_axis_mm`` and
+    ``short_axis_mm`` are the major and minor diameters of the core's exact
+    section by the plane with the largest section (for an ellipse, the
+    longest diameter and the longest one perpendicular to it). For a
+    liposarcoma-like nodule they are those of the outer core ellipsoid.
+
+    Returns
+    -------
+    dict or None
+        ``slice_index``, ``long_axis_mm``, ``short_axis_mm``, ``slices`` (first
+        and last slice index whose plane cuts the core); None if no slice does.
+    """
+    normal = grid.plane_normal()
+    best: tuple[float, int, tuple[float, float]] | None = None
+    cut: list[int] = []
+    for k in range(grid.shape[0]):
+        centre = grid.index_to_lps([[k, (grid.shape[1] - 1) / 2, (grid.shape[2] - 1) / 2]])[0]
+        sec = lesion.core.section(centre, normal)
+        if sec is None:
+            continue
+        cut.append(k)
+        area = sec[0] * sec[1]
+        if best is None or area > best[0]:
+            best = (area, k, sec)
+    if best is None:
+        return None
+    return {
+        "slice_index": best[1],
+        "long_axis_mm": _r(2 * best[2][0]),
+        "short_axis_mm": _r(2 * best[2][1]),
+        "slices": [cut[0], cut[-1]],
+    }
+
+
+def lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
+    """Every truth value of one lesion (see ``docs/phantom.md`` for the fields).
+
+    The result is computed once per scene and lesion; each call returns a copy.
+    """
+    key = ("lesion_truth", lesion.id)
+    if key not in scene.cache:
+        scene.cache[key] = _lesion_truth(scene, lesion)
+    return copy.deepcopy(scene.cache[key])
+
+
+def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
+    core = lesion.core
+    volume, centroid, moment = _core_moments(lesion)
+    cov = moment / volume
+    eig = np.sort(np.linalg.eigvalsh(cov))[::-1]
+    # Diameters of the ellipsoid with the same second moments (largest first).
+    axes = 2.0 * np.sqrt(5.0 * np.clip(eig, 0.0, None))
+
+    a = float(core.semi_axes.max())
+    area = 4.0 * math.pi * a * a
+    n_surface = int(np.clip(area / 0.2, 2000, 30000))  # about one point per 0.2 mm²
+    samples = np.concatenate([core.surface_points(n_surface), core.interior_points(2.0)])
+    reach = 3.0 * a + 15.0
+    fascia = SurfacePatch(scene.tables, "fascia", core.centre, reach, step_mm=1.5)
+    skin = SurfacePatch(scene.tables, "skin", core.centre, reach, step_mm=1.5)
+    d_fascia = fascia.signed_distance(samples)
+    fmin, fmax = float(d_fascia.min()), float(d_fascia.max())
+    offset = float(fascia.signed_distance(centroid[None, :])[0])
+    skin_depth = float(skin.distance(samples).min())
+    relation = Relation.from_extent(fmin, fmax)
+
+    x_off = float(centroid[0] - MIDLINE_X_MM)
+    side = "midline" if abs(x_off) <= MIDLINE_TOLERANCE_MM else ("left" if x_off > 0 else "right")
+    below = bool(centroid[2] < scene.anatomy.sacrum_top_z_mm)
+    tissue = {
+        LesionKind.ENCAPSULATED_FAT_NODULE: Tissue.LESION_FAT,
+        LesionKind.LIPOSARCOMA_LIKE: Tissue.LESION_FAT,
+        LesionKind.FAT_PROMINENCE: Tissue.PROMINENCE_FAT,
+        LesionKind.CYST: Tissue.CYST,
+    }[lesion.kind]
+    red_flags = []
+    if 2 * a > 50.0:
+        red_flags.append("size>50mm")
+    if lesion.solid is not None:
+        red_flags.append("nonfat_component")
+    if not lesion.is_fat:
+        red_flags.append("not_fat")
+    truth: dict[str, Any] = {
+        "id": lesion.id,
+        "kind": str(lesion.kind),
+        "relation": str(relation),
+        "intended_relation": str(lesion.intended),
+        "expected_subtype": _relation_subtype(lesion, relation, below),
+        "red_flags": red_flags,
+        "encapsulated": lesion.has_capsule,
+        "wall_mm": _r(lesion.wall_mm),
+        "centre_lps_mm": _rl(core.centre),
+        "centroid_lps_mm": _rl(centroid),
+        "semi_axes_mm": _rl(core.semi_axes),
+        "rotation": _rl(core.rotation, 8),
+        "core_volume_mm3": _r(volume),
+        "max_diameter_mm": _r(2 * a),
+        "axes_mm": _rl(axes),
+        "fascia_offset_mm": _r(offset),
+        "fascia_min_mm": _r(fmin),
+        "fascia_max_mm": _r(fmax),
+        "skin_depth_mm": _r(skin_depth),
+        "side": side,
+        "midline_distance_mm": _r(abs(x_off)),
+        "below_sacrum_top": below,
+        "fat_fraction": _r(TISSUE_PROPERTIES[tissue].fat_fraction),
+        "skin_bump_mm": _r(lesion.bump_mm),
+        "solid": None,
+        "sections": {},
+    }
+    if lesion.solid is not None:
+        s = lesion.solid
+        truth["solid"] = {
+            "centre_lps_mm": _rl(s.centre),
+            "semi_axes_mm": _rl(s.semi_axes),
+            "rotation": _rl(s.rotation, 8),
+            "volume_mm3": _r(s.volume_mm3),
+        }
+    return truth
+
+
+def truth_document(
+    scene: Scene,
+    *,
+    sample: str,
+    series: list[dict[str, Any]],
+    grids: dict[str, Grid] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole ``truth.json`` of a study.
+
+    Parameters
+    ----------
+    scene : Scene
+    sample : str
+        Name of the sample (or a free name).
+    series : list of dict
+        One entry per written series (geometry and acquisition; see
+        :mod:`backmice.phantom.study`). Each needs ``series_uid``.
+    grids : dict of str to Grid, optional
+        Grid of each MR series by series UID, for per-series lesion sections.
+    extra : dict, optional
+        More top-level fields (e.g. the ultrasound plane).
+
+    Returns
+    -------
+    dict
+        JSON-ready.
+    """
+    lesions = []
+    for lesion in scene.lesions:
+        t = lesion_truth(scene, lesion)
+        for uid, grid in (grids or {}).items():
+            sec = series_sections(lesion, grid)
+            if sec is not None:
+                t["sections"][uid] = sec
+        lesions.append(t)
+    an = scene.anatomy
+    doc: dict[str, Any] = {
+        "schema_version": TRUTH_SCHEMA_VERSION,
+        "generator": "backmice.phantom",
+        "sample": sample,
+        "seed": scene.seed,
+        "coordinates": "LPS mm (DICOM patient coordinates); +x patient left, +y posterior, +z up",
+        "anatomy": {
+            "midline_x_mm": MIDLINE_X_MM,
+            "sacrum_top_z_mm": _r(an.sacrum_top_z_mm),
+            "skin_mm": _r(an.skin_mm),
+            "fascia_sheet_mm": _r(an.fascia_mm),
+            "cortex_mm": _r(an.cortex_mm),
+            **{k: v for k, v in an.params.items()},
+        },
+        "series": series,
+        "lesions": lesions,
+    }
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def write_truth(doc: dict[str, Any], path: str | Path) -> Path:
+    """Write a truth document as indented, key-sorted JSON; returns the path."""
+    path = Path(path)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def read_truth(path: str | Path) -> dict[str, Any]:
+    """Read a ``truth.json`` (a file, or a study folder holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "truth.json"
+    return json.loads(path.read_text(encoding="utf-8"))
