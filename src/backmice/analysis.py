@@ -43,10 +43,12 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, float], None]
 
-#: Depth (in fat-score units, 1 = fat minus muscle) of a thin dark line that
-#: separates fat even where its pixels pass the fat threshold: a capsule thinner
-#: than a pixel leaves its pixels partly fat.
-VALLEY_DEPTH = 0.15
+#: Depth (in fat-fraction units) of a thin dark line that separates fat even where
+#: its pixels pass the fat threshold: on Dixon images a capsule thinner than a
+#: pixel leaves its pixels partly fat (fat fraction 0.6-0.8 in a layer of 0.94).
+#: On T1 the capsule is resolved and looking for fainter lines turns septa near
+#: the fascia into pockets (false candidates), so it is used for Dixon only.
+VALLEY_DEPTH = {Method.DIXON: 0.15, Method.T1: None}
 
 
 def _thin_dark_lines(score: np.ndarray, *, depth: float) -> np.ndarray:
@@ -288,7 +290,8 @@ def analyze_volume(
         lap("fat")
     fat_mask = fat.mask & body.mask
     stage("subcutaneous fat and fascia", 0.5)
-    strict = fat_mask & ~_thin_dark_lines(fat.score, depth=VALLEY_DEPTH)
+    depth = VALLEY_DEPTH[method]
+    strict = fat_mask if depth is None else fat_mask & ~_thin_dark_lines(fat.score, depth=depth)
     sat = subcutaneous_fat(fat_mask, body.mask, body.depth_mm, pixel_mm=spacing[1:], strict=strict)
     fascia = fascia_distance(
         sat, body.mask, body.depth_mm, spacing_mm=spacing, exclude=fat_mask & ~sat

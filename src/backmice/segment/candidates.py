@@ -29,6 +29,9 @@ from backmice.segment.body import distance_mm
 
 __all__ = ["CandidateOptions", "find_candidates"]
 
+#: A candidate holds at least this share of the volume of a ball of the minimum size.
+MIN_FILL = 0.75
+
 log = logging.getLogger(__name__)
 
 
@@ -63,7 +66,7 @@ class CandidateOptions:
     posterior_only: bool = True
     reach_mm: float = 5.0
     min_in_roi: float = 0.95
-    min_thickness_mm: float = 3.0
+    min_thickness_mm: float = 3.5
     min_solidity: float = 0.7
 
 
@@ -230,8 +233,16 @@ def find_candidates(
         strict=strict,
     )
     keep = np.zeros(n + 1, dtype=bool)
+    voxel_mm3 = float(np.prod(spacing))
+    min_voxels = MIN_FILL * np.pi / 6 * options.min_size_mm**3 / voxel_mm3
+    rows, cols = labels.shape[1:]
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
+            continue
+        # Cut by the field of view in the slice plane: it cannot be measured.
+        if sl[1].start == 0 or sl[2].start == 0 or sl[1].stop == rows or sl[2].stop == cols:
+            continue
+        if np.count_nonzero(labels[sl] == i) < min_voxels:
             continue
         extent = max((s.stop - s.start) * d for s, d in zip(sl, spacing, strict=True))
         keep[i] = options.min_size_mm <= extent <= options.max_size_mm * 1.5 and (

@@ -133,6 +133,13 @@ def subcutaneous_fat(
         if total == 0:
             continue
         keep = in_band >= max(10, min_share * total)
+        # Where the field of view cuts the body, the layer runs off the image: fat
+        # that does is subcutaneous too (its skin is outside the picture).
+        edge = np.zeros_like(core)
+        edge[[0, -1], :] = True
+        edge[:, [0, -1]] = True
+        keep |= np.bincount(labels[edge & core], minlength=n + 1) >= 3
+        keep[0] = False
         layer = keep[labels]
         if disk is not None:
             layer = ndimage.binary_dilation(layer, structure=disk) & fat[k]
