@@ -43,24 +43,29 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, float], None]
 
-#: Depth (in fat-fraction units) of a thin dark line that separates fat even where
-#: its pixels pass the fat threshold: on Dixon images a capsule thinner than a
-#: pixel leaves its pixels partly fat (fat fraction 0.6-0.8 in a layer of 0.94).
+#: Ridge strength (Sato's filter on the fat fraction) of a thin dark line that
+#: separates fat even where its pixels pass the fat threshold: on Dixon images a
+#: capsule thinner than a pixel leaves its pixels partly fat (fat fraction
+#: 0.7-0.9 in a layer of 0.94); 0.04 is above the 99th percentile of the
+#: filter in plain subcutaneous fat on the phantoms.
 #: On T1 the capsule is resolved and looking for fainter lines turns septa near
 #: the fascia into pockets (false candidates), so it is used for Dixon only.
-VALLEY_DEPTH = {Method.DIXON: 0.15, Method.T1: None}
+VALLEY_DEPTH = {Method.DIXON: 0.04, Method.T1: None}
 
 
 def _thin_dark_lines(score: np.ndarray, *, depth: float) -> np.ndarray:
-    """Pixels on thin dark lines (capsules, septa): a black top-hat in each slice.
+    """Pixels on thin dark lines (capsules, septa), slice by slice.
 
-    The score is smoothed a little in the plane first so noise does not count.
+    A Hessian ridge filter (Sato's, for dark ridges, at the scale of a pixel)
+    integrates along a line, so a capsule that dims the fat fraction by only a
+    few noise levels per pixel still stands out.
     """
-    from scipy import ndimage
+    from skimage.filters import sato
 
-    smooth = ndimage.gaussian_filter(score, (0.0, 0.5, 0.5))
-    closed = ndimage.grey_closing(smooth, size=(1, 3, 3))
-    return (closed - smooth) > depth
+    out = np.zeros(score.shape, dtype=bool)
+    for k in range(score.shape[0]):
+        out[k] = sato(score[k], sigmas=[0.8], black_ridges=True, mode="reflect") > depth
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,9 @@ def _grow(
         markers[sat[box] & ~allowed & (markers == 0)] = cores.max() + 1
         smooth = ndimage.gaussian_filter(score[box].astype(np.float32), (0.0, 0.7, 0.7))
         basins = watershed(-smooth, markers=markers, mask=fat[box] | (markers > 0))
-        region = (basins == i) & fat[box]
+        # The capsule is not part of the nodule (SPEC): where its partly-fat pixels
+        # pass the fat threshold, the strict mask leaves them out.
+        region = (basins == i) & (fat[box] if strict is None else strict[box])
         out[box][region] = i
     return out
 
