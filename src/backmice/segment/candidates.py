@@ -152,6 +152,11 @@ def _grow(
         steps = int(np.ceil(grow_mm / slice_mm))
         within[max(reach[0] - steps, 0) : reach[-1] + steps + 1] = True
         allowed = footprint[np.newaxis] & within[:, np.newaxis, np.newaxis]
+        # A cap beyond the core's slices is narrower than the core: keep it inside
+        # the core's own footprint there (its capsule may be too faint to stop a flood).
+        caps = within.copy()
+        caps[reach[0] : reach[-1] + 1] = False
+        allowed[caps] &= np.any(own, axis=0)
         markers[sat[box] & ~allowed & (markers == 0)] = cores.max() + 1
         smooth = ndimage.gaussian_filter(score[box].astype(np.float32), (0.0, 0.7, 0.7))
         basins = watershed(-smooth, markers=markers, mask=fat[box] | (markers > 0))
