@@ -291,7 +291,9 @@ def analyze_volume(
         corrected = n4_correct(array, body.mask, spacing_mm=spacing)[0] if options.n4 else array
         lap("n4")
         stage("fat score", 0.45)
-        fat = fat_signal_t1(corrected, body.mask, body.depth_mm, threshold=options.threshold)
+        fat = fat_signal_t1(
+            corrected, body.mask, body.depth_mm, threshold=options.threshold, spacing_mm=spacing
+        )
         lap("fat")
     fat_mask = fat.mask & body.mask
     stage("subcutaneous fat and fascia", 0.5)
@@ -328,7 +330,9 @@ def analyze_volume(
         fat=fat_mask,
         midline_x_mm=midline,
         fat_fraction=fat.fat_fraction,
-        fat_share=fat.score,
+        # Dixon: the fat fraction of a capsule pixel is not the core's share of it
+        # (at 1.3 mm the label already holds the faint capsule), so no partial volume.
+        fat_share=fat.score if method is Method.T1 else None,
     )
     rows = measure_nodules(
         labels,

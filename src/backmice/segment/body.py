@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import cc3d
@@ -11,7 +12,10 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-__all__ = ["Body", "body_mask", "distance_mm"]
+__all__ = ["EDT_THREADS", "Body", "body_mask", "distance_mm"]
+
+#: Threads for Euclidean distance transforms (the ``edt`` package scales well).
+EDT_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.
         np.ascontiguousarray(mask, dtype=np.uint8),
         anisotropy=tuple(float(s) for s in spacing_mm),
         black_border=False,
-        parallel=1,
+        parallel=EDT_THREADS,
     ).astype(np.float32, copy=False)
 
 
@@ -77,9 +81,8 @@ def body_mask(
 
     The image is smoothed in the slice plane and thresholded (default: Otsu's
     method on log intensities) to separate air and noise from tissue; the
-    largest connected component is kept and holes are filled in each slice and
-    in 3D, so dark structures inside the body (bone cortex, fascia, fluid)
-    belong to it.
+    largest connected component is kept and holes are filled in each slice, so
+    dark structures inside the body (bone cortex, fascia, fluid) belong to it.
 
     Parameters
     ----------
@@ -113,7 +116,7 @@ def body_mask(
         counts = np.bincount(labels.ravel())
         counts[0] = 0
         mask = labels == int(np.argmax(counts))
-    mask = ndimage.binary_fill_holes(_fill_holes_per_slice(mask))
+    mask = _fill_holes_per_slice(mask)
     depth = distance_mm(mask, spacing_mm)
     log.info("body: %.0f%% of the volume, air/tissue threshold %.3g", 100 * mask.mean(), threshold)
     return Body(mask=mask, depth_mm=depth, threshold=float(threshold))

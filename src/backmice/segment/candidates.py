@@ -216,11 +216,12 @@ def find_candidates(
         y = _lps_y(fat.shape, affine)
         y_mid = float(np.mean(y[body])) if body.any() else 0.0
         roi &= y >= y_mid
-    flat = labels.ravel()
+    where = np.flatnonzero(labels)  # only labelled voxels: a few percent of the volume
+    flat = labels.ravel()[where]
     count = np.bincount(flat, minlength=n + 1)
-    in_roi = np.bincount(flat, weights=roi.ravel(), minlength=n + 1)
-    best = np.full(n + 1, -np.inf)
-    np.maximum.at(best, flat, signed_mm.ravel())
+    in_roi = np.bincount(flat, weights=roi.ravel()[where], minlength=n + 1)
+    best = np.full(n + 1, -np.inf, dtype=np.float32)
+    np.maximum.at(best, flat.astype(np.intp), signed_mm.ravel()[where])
     keep = (in_roi >= options.min_in_roi * count) & (best >= -options.reach_mm)
     keep[0] = False
 
@@ -260,7 +261,12 @@ def find_candidates(
     ids = np.flatnonzero(keep)
     if ids.size == 0:
         return np.zeros(fat.shape, dtype=np.uint32)
-    centroids = np.array(ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels, ids))
+    k, r, c = np.nonzero(labels)
+    lab = labels[k, r, c]
+    size = np.maximum(np.bincount(lab, minlength=n + 1), 1)
+    centroids = np.stack(
+        [np.bincount(lab, weights=v, minlength=n + 1) / size for v in (k, r, c)], axis=1
+    )[ids]
     order = np.lexsort((centroids[:, 2], centroids[:, 1], centroids[:, 0]))
     lut = np.zeros(n + 1, dtype=np.uint32)
     lut[ids[order]] = np.arange(1, ids.size + 1, dtype=np.uint32)

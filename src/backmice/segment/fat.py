@@ -82,6 +82,47 @@ def _mode(values: np.ndarray, *, bins: int = 256) -> float:
     return float((edges[i] + edges[i + 1]) / 2)
 
 
+def _fat_reference(
+    image: np.ndarray,
+    band: np.ndarray,
+    cut: float,
+    level: float,
+    spacing_mm: tuple[float, float, float],
+    sigma_mm: float,
+) -> np.ndarray:
+    """Smooth local level of the subcutaneous fat relative to ``level`` (1 where unknown).
+
+    Two passes of normalised Gaussian convolution on a grid coarsened to about
+    4 mm: first the mean of the skin band (its fat may fall below ``cut`` where a
+    fall-off is strong), then, on the image divided by that, the band's fat
+    (above ``cut``). The product is interpolated back linearly: the field is
+    smooth, so this costs little.
+    """
+    from scipy import ndimage
+
+    step = [max(1, round(4.0 / s)) for s in spacing_mm]
+    sl = tuple(slice(0, None, f) for f in step)
+    small = image[sl].astype(np.float32)
+    small_band = band[sl]
+    sigma = [sigma_mm / (s * f) for s, f in zip(spacing_mm, step, strict=True)]
+
+    def smooth(samples: np.ndarray, values: np.ndarray, ref: float) -> np.ndarray:
+        num = ndimage.gaussian_filter(np.where(samples, values, 0.0), sigma, mode="nearest")
+        den = ndimage.gaussian_filter(samples.astype(np.float32), sigma, mode="nearest")
+        support = den / max(float(den.max()), 1e-12)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            local = np.where(support > 0.01, num / den, ref) / ref
+        return np.clip(local, 0.2, 5.0).astype(np.float32)
+
+    mean_band = float(np.mean(small[small_band])) if small_band.any() else level
+    rough = smooth(small_band, small, mean_band)
+    flat = small / rough
+    local = rough * smooth(small_band & (flat > cut), flat, level)
+    zoom = [n / m for n, m in zip(image.shape, local.shape, strict=True)]
+    full = ndimage.zoom(local, zoom, order=1, mode="nearest", grid_mode=True)
+    return full[tuple(slice(0, n) for n in image.shape)]
+
+
 def fat_signal_t1(
     corrected: np.ndarray,
     body: np.ndarray,
@@ -89,6 +130,8 @@ def fat_signal_t1(
     *,
     threshold: float | None = None,
     subcutaneous_band_mm: tuple[float, float] = (3.0, 15.0),
+    spacing_mm: tuple[float, float, float] | None = None,
+    flatten_mm: float | None = 40.0,
 ) -> FatSignal:
     """A fat score from a bias-corrected fat-bright image (T1).
 
@@ -109,6 +152,12 @@ def fat_signal_t1(
         Fat score that counts as fat; default 0.5 (half-way from muscle to fat).
     subcutaneous_band_mm : (float, float)
         Depths (mm) where the subcutaneous fat level is sampled.
+    spacing_mm : (float, float, float), optional
+        Voxel spacing, mm (needed for ``flatten_mm``).
+    flatten_mm : float or None
+        Divide the image by the smooth local level of the subcutaneous fat
+        (Gaussian sigma in mm) before scoring, so fat scores 1 all round the
+        body even where a coil's fall-off outlasts N4; None to skip.
 
     Returns
     -------
@@ -128,6 +177,10 @@ def fat_signal_t1(
     muscle = _mode(dark) if dark.size >= 100 else 0.5 * cut
     if fat <= muscle:
         raise ValueError("no contrast between fat and muscle in this image")
+    if flatten_mm and spacing_mm is not None:
+        # What N4 leaves of a strong coil fall-off shows in the subcutaneous fat,
+        # which should be one level all round: divide by its smooth local level.
+        corrected = corrected / _fat_reference(corrected, band, cut, fat, spacing_mm, flatten_mm)
     score = ((corrected - muscle) / (fat - muscle)).astype(np.float32)
     log.info("T1 fat score: muscle level %.4g, fat level %.4g (Otsu %.4g)", muscle, fat, cut)
     return FatSignal(
