@@ -314,6 +314,7 @@ def analyze_volume(
         affine=affine,
         options=options.candidates,
         strict=strict,
+        skin_depth_mm=body.depth_mm,
     )
     lap("candidates")
     stage("measurements", 0.85)

@@ -58,6 +58,10 @@ class CandidateOptions:
     min_solidity : float
         Area over convex-hull area of the largest cross-section (a nodule is
         convex; a crescent of fat squeezed between a capsule and the fascia is not).
+    min_skin_depth_mm : float
+        A candidate that reaches closer to the skin than this is fat walled off
+        by the skin itself (beside a cyst, between a septum and the skin), not a
+        nodule in its capsule.
     """
 
     min_size_mm: float = 5.0
@@ -68,6 +72,7 @@ class CandidateOptions:
     min_in_roi: float = 0.95
     min_thickness_mm: float = 3.5
     min_solidity: float = 0.7
+    min_skin_depth_mm: float = 2.0
 
 
 def _lps_y(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
@@ -177,6 +182,7 @@ def find_candidates(
     affine: np.ndarray,
     options: CandidateOptions | None = None,
     strict: np.ndarray | None = None,
+    skin_depth_mm: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label candidate nodules.
 
@@ -197,6 +203,8 @@ def find_candidates(
     options : CandidateOptions, optional
     strict : ndarray of bool, optional
         Fat without thin dark lines (capsules): where growing a candidate starts.
+    skin_depth_mm : ndarray of float, optional
+        Depth below the skin, mm (for ``options.min_skin_depth_mm``).
 
     Returns
     -------
@@ -250,7 +258,13 @@ def find_candidates(
         # Cut by the field of view in the slice plane: it cannot be measured.
         if sl[1].start == 0 or sl[2].start == 0 or sl[1].stop == rows or sl[2].stop == cols:
             continue
-        if np.count_nonzero(labels[sl] == i) < min_voxels:
+        region = labels[sl] == i
+        if np.count_nonzero(region) < min_voxels:
+            continue
+        if (
+            skin_depth_mm is not None
+            and skin_depth_mm[sl][region].min() < options.min_skin_depth_mm
+        ):
             continue
         extent = max((s.stop - s.start) * d for s, d in zip(sl, spacing, strict=True))
         keep[i] = options.min_size_mm <= extent <= options.max_size_mm * 1.5 and (
