@@ -16,6 +16,7 @@ from pathlib import Path
 
 from backmice.errors import InputError
 from backmice.io.writer import rotation_matrix
+from backmice.phantom.lesions import PlacementError
 from backmice.phantom.render import Grid
 from backmice.phantom.scene import Scene, make_scene
 from backmice.phantom.study import MRSeries, StudyWritten, UltrasoundSeries, write_study
@@ -146,7 +147,13 @@ SAMPLES: dict[str, Sample] = {
 @functools.lru_cache(maxsize=2)
 def _scene(seed: int, red_flag: bool) -> Scene:
     """The scene of a seed, kept for the next sample of the same seed (it is never changed)."""
-    return make_scene(seed, red_flag=red_flag)
+    try:
+        return make_scene(seed, red_flag=red_flag)
+    except PlacementError as exc:
+        # A few seeds leave a lesion no room (about 1 in 10): say so, don't crash.
+        raise InputError(
+            f"seed {seed} cannot hold every lesion ({exc}); try another seed"
+        ) from None
 
 
 def sample_names() -> list[str]:
