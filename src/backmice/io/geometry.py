@@ -16,6 +16,7 @@ import numpy as np
 
 __all__ = [
     "ORIENTATION_TOLERANCE_DEG",
+    "GeometryError",
     "StackGeometry",
     "orientation_label",
     "plane_affine",
@@ -29,6 +30,10 @@ ORIENTATION_TOLERANCE_DEG = 10.0
 SPACING_TOLERANCE = 0.01
 #: Absolute spacing deviation (mm) always tolerated (rounding of positions in headers).
 SPACING_TOLERANCE_MM = 0.01
+
+
+class GeometryError(ValueError):
+    """Positions and orientation that do not describe a stack of parallel slices."""
 
 
 def slice_normal(orientation: tuple[float, ...] | np.ndarray) -> np.ndarray:
@@ -46,8 +51,8 @@ def slice_normal(orientation: tuple[float, ...] | np.ndarray) -> np.ndarray:
     o = np.asarray(orientation, dtype=np.float64)
     normal = np.cross(o[:3], o[3:6])
     norm = np.linalg.norm(normal)
-    if norm < 1e-6:
-        raise ValueError("ImageOrientationPatient has parallel row and column directions")
+    if not norm >= 1e-6:  # also NaN
+        raise GeometryError("ImageOrientationPatient has parallel row and column directions")
     return normal / norm
 
 
@@ -81,7 +86,7 @@ def orientation_label(orientation: tuple[float, ...] | np.ndarray | None) -> str
         return None
     try:
         normal = np.abs(slice_normal(orientation))
-    except ValueError:
+    except GeometryError:
         return None
     axis = int(np.argmax(normal))
     if normal[axis] < np.cos(np.deg2rad(ORIENTATION_TOLERANCE_DEG)):
@@ -140,7 +145,23 @@ def stack_geometry(
     Returns
     -------
     StackGeometry
+
+    Raises
+    ------
+    GeometryError
+        The orientation's directions are parallel, most images share one plane,
+        or positions are so large that spacing overflows.
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _stack_geometry(positions, orientation, pixel_spacing, preference)
+
+
+def _stack_geometry(
+    positions: np.ndarray,
+    orientation: tuple[float, ...] | np.ndarray,
+    pixel_spacing: tuple[float, float],
+    preference: np.ndarray | None,
+) -> StackGeometry:
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     o = np.asarray(orientation, dtype=np.float64)
     row_dir, col_dir = o[:3] / np.linalg.norm(o[:3]), o[3:6] / np.linalg.norm(o[3:6])
@@ -171,12 +192,17 @@ def stack_geometry(
     affine[:3, 3] = pos[0]
     if len(kept) == 1:
         affine[:3, 0] = normal
+        if not np.all(np.isfinite(affine)):
+            raise GeometryError("image position or pixel spacing out of range")
         return StackGeometry(kept_arr, duplicates, affine, (None, dy, dx), d - d[0], warnings)
 
     gaps = np.diff(d)
     typical = float(np.median(gaps))
-    if typical <= 0:
-        raise ValueError("slices do not advance along the slice normal")
+    if not typical > 0:
+        raise GeometryError(
+            "most images lie in the same plane (their positions do not advance along the "
+            "slice normal)"
+        )
     step = (pos[-1] - pos[0]) / (len(kept) - 1)
     slice_spacing = float(step @ normal)
     tolerance = max(SPACING_TOLERANCE_MM, SPACING_TOLERANCE * typical)
@@ -207,4 +233,6 @@ def stack_geometry(
                 f"slices are sheared by {angle:.1f} degrees (gantry tilt): the affine keeps it"
             )
     affine[:3, 0] = step
+    if not (np.all(np.isfinite(affine)) and np.isfinite(slice_spacing)):
+        raise GeometryError("image positions too far apart to compute a slice spacing")
     return StackGeometry(kept_arr, duplicates, affine, (slice_spacing, dy, dx), d - d[0], warnings)

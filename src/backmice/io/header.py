@@ -8,10 +8,17 @@ enhanced multi-frame files (per-frame and shared functional groups).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
+import math
 import os
+import stat
 import struct
+import sys
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +31,26 @@ from pydicom.uid import UID
 
 from backmice.errors import InputError
 
-__all__ = ["MAX_PIXELS", "FrameHeader", "Header", "dcmread_any", "read_header"]
+__all__ = [
+    "MAX_INFLATED_BYTES",
+    "MAX_PIXELS",
+    "FrameHeader",
+    "Header",
+    "dcmread_any",
+    "open_dicom",
+    "read_header",
+]
 
 log = logging.getLogger(__name__)
 
 #: Largest image (rows × cols × frames × samples) backmice allocates, elements.
 #: Larger declared sizes are refused before any pixel is read. 2**31 is 8 GiB of float32.
 MAX_PIXELS = 2**31
+#: Largest size a Deflated Explicit VR Little Endian file may inflate to, bytes. pydicom
+#: inflates the whole file in memory, so larger ones (zip bombs) are refused first.
+MAX_INFLATED_BYTES = 2**30
+
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 
 _SEG_SOP = "1.2.840.10008.5.1.4.1.1.66.4"
 _SR_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
@@ -98,7 +118,9 @@ class Header:
     pixel_length: int | None
     enhanced: bool
     frames: list[FrameHeader] = field(default_factory=list)
-    us_regions: list[Dataset] = field(default_factory=list)
+    #: Items of SequenceOfUltrasoundRegions: keyword -> value of the keys calibration
+    #: reads (plain values, so a header keeps no pydicom objects alive).
+    us_regions: list[dict[str, object]] = field(default_factory=list)
     #: MR sequence information used to assign a role.
     mr: dict[str, object] = field(default_factory=dict)
 
@@ -121,38 +143,85 @@ def _floats(value, n: int) -> tuple[float, ...] | None:
         out = tuple(float(v) for v in (value if isinstance(value, list | tuple) else list(value)))
     except (TypeError, ValueError):
         return None
-    if len(out) != n or any(v != v or v in (float("inf"), float("-inf")) for v in out):
+    if len(out) != n or not all(math.isfinite(v) for v in out):
         return None
     return out
 
 
+def _orientation(value) -> tuple[float, ...] | None:
+    """ImageOrientationPatient as 6 floats, or None unless its two directions span a plane."""
+    out = _floats(value, 6)
+    if out is None:
+        return None
+    row, col = out[:3], out[3:]
+    norm_r, norm_c = math.hypot(*row), math.hypot(*col)
+    if not (norm_r > 1e-6 and norm_c > 1e-6):
+        return None
+    cross = (
+        row[1] * col[2] - row[2] * col[1],
+        row[2] * col[0] - row[0] * col[2],
+        row[0] * col[1] - row[1] * col[0],
+    )
+    if math.hypot(*cross) / (norm_r * norm_c) < 1e-3:  # parallel directions
+        return None
+    return out
+
+
+def _spacing(value) -> tuple[float, float] | None:
+    """PixelSpacing as two positive floats, or None."""
+    out = _floats(value, 2)
+    if out is None or not (out[0] > 0 and out[1] > 0):
+        return None
+    return out  # type: ignore[return-value]
+
+
 def _float(value, default: float | None = None) -> float | None:
+    """``value`` as a finite float, else ``default``."""
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
-    return out if out == out else default
+    return out if math.isfinite(out) else default
 
 
 def _int(value, default: int | None = None) -> int | None:
+    """``value`` as an int, read as pydicom reads IS (``"1e3"`` and ``"2.0"`` are integers)."""
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        pass
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return default
+    return int(number) if math.isfinite(number) and number == int(number) else default
 
 
 def _strs(value) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
-        return tuple(v.strip().upper() for v in value.split("\\"))
+        return tuple(sys.intern(v.strip().upper()) for v in value.split("\\"))
     try:
-        return tuple(str(v).strip().upper() for v in value)
+        return tuple(sys.intern(str(v).strip().upper()) for v in value)
     except TypeError:
         return (str(value).strip().upper(),)
 
 
-_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i"}
+_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FD": "d", "FL": "f"}
+
+#: What :func:`backmice.io.ultrasound.select_tissue_region` reads of a region item.
+_REGION_KEYS = (
+    "RegionSpatialFormat",
+    "PhysicalUnitsXDirection",
+    "PhysicalUnitsYDirection",
+    "PhysicalDeltaX",
+    "PhysicalDeltaY",
+    "RegionLocationMinX0",
+    "RegionLocationMinY0",
+    "RegionLocationMaxX1",
+    "RegionLocationMaxY1",
+)
 
 
 @functools.cache
@@ -211,6 +280,104 @@ def _functional(per_frame: Dataset | None, shared: Dataset | None, macro: str) -
     return _first(per_frame, macro) or _first(shared, macro)
 
 
+class _BoundedReader(io.BufferedReader):
+    """A binary file whose ``read(n)`` never asks for more than what is left of it.
+
+    pydicom reads an element's value with ``fp.read(length)``, and a buffered file
+    allocates ``length`` bytes before reading: a corrupt length of 0xFFFFFFF0 is a
+    4 GiB allocation for a 10 kB file. Clamping the request to the bytes left makes
+    the read come back short. pydicom keeps what a short read gave without a word,
+    so :attr:`past_end` records that a read started inside the file and asked for
+    more than was left (the file is truncated, or a length is corrupt); a read
+    starting exactly at the end is how pydicom finds a complete file's end.
+    """
+
+    _size = 0
+    past_end = False
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is not None and size > 0:
+            left = self._size - self.tell()
+            if 0 < left < size:
+                self.past_end = True
+            if size > 1 << 16:
+                if left <= 0:
+                    return b""
+                size = min(size, left)
+        return super().read(size)
+
+
+def _deflated_size_ok(fp: _BoundedReader, path: Path) -> None:
+    """Refuse a deflated file that inflates to more than :data:`MAX_INFLATED_BYTES`."""
+    head = fp.peek(2048)[:2048]
+    if _DEFLATED.encode() not in head:
+        return
+    # Skip the preamble and the file meta group (always explicit VR little endian).
+    pos = 132 if head[128:132] == b"DICM" else 0
+    while pos + 8 <= len(head) and head[pos : pos + 2] == b"\x02\x00":
+        if head[pos + 4 : pos + 6] in (b"OB", b"OW", b"UN", b"UT", b"SQ", b"UC", b"UR"):
+            pos += 12 + int.from_bytes(head[pos + 8 : pos + 12], "little")
+        else:
+            pos += 8 + int.from_bytes(head[pos + 6 : pos + 8], "little")
+    start = fp.tell()
+    fp.seek(pos)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    limit = MAX_INFLATED_BYTES
+    total = 0
+    try:
+        while not inflater.eof:
+            chunk = inflater.unconsumed_tail or fp.read(1 << 16)
+            if not chunk:
+                break
+            total += len(inflater.decompress(chunk, 1 << 20))
+            if total > limit:
+                raise InputError(
+                    f"deflated data inflates to more than {limit:,} bytes "
+                    "(backmice.io.header.MAX_INFLATED_BYTES)",
+                    path=path,
+                )
+    except zlib.error as exc:
+        raise InputError(f"corrupt deflated data ({exc})", path=path) from None
+    finally:
+        fp.seek(start)
+        fp.past_end = False  # our chunked reads ran into the end, not pydicom's
+
+
+@contextlib.contextmanager
+def open_dicom(path: str | os.PathLike[str]) -> Iterator[io.BufferedReader]:
+    """Open a file for pydicom so that no corrupt length makes it allocate more than the file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Yields
+    ------
+    io.BufferedReader
+        The open file, whose reads are clamped to its size.
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened.
+    InputError
+        A deflated file that inflates past :data:`MAX_INFLATED_BYTES`, or whose
+        deflated data is corrupt.
+    """
+    # A FIFO would block the open until someone writes to it, and a device might never end.
+    if not stat.S_ISREG(Path(path).stat().st_mode):
+        raise InputError("not a regular file", path=path)
+    raw = io.FileIO(os.fspath(path), "rb")
+    try:
+        fp = _BoundedReader(raw)
+        fp._size = os.fstat(raw.fileno()).st_size
+        _deflated_size_ok(fp, Path(path))
+        yield fp
+    finally:
+        raw.close()
+
+
 def dcmread_any(fp, *, stop_before_pixels: bool = True) -> Dataset:
     """Read a DICOM file from an open binary file; raw DICOM without preamble too."""
     try:
@@ -256,29 +423,55 @@ def read_header(path: str | os.PathLike[str]) -> Header:
     """
     path = Path(path)
     try:
-        with path.open("rb") as fp:
+        with open_dicom(path) as fp:
             ds = dcmread_any(fp)
+            size = fp._size  # type: ignore[attr-defined]
+            if fp.past_end:  # type: ignore[attr-defined]
+                raise InputError(
+                    f"truncated file: it ends ({size} bytes) inside an element of its header, "
+                    "or an element's length is corrupt",
+                    path=path,
+                )
             offset = fp.tell()
             head = fp.read(12)  # the pixel data element's header, if that is what follows
-            size = os.fstat(fp.fileno()).st_size
+            if _is_deflated(ds):
+                # pydicom read the inflated copy, so the file position says nothing:
+                # read it all (inflated size checked) and name the pixel element found.
+                fp.seek(0)
+                full = dcmread_any(fp, stop_before_pixels=False)
+                tags = [t for t in (0x7FE00010, 0x7FE00008, 0x7FE00009) if t in full]
+                head = struct.pack("<HH", tags[0] >> 16, tags[0] & 0xFFFF) if tags else b""
+    except InputError:
+        raise
     except InvalidDicomError:
         raise InputError("not a DICOM file", path=path) from None
     except (OSError, EOFError) as exc:
-        raise InputError(
-            f"cannot read the file ({exc.__class__.__name__}: {exc})", path=path
-        ) from None
+        raise InputError(f"cannot read the file ({_one_line(exc)})", path=path) from None
+    except RecursionError:
+        raise InputError("corrupt DICOM header (sequences nested too deeply)", path=path) from None
+    except MemoryError:
+        raise
     except Exception as exc:  # pydicom raises many kinds on corrupt headers
-        raise InputError(
-            f"corrupt DICOM header ({exc.__class__.__name__}: {exc})", path=path
-        ) from None
+        raise InputError(f"corrupt DICOM header ({_one_line(exc)})", path=path) from None
     try:
         return _header_from_dataset(path, ds, offset, head, size)
-    except InputError:
+    except (InputError, MemoryError):
         raise
-    except Exception as exc:
-        raise InputError(
-            f"unreadable DICOM header ({exc.__class__.__name__}: {exc})", path=path
-        ) from None
+    except RecursionError:
+        raise InputError("corrupt DICOM header (sequences nested too deeply)", path=path) from None
+    except Exception as exc:  # pydicom converts values lazily, and raises then
+        raise InputError(f"unreadable DICOM header ({_one_line(exc)})", path=path) from None
+
+
+def _is_deflated(ds: Dataset) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    return meta is not None and str(meta.get("TransferSyntaxUID", "")) == _DEFLATED
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (decoder messages span several)."""
+    text = " ".join(str(exc).split())
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
 def _pixel_element(
@@ -367,36 +560,56 @@ def _header_from_dataset(path: Path, ds: Dataset, offset: int, head: bytes, size
 
     header = Header(
         path=path,
-        sop_class_uid=sop_class,
+        # Strings that repeat across the files of a study are interned: a scan of
+        # 50,000 files keeps one copy of each, not 50,000.
+        sop_class_uid=sys.intern(sop_class),
         sop_instance_uid=str(_value(ds, "SOPInstanceUID") or ""),
-        modality=str(_value(ds, "Modality") or "").strip().upper(),
-        study_uid=str(_value(ds, "StudyInstanceUID") or ""),
-        series_uid=str(_value(ds, "SeriesInstanceUID") or ""),
-        frame_of_reference_uid=str(_value(ds, "FrameOfReferenceUID") or ""),
+        modality=sys.intern(str(_value(ds, "Modality") or "").strip().upper()),
+        study_uid=sys.intern(str(_value(ds, "StudyInstanceUID") or "")),
+        series_uid=sys.intern(str(_value(ds, "SeriesInstanceUID") or "")),
+        frame_of_reference_uid=sys.intern(str(_value(ds, "FrameOfReferenceUID") or "")),
         series_number=_int(_value(ds, "SeriesNumber")),
         instance_number=_int(_value(ds, "InstanceNumber")),
-        description=description,
+        description=sys.intern(description),
         image_type=image_type,
         rows=rows,
         cols=cols,
         n_frames=n_frames,
         samples_per_pixel=samples,
-        photometric=str(_value(ds, "PhotometricInterpretation") or "MONOCHROME2").strip().upper(),
+        photometric=sys.intern(
+            str(_value(ds, "PhotometricInterpretation") or "MONOCHROME2").strip().upper()
+        ),
         bits_allocated=bits_allocated,
         bits_stored=_int(_value(ds, "BitsStored"), bits_allocated) or bits_allocated,
         pixel_representation=_int(_value(ds, "PixelRepresentation"), 0) or 0,
-        transfer_syntax=ts,
+        transfer_syntax=sys.intern(ts),
         lossy=lossy,
         has_pixels=has_pixels,
         pixel_offset=pixel_offset,
         pixel_length=pixel_length,
         enhanced=enhanced,
-        us_regions=list(ds.get("SequenceOfUltrasoundRegions") or []),
+        us_regions=_us_regions(ds),
     )
     header.mr = _mr_info(ds, shared)
     if has_pixels:
         header.frames = _frames(ds, header, shared, per_frame_seq)
     return header
+
+
+def _us_regions(ds: Dataset) -> list[dict[str, object]]:
+    """SequenceOfUltrasoundRegions as plain values (what calibration reads, nothing else)."""
+    if _tag("SequenceOfUltrasoundRegions") not in ds:
+        return []
+    items = ds.get("SequenceOfUltrasoundRegions") or []
+    regions = []
+    for item in items:
+        region = {}
+        for key in _REGION_KEYS:
+            value = _value(item, key)
+            if value is not None:
+                region[key] = value
+        regions.append(region)
+    return regions
 
 
 def _mr_info(ds: Dataset, shared: Dataset | None) -> dict[str, object]:
@@ -435,8 +648,8 @@ def _frames(
     intercept = _float(_value(ds, "RescaleIntercept"), 0.0) or 0.0
     if not header.enhanced:
         position = _floats(_value(ds, "ImagePositionPatient"), 3)
-        orientation = _floats(_value(ds, "ImageOrientationPatient"), 6)
-        spacing = _floats(_value(ds, "PixelSpacing"), 2)
+        orientation = _orientation(_value(ds, "ImageOrientationPatient"))
+        spacing = _spacing(_value(ds, "PixelSpacing"))
         common = {
             "position": position,
             "orientation": orientation,
@@ -466,20 +679,26 @@ def _frames(
         frames.append(
             FrameHeader(
                 frame=i,
-                position=_floats(pos_item.get("ImagePositionPatient"), 3) if pos_item else None,
+                position=_floats(_value(pos_item, "ImagePositionPatient"), 3) if pos_item else None,
                 orientation=(
-                    _floats(ori_item.get("ImageOrientationPatient"), 6) if ori_item else None
+                    _orientation(_value(ori_item, "ImageOrientationPatient")) if ori_item else None
                 ),
-                pixel_spacing=_floats(meas_item.get("PixelSpacing"), 2) if meas_item else None,
-                slope=(_float(pvt_item.get("RescaleSlope"), slope) or slope) if pvt_item else slope,
+                pixel_spacing=_spacing(_value(meas_item, "PixelSpacing")) if meas_item else None,
+                slope=(
+                    (_float(_value(pvt_item, "RescaleSlope"), slope) or slope)
+                    if pvt_item
+                    else slope
+                ),
                 intercept=(
-                    _float(pvt_item.get("RescaleIntercept"), intercept) if pvt_item else intercept
+                    _float(_value(pvt_item, "RescaleIntercept"), intercept)
+                    if pvt_item
+                    else intercept
                 )
                 or 0.0,
-                frame_type=_strs(type_item.get("FrameType")) if type_item else (),
-                stack_id=str(content.get("StackID", "") or "") if content else "",
-                temporal_index=_int(content.get("TemporalPositionIndex")) if content else None,
-                echo_time=_float(echo.get("EffectiveEchoTime")) if echo else None,
+                frame_type=_strs(_value(type_item, "FrameType")) if type_item else (),
+                stack_id=str(_value(content, "StackID") or "").strip() if content else "",
+                temporal_index=_int(_value(content, "TemporalPositionIndex")) if content else None,
+                echo_time=_float(_value(echo, "EffectiveEchoTime")) if echo else None,
             )
         )
     return frames

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ import numpy as np
 import pydicom
 
 from backmice.errors import InputError
-from backmice.io.geometry import orientation_label, plane_affine, stack_geometry
-from backmice.io.header import FrameHeader, Header, read_header
+from backmice.io.geometry import GeometryError, orientation_label, plane_affine, stack_geometry
+from backmice.io.header import FrameHeader, Header, _one_line, open_dicom, read_header
 from backmice.io.model import FrameRef, Role, SkippedFile, Stack, Study
 from backmice.io.roles import assign_role
 from backmice.io.ultrasound import select_tissue_region
@@ -58,29 +59,66 @@ def iter_files(folder: Path, skipped: list[SkippedFile]) -> Iterator[Path]:
 
 
 def _dicomdir_files(path: Path, skipped: list[SkippedFile]) -> list[Path]:
-    """The files a DICOMDIR lists (missing ones go to ``skipped``)."""
+    """The files a DICOMDIR lists (missing, unreadable or outside ones go to ``skipped``)."""
     try:
-        ds = pydicom.dcmread(path)
+        with open_dicom(path) as fp:
+            ds = pydicom.dcmread(fp)
+            truncated = fp.past_end  # type: ignore[attr-defined]
+        if "DirectoryRecordSequence" not in ds:
+            raise InputError("unreadable DICOMDIR (it has no directory records)", path=path)
         records = list(ds.DirectoryRecordSequence)
-    except Exception as exc:
-        raise InputError(
-            f"unreadable DICOMDIR ({exc.__class__.__name__}: {exc})", path=path
-        ) from None
+    except (InputError, MemoryError):
+        raise
+    except Exception as exc:  # pydicom raises many kinds on a corrupt file
+        raise InputError(f"unreadable DICOMDIR ({_one_line(exc)})", path=path) from None
+    if truncated:
+        skipped.append(
+            SkippedFile(
+                path,
+                f"the DICOMDIR is truncated: only its first {len(records)} records could be "
+                "read, files listed after them are not included",
+            )
+        )
     base = path.parent
     files: list[Path] = []
-    for record in records:
-        file_id = record.get("ReferencedFileID")
-        if not file_id:
+    for i, record in enumerate(records, 1):
+        try:
+            file_id = record.get("ReferencedFileID")
+            parts = [str(file_id)] if isinstance(file_id, str) else [str(p) for p in file_id or []]
+        except Exception as exc:  # a corrupt record: the others still count
+            skipped.append(SkippedFile(path, f"DICOMDIR record {i} unreadable ({_one_line(exc)})"))
             continue
-        parts = [file_id] if isinstance(file_id, str) else list(file_id)
-        candidate = base.joinpath(*[str(p) for p in parts])
-        if not candidate.is_file():
-            candidate = _case_insensitive(base, [str(p) for p in parts]) or candidate
-        if candidate.is_file():
+        # Components are separated by backslashes (split by pydicom); some writers use "/".
+        parts = [c.strip(" \x00") for p in parts for c in re.split(r"[\\/]", p)]
+        parts = [c for c in parts if c]
+        if not parts:
+            continue
+        # A file ID is relative to the DICOMDIR's folder: never follow one out of it.
+        if any(c in ("..", ".") or "\x00" in c for c in parts):
+            skipped.append(
+                SkippedFile(
+                    base.joinpath(*(c.replace("\x00", "?") for c in parts)),
+                    "listed in the DICOMDIR with a file ID that is not a plain name below "
+                    "the DICOMDIR's folder",
+                )
+            )
+            continue
+        candidate = base.joinpath(*parts)
+        if not _is_file(candidate):
+            candidate = _case_insensitive(base, parts) or candidate
+        if _is_file(candidate):
             files.append(candidate)
         else:
             skipped.append(SkippedFile(candidate, "listed in the DICOMDIR but missing"))
     return files
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for names the system refuses (too long, ...)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _case_insensitive(base: Path, parts: list[str]) -> Path | None:
@@ -101,10 +139,13 @@ def _is_dicomdir(path: Path) -> bool:
     if path.name.upper() == "DICOMDIR":
         return True
     try:
-        meta = pydicom.filereader.read_file_meta_info(path)
-    except Exception:
+        with open_dicom(path) as fp:  # the file meta, and nothing after it
+            meta = pydicom.dcmread(fp, specific_tags=[0x00080016]).file_meta
+        return str(meta.get("MediaStorageSOPClassUID", "")) == "1.2.840.10008.1.3.10"
+    except MemoryError:
+        raise
+    except Exception:  # not DICOM, or unreadable: read_header says which
         return False
-    return str(meta.get("MediaStorageSOPClassUID", "")) == "1.2.840.10008.1.3.10"
 
 
 def open_study(
@@ -165,11 +206,11 @@ def open_study(
 
 
 def _sop_name(uid: str) -> str:
-    try:
-        name = pydicom.uid.UID(uid).name
-    except Exception:  # pragma: no cover
-        name = ""
-    return name or uid or "no SOPClassUID"
+    if not uid:
+        return "no SOPClassUID"
+    if len(uid) > 64 or not re.fullmatch(r"[0-9.]+", uid):
+        return "an unreadable SOPClassUID"
+    return pydicom.uid.UID(uid).name or uid
 
 
 def _preference(header: Header) -> float:
@@ -222,6 +263,8 @@ def _frame_key(h: Header, f: FrameHeader) -> tuple:
         h.rows,
         h.cols,
         h.samples_per_pixel,
+        # Files of one stack are decoded alike: a series that mixes pixel formats splits.
+        (h.bits_allocated, h.bits_stored, h.pixel_representation, h.photometric),
         spacing,
         f.stack_id,
         f.temporal_index,
@@ -232,8 +275,11 @@ def _frame_key(h: Header, f: FrameHeader) -> tuple:
 def _same_orientation(a: tuple[float, ...] | None, b: tuple[float, ...] | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    va, vb = np.asarray(a), np.asarray(b)
-    return bool(va[:3] @ vb[:3] > _SAME_ORIENTATION and va[3:] @ vb[3:] > _SAME_ORIENTATION)
+    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    # Directions, whatever their length (some writers' vectors are not unit vectors).
+    row = va[:3] @ vb[:3] / (np.linalg.norm(va[:3]) * np.linalg.norm(vb[:3]))
+    col = va[3:] @ vb[3:] / (np.linalg.norm(va[3:]) * np.linalg.norm(vb[3:]))
+    return bool(row > _SAME_ORIENTATION and col > _SAME_ORIENTATION)
 
 
 def _group_frames(headers: list[Header]) -> list[_Group]:
@@ -241,14 +287,16 @@ def _group_frames(headers: list[Header]) -> list[_Group]:
     ordered: list[_Group] = []
     for h in headers:
         frames = h.frames or [FrameHeader(None, None, None, None, 1.0, 0.0)]
+        whole_file = h.is_seg or h.is_sr  # listed, not loaded: one stack per file
         for f in frames:
-            key = _frame_key(h, f)
+            key = ("file", str(h.path)) if whole_file else _frame_key(h, f)
+            orientation = None if whole_file else f.orientation
             for g in groups[key]:
-                if _same_orientation(g.orientation, f.orientation):
+                if _same_orientation(g.orientation, orientation):
                     g.items.append((h, f))
                     break
             else:
-                g = _Group(key, f.orientation, [(h, f)])
+                g = _Group(key, orientation, [(h, f)])
                 groups[key].append(g)
                 ordered.append(g)
     return ordered
@@ -274,16 +322,12 @@ def _build_stacks(headers: list[Header]) -> list[Stack]:
     stacks: list[Stack] = []
     for group in _group_frames(headers):
         h0 = group.items[0][0]
-        try:
-            stack = _make_stack(group)
-        except Exception as exc:  # one odd series never sinks the study
-            log.warning("series %s: cannot build a stack: %s", h0.series_uid, exc)
-            continue
+        stack = _make_stack(group)
         stack.warnings[:0] = dup_warnings.get(h0.series_uid, [])
         stacks.append(stack)
     stacks.sort(
         key=lambda s: (
-            s.frames[0].path.as_posix() if not s.series_uid else "",
+            s.frames[0].path.as_posix() if s.frames and not s.series_uid else "",
             s.series_number if s.series_number is not None else 1 << 31,
             s.series_uid,
             _ROLE_ORDER[s.role],
@@ -338,10 +382,15 @@ def _make_stack(group: _Group) -> Stack:
         f.position is not None and f.orientation is not None and f.pixel_spacing is not None
         for _, f in items
     )
+    unusable = ""
     if geometric:
         positions = np.array([f.position for _, f in items])
         preference = np.array([_preference(h) for h, _ in items])
-        geo = stack_geometry(positions, f0.orientation, f0.pixel_spacing, preference=preference)
+        try:
+            geo = stack_geometry(positions, f0.orientation, f0.pixel_spacing, preference=preference)
+        except GeometryError as exc:
+            geometric, unusable = False, str(exc)
+    if geometric:
         frames = tuple(_frame_ref(*items[i]) for i in geo.order)
         slice_index = {int(i): k for k, i in enumerate(geo.order)}
         duplicates = tuple((slice_index[a], _frame_ref(*items[b])) for a, b in geo.duplicates)
@@ -371,8 +420,9 @@ def _make_stack(group: _Group) -> Stack:
         )
         frames = tuple(_frame_ref(h, f) for h, f in ordered)
         duplicates = ()
+        why = unusable or f"{', '.join(missing)} missing or unusable"
         warnings.append(
-            f"no geometry ({', '.join(missing)} missing): spacing unknown, measurements are in px"
+            f"no geometry ({why}): spacing unknown, measurements are in px"
             + ("; images ordered by InstanceNumber and frame" if len(frames) > 1 else "")
         )
         affine, spacing, positions_mm = plane_affine(), (None, None, None), ()

@@ -10,7 +10,9 @@ spacing is unknown and measurements are in pixels, with a warning.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -24,7 +26,7 @@ _TISSUE_2D = 1
 _AGREE = 0.01
 
 
-def _region(item: Dataset) -> UltrasoundRegion | None:
+def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | None:
     try:
         if int(item.get("RegionSpatialFormat", -1)) != _TISSUE_2D:
             return None
@@ -32,7 +34,7 @@ def _region(item: Dataset) -> UltrasoundRegion | None:
             return None
         if int(item.get("PhysicalUnitsYDirection", -1)) != _CM:
             return None
-        dx, dy = float(item.PhysicalDeltaX), float(item.PhysicalDeltaY)
+        dx, dy = float(item.get("PhysicalDeltaX")), float(item.get("PhysicalDeltaY"))
         box = [
             int(item.get(k))
             for k in (
@@ -42,22 +44,24 @@ def _region(item: Dataset) -> UltrasoundRegion | None:
                 "RegionLocationMaxY1",
             )
         ]
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):
         return None
-    if not (dx > 0 and dy > 0) or box[2] <= box[0] or box[3] <= box[1]:
+    finite = math.isfinite(dx * 10.0) and math.isfinite(dy * 10.0)
+    if not (finite and dx > 0 and dy > 0) or box[2] <= box[0] or box[3] <= box[1]:
         return None
     return UltrasoundRegion(*box, delta_x_mm=abs(dx) * 10.0, delta_y_mm=abs(dy) * 10.0)
 
 
 def select_tissue_region(
-    regions: Sequence[Dataset], *, rows: int, cols: int
+    regions: Sequence[Mapping[str, Any] | Dataset], *, rows: int, cols: int
 ) -> tuple[UltrasoundRegion | None, list[str]]:
     """The 2D tissue region an ultrasound image is calibrated from.
 
     Parameters
     ----------
-    regions : sequence of Dataset
-        Items of SequenceOfUltrasoundRegions.
+    regions : sequence of mapping or Dataset
+        Items of SequenceOfUltrasoundRegions (pydicom datasets, or mappings of
+        keyword -> value as :class:`~backmice.io.header.Header` keeps them).
     rows, cols : int
         Size of the stored image, pixels.
 
