@@ -15,6 +15,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from backmice import __version__
@@ -104,8 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or EXIT_OK)
     except InputError as exc:
         if args.debug:
-            raise
-        _stderr_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            traceback.print_exc()
+        # One line per problem, however long: never wrapped at the terminal width.
+        _stderr_console().print(
+            f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True
+        )
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _stderr_console().print("interrupted")

@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(study)
     if not study.stacks:
+        if args.path.is_file() and len(study.skipped) == 1:  # its own problem is the message
+            raise InputError(study.skipped[0].reason, path=study.skipped[0].path)
         raise InputError(
             f"no DICOM images found ({len(study.skipped)} file(s) skipped)", path=args.path
         )

@@ -24,6 +24,7 @@ import numpy as np
 from backmice.phantom.anatomy import Anatomy
 from backmice.phantom.shapes import Ellipsoid
 from backmice.phantom.surfaces import SurfacePatch
+from backmice.vocab import Relation
 
 __all__ = [
     "Lesion",
@@ -46,23 +47,6 @@ class LesionKind(enum.StrEnum):
     CYST = "cyst"
     #: A large encapsulated fat nodule with a non-fat solid component (a red flag).
     LIPOSARCOMA_LIKE = "liposarcoma_like"
-
-
-class Relation(enum.StrEnum):
-    """Relation of a lesion to the fascia (``SPEC.md``)."""
-
-    SUBCUTANEOUS = "subcutaneous"
-    TRANSFASCIAL = "transfascial"
-    SUBFASCIAL = "subfascial"
-
-    @classmethod
-    def from_extent(cls, fascia_min_mm: float, fascia_max_mm: float) -> Relation:
-        """The SPEC rule: subcutaneous if min > −1 mm, subfascial if max < 1 mm."""
-        if fascia_min_mm > -1.0:
-            return cls.SUBCUTANEOUS
-        if fascia_max_mm < 1.0:
-            return cls.SUBFASCIAL
-        return cls.TRANSFASCIAL
 
 
 class PlacementError(RuntimeError):
