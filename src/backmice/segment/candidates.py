@@ -162,10 +162,6 @@ def _grow(
         caps = within.copy()
         caps[reach[0] : reach[-1] + 1] = False
         allowed[caps] &= np.any(own, axis=0)
-        # In the slices where the core was found walled off, the wall is known:
-        # growing past it there could only leak through its gaps.
-        cored = np.any(own, axis=(1, 2))
-        allowed[cored] &= own[cored] | ~sat[box][cored]
         markers[sat[box] & ~allowed & (markers == 0)] = cores.max() + 1
         smooth = ndimage.gaussian_filter(score[box].astype(np.float32), (0.0, 0.7, 0.7))
         basins = watershed(-smooth, markers=markers, mask=fat[box] | (markers > 0))
