@@ -34,10 +34,13 @@ _NODULE = "#00e5ff"
 _AXES = "#ffe600"
 
 
-def _display_range(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    values = image[mask] if mask.any() else image
-    lo, hi = np.percentile(values, [1, 99.5])
-    return float(lo), float(hi) if hi > lo else float(lo) + 1.0
+def _display_range(image: np.ndarray, body: np.ndarray, fat: np.ndarray) -> tuple[float, float]:
+    """Grey levels from the body's dark end to the subcutaneous fat's bright end."""
+    values = image[body] if body.any() else image
+    lo = float(np.percentile(values, 1))
+    # A quarter above the fat's median: fat reads bright, noise does not set the scale.
+    hi = 1.25 * float(np.median(image[fat])) if fat.any() else float(np.percentile(values, 99))
+    return lo, hi if hi > lo else lo + 1.0
 
 
 def _draw_slice(ax, image2d, extent, vmin, vmax) -> None:
@@ -66,7 +69,7 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
     rows, cols = image.shape[1:]
     extent_full = (-0.5 * dx, (cols - 0.5) * dx, (rows - 0.5) * dy, -0.5 * dy)
     unit = volume.units
-    vmin, vmax = _display_range(image, analysis.body.mask)
+    vmin, vmax = _display_range(image, analysis.body.mask, analysis.subcutaneous)
     nodules = analysis.nodules[:MAX_PANELS]
     shapes = {s.label: s for s in measure_labels(labels, affine)} if nodules else {}
     inverse = np.linalg.inv(affine)
