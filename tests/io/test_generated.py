@@ -10,7 +10,13 @@ import SimpleITK as sitk
 
 import backmice
 from backmice import Role
-from backmice.io.writer import make_affine, rotation_matrix, write_series, write_ultrasound
+from backmice.io.writer import (
+    make_affine,
+    rotation_matrix,
+    ultrasound_region,
+    write_series,
+    write_ultrasound,
+)
 
 
 def _volume(shape=(6, 20, 24), seed=0) -> np.ndarray:
@@ -285,18 +291,10 @@ def _us_image(rows=120, cols=160):
 
 def test_ultrasound_region_crop_and_spacing(tmp_path):
     image = _us_image()
-    spectral = {
-        "RegionSpatialFormat": 4,
-        "RegionDataType": 10,
-        "PhysicalUnitsXDirection": 4,
-        "PhysicalUnitsYDirection": 0,
-        "PhysicalDeltaX": 0.01,
-        "PhysicalDeltaY": 0.0,
-        "RegionLocationMinX0": 0,
-        "RegionLocationMinY0": 100,
-        "RegionLocationMaxX1": 159,
-        "RegionLocationMaxY1": 119,
-    }
+    # A spectral Doppler strip (time along x, in seconds): never a calibration.
+    spectral = ultrasound_region(
+        (0, 100, 159, 119), delta=(0.01, 0.0), units=(4, 0), spatial_format=4, data_type=10
+    )
     path = write_ultrasound(
         image,
         tmp_path / "us.dcm",
@@ -316,18 +314,7 @@ def test_ultrasound_region_crop_and_spacing(tmp_path):
 
 def test_ultrasound_regions_that_disagree_are_not_trusted(tmp_path):
     image = _us_image()
-    other = {
-        "RegionSpatialFormat": 1,
-        "RegionDataType": 1,
-        "PhysicalUnitsXDirection": 3,
-        "PhysicalUnitsYDirection": 3,
-        "PhysicalDeltaX": 0.05,
-        "PhysicalDeltaY": 0.05,
-        "RegionLocationMinX0": 80,
-        "RegionLocationMinY0": 0,
-        "RegionLocationMaxX1": 159,
-        "RegionLocationMaxY1": 119,
-    }
+    other = ultrasound_region((80, 0, 159, 119), delta_mm=(0.5, 0.5))
     path = write_ultrasound(
         image,
         tmp_path / "us.dcm",
