@@ -152,6 +152,24 @@ def run_worker(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- the supervisor
 
 
+def _worker_limits(args: argparse.Namespace, out: Path, status_path: Path) -> list[str]:
+    """The options every worker process gets: seeds, output, status file and limits."""
+    return [
+        "--seeds",
+        args.seeds,
+        "--out",
+        str(out),
+        "--status",
+        str(status_path),
+        "--timeout",
+        str(args.timeout),
+        "--memory-mib",
+        str(args.memory_mib),
+        "--max-pixels",
+        str(args.max_pixels),
+    ]
+
+
 def _run_class(args: argparse.Namespace, cls: str, out: Path) -> dict:
     """Run one class in worker processes until its examples are done; restart after deaths."""
     status_path = out / f"_status-{cls}.json"
@@ -175,18 +193,7 @@ def _run_class(args: argparse.Namespace, cls: str, out: Path) -> dict:
             str(args.examples - totals["cases"]),
             "--seed",
             str(seed_),
-            "--seeds",
-            args.seeds,
-            "--out",
-            str(out),
-            "--status",
-            str(status_path),
-            "--timeout",
-            str(args.timeout),
-            "--memory-mib",
-            str(args.memory_mib),
-            "--max-pixels",
-            str(args.max_pixels),
+            *_worker_limits(args, out, status_path),
         ]
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         last_change, last_cases = time.monotonic(), -1
@@ -377,18 +384,7 @@ def run_atheris(args: argparse.Namespace, classes: list[str], out: Path) -> int:
         str(args.runs),
         "--classes",
         ",".join(classes),
-        "--seeds",
-        args.seeds,
-        "--out",
-        str(out),
-        "--status",
-        str(status_path),
-        "--timeout",
-        str(args.timeout),
-        "--memory-mib",
-        str(args.memory_mib),
-        "--max-pixels",
-        str(args.max_pixels),
+        *_worker_limits(args, out, status_path),
     ]
     print(
         f"fuzzing with atheris: {args.runs} runs over {len(classes)} class(es); artifacts in {out}"
