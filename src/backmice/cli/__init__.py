@@ -29,7 +29,17 @@ EXIT_BAD_INPUT = 2
 EXIT_PARTIAL = 3
 
 #: Subcommand modules, in the order ``backmice --help`` lists them.
-SUBCOMMANDS = ("info", "analyze", "sample")
+SUBCOMMANDS = (
+    "info",
+    "analyze",
+    "sample",
+    "view",
+    "batch",
+    "status",
+    "agreement",
+    "export",
+    "import",
+)
 
 log = logging.getLogger("backmice")
 
