@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import logging
 import sys
 import traceback
@@ -63,10 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
+        # A subcommand named after a Python keyword lives in ``<name>_.py``.
+        modname = f"backmice.cli.{name}_" if keyword.iskeyword(name) else f"backmice.cli.{name}"
         try:
-            module = importlib.import_module(f"backmice.cli.{name}")
+            module = importlib.import_module(modname)
         except ModuleNotFoundError as exc:  # a subcommand not built yet
-            if exc.name != f"backmice.cli.{name}":
+            if exc.name != modname:
                 raise
             continue
         module.add_parser(sub)

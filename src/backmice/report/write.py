@@ -125,6 +125,7 @@ def write_analysis(
             out / "nodules.json",
             analysis.nodules,
             study=analysis.study,
+            source_files=[str(p.resolve()) for s in analysis.stacks for p in s.paths],
             method=str(analysis.method),
             threshold=analysis.fat.threshold,
             series=[
