@@ -1,0 +1,143 @@
+"""Where the plugin's layers live in napari's world, and how volumes become layers.
+
+The world convention
+--------------------
+napari's world axes are **(z, y, x) of DICOM patient coordinates (LPS, mm)**:
+axis 0 is superior (+z), axis 1 posterior (+y), axis 2 the patient's left
+(+x). That is LPS with its axis order reversed, so an axial stack indexed
+``(slice, row, col)`` lines up with the world axes and shows as radiologists
+read it: the slider steps through axial slices, the patient's left on the
+screen's right, the back at the bottom.
+
+Every layer the plugin makes (images, nodule labels, the fascia, the body
+outline, rulers and ROIs) is placed with :func:`layer_transform` of the
+volume's affine, so they all overlay. A world position ``(z, y, x)`` is the
+LPS point ``(x, y, z)``: :func:`lps_from_world` and :func:`world_from_lps`.
+
+Ultrasound has no patient coordinates: its world is the image plane in mm
+(axis 1 depth below the transducer face, axis 2 across), with frames of a cine
+on axis 0, counted, not in mm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from backmice.io import Role, Stack, Volume
+
+__all__ = [
+    "WORLD_AXIS_LABELS",
+    "image_layer_data",
+    "layer_name",
+    "layer_transform",
+    "lps_from_world",
+    "world_affine",
+    "world_from_lps",
+]
+
+#: Axis labels of the world (MR and everything in patient coordinates).
+WORLD_AXIS_LABELS = ("z (S)", "y (P)", "x (L)")
+#: Axis labels of an ultrasound image plane.
+US_AXIS_LABELS = ("frame", "depth", "across")
+
+#: Reverses LPS (x, y, z) into the world order (z, y, x), homogeneous.
+_REVERSE = np.array(
+    [[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]],
+    dtype=float,
+)
+
+
+def world_affine(affine: np.ndarray) -> np.ndarray:
+    """The napari data-to-world matrix of a volume's index-to-LPS affine.
+
+    Parameters
+    ----------
+    affine : ndarray of shape (4, 4)
+        ``(slice, row, col, 1)`` → LPS mm, as :attr:`backmice.Volume.affine`.
+
+    Returns
+    -------
+    ndarray of shape (4, 4)
+        ``(slice, row, col, 1)`` → world ``(z, y, x, 1)`` mm.
+    """
+    return _REVERSE @ np.asarray(affine, dtype=float)
+
+
+def lps_from_world(world: Sequence[float] | np.ndarray) -> np.ndarray:
+    """LPS mm ``(..., 3)`` of world points ``(..., 3)`` (the axis order reversed)."""
+    return np.asarray(world, dtype=float)[..., ::-1]
+
+
+def world_from_lps(lps: Sequence[float] | np.ndarray) -> np.ndarray:
+    """World points ``(..., 3)`` of LPS mm ``(..., 3)``."""
+    return np.asarray(lps, dtype=float)[..., ::-1]
+
+
+def layer_transform(affine: np.ndarray) -> dict[str, Any]:
+    """napari layer keywords (scale, translate, rotate, shear) for a volume's affine.
+
+    The world matrix (:func:`world_affine`) is decomposed so that
+    ``layer.scale`` is the voxel spacing in mm and the rotation carries the
+    orientation (oblique series included); their composition is exactly the
+    volume's affine in world order.
+
+    Parameters
+    ----------
+    affine : ndarray of shape (4, 4)
+        Index ``(slice, row, col)`` → LPS mm.
+
+    Returns
+    -------
+    dict
+        ``scale``, ``translate``, ``rotate`` (3×3), ``shear`` (3 values).
+    """
+    from napari.utils.transforms import Affine
+
+    decomposed = Affine(affine_matrix=world_affine(affine))
+    return {
+        "scale": tuple(float(v) for v in decomposed.scale),
+        "translate": tuple(float(v) for v in decomposed.translate),
+        "rotate": np.asarray(decomposed.rotate, dtype=float),
+        "shear": np.asarray(decomposed.shear, dtype=float),
+    }
+
+
+def layer_name(item: Stack | Volume) -> str:
+    """A layer name from a stack's role and description, e.g. ``t1: T1 AX``."""
+    description = item.description.strip() or item.series_uid[-12:] or "series"
+    return f"{item.role}: {description}"
+
+
+def image_layer_data(volume: Volume, *, name: str | None = None) -> tuple[Any, dict, str]:
+    """A napari layer data tuple ``(data, kwargs, "image")`` for a loaded volume.
+
+    MR: the float32 array in mm, grey, contrast from its 1st-99.5th percentiles.
+    Ultrasound: the RGB picture when the file has colour, frames on axis 0.
+    ``metadata`` keeps the LPS affine (``backmice_affine``), the series UID and
+    the units so the writer and widgets recover the geometry exactly.
+    """
+    is_us = volume.role is Role.US
+    kwargs: dict[str, Any] = layer_transform(volume.affine)
+    kwargs["name"] = name or layer_name(volume)
+    kwargs["metadata"] = {
+        "backmice_affine": np.asarray(volume.affine, dtype=float),
+        "series_uid": volume.series_uid,
+        "role": str(volume.role),
+        "units": volume.units,
+        "backmice_volume": volume,
+    }
+    kwargs["axis_labels"] = US_AXIS_LABELS if is_us else WORLD_AXIS_LABELS
+    if volume.color is not None:
+        kwargs["rgb"] = True
+        return volume.color, kwargs, "image"
+    array = volume.array
+    sample = array[:: max(1, array.shape[0] // 8), ::2, ::2]
+    lo, hi = np.percentile(sample, [1.0, 99.5]) if sample.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    kwargs["contrast_limits"] = (float(lo), float(hi))
+    kwargs["colormap"] = "gray"
+    return array, kwargs, "image"

@@ -1,0 +1,85 @@
+"""npe2 writer: a labels layer (nodules, fascia) → NIfTI in its patient geometry.
+
+The layer's index-to-LPS affine is taken from ``metadata["backmice_affine"]``
+(every layer the plugin makes carries it); for a labels layer made elsewhere it
+is rebuilt from the layer's scale, translate, rotate and shear in the plugin's
+world (:mod:`napari_backmice._layers`). The file is written atomically by
+:func:`backmice.report.write.write_nifti`, so it opens in the right place in
+3D Slicer, ITK-SNAP or nibabel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from backmice.report.write import write_nifti
+
+from ._layers import _REVERSE
+
+__all__ = ["lps_affine_of", "write_labels"]
+
+log = logging.getLogger(__name__)
+
+
+def lps_affine_of(attributes: dict[str, Any]) -> np.ndarray:
+    """Index ``(slice, row, col)`` → LPS mm of a layer, from its attributes.
+
+    Parameters
+    ----------
+    attributes : dict
+        A layer's ``_get_state()`` / the writer's ``meta`` (``metadata``,
+        ``scale``, ``translate``, ``rotate``, ``shear``, ``affine``).
+
+    Returns
+    -------
+    ndarray of shape (4, 4)
+    """
+    meta = attributes.get("metadata") or {}
+    if meta.get("backmice_affine") is not None:
+        return np.asarray(meta["backmice_affine"], dtype=float)
+    from napari.utils.transforms import Affine
+
+    ndim = len(attributes.get("scale", (1.0, 1.0, 1.0)))
+    if ndim != 3:
+        raise ValueError(f"a labels layer of {ndim} dimensions; NIfTI export needs 3")
+    inner = Affine(
+        scale=attributes.get("scale"),
+        translate=attributes.get("translate"),
+        rotate=attributes.get("rotate"),
+        shear=attributes.get("shear"),
+        ndim=3,
+    ).affine_matrix
+    outer = attributes.get("affine")
+    outer = np.eye(4) if outer is None else np.asarray(getattr(outer, "affine_matrix", outer))
+    return _REVERSE @ (outer @ inner)
+
+
+def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """npe2 single-layer writer: save a labels layer as ``.nii`` or ``.nii.gz``.
+
+    Parameters
+    ----------
+    path : str
+        Target file; ``.nii.gz`` is added when it has no NIfTI extension.
+    data : array-like of int, shape (slice, row, col)
+        The labels (label value = ``nodule_id`` for the nodules layer).
+    attributes : dict
+        The layer's attributes (see :func:`lps_affine_of`).
+
+    Returns
+    -------
+    list of str
+        The path written.
+    """
+    if not (path.endswith(".nii") or path.endswith(".nii.gz")):
+        path = f"{path}.nii.gz"
+    array = np.asarray(data)
+    if array.ndim != 3:
+        raise ValueError(f"{path}: a labels layer of {array.ndim} dimensions; NIfTI needs 3")
+    dtype = np.uint16 if array.max(initial=0) < 2**16 else np.uint32
+    write_nifti(path, array.astype(dtype), lps_affine_of(attributes))
+    log.info("wrote %s", path)
+    return [path]
