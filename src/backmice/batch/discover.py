@@ -1,0 +1,228 @@
+"""Find the studies of a cohort, name them, and fingerprint their inputs.
+
+A cohort is a folder ``ROOT`` whose sub-folders are study folders. A study
+folder normally holds one study; where it holds several (files of more than
+one StudyInstanceUID), it is split by StudyInstanceUID (headers only, through
+:func:`backmice.io.open_study`). When ``ROOT`` has no sub-folders, ``ROOT``
+itself is the one study folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from backmice import __version__
+from backmice._names import safe_name
+from backmice.errors import InputError
+from backmice.io import Study, open_study
+from backmice.io.scan import iter_files
+
+__all__ = ["StudyTask", "discover", "fingerprint", "scan_folder", "study_folders"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyTask:
+    """One study to analyse (picklable: only plain values, sent to worker processes).
+
+    Attributes
+    ----------
+    name : str
+        Output name: a safe path component, unique within the cohort and the
+        same on every run over the same tree.
+    folder : str
+        Absolute path of the study folder.
+    rel : str
+        The study folder relative to ``ROOT`` (POSIX separators; ``.`` for ROOT).
+    study_uid : str or None
+        Analyse only the stacks of this StudyInstanceUID (a folder holding
+        several studies); None: the whole folder.
+    files : tuple of (str, int, int)
+        ``(path relative to the folder, size in bytes, mtime in ns)`` of every
+        file of the folder, sorted: what the fingerprint is made of.
+    """
+
+    name: str
+    folder: str
+    rel: str
+    study_uid: str | None
+    files: tuple[tuple[str, int, int], ...]
+
+
+def study_folders(root: str | os.PathLike[str]) -> list[Path]:
+    """The study folders of a cohort root, sorted by name.
+
+    Parameters
+    ----------
+    root : path-like
+        The cohort folder.
+
+    Returns
+    -------
+    list of Path
+        Its non-hidden sub-folders (links to folders are not followed), or
+        ``[root]`` when it has none.
+
+    Raises
+    ------
+    InputError
+        ``root`` is not a folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError("no such folder" if not root.exists() else "not a folder", path=root)
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        raise InputError(f"cannot list the folder ({exc.strerror})", path=root) from None
+    folders = [
+        Path(e.path)
+        for e in entries
+        if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+    ]
+    loose = [e.name for e in entries if not e.name.startswith(".") and e.is_file()]
+    if not folders:
+        return [root]
+    if loose:
+        log.warning(
+            "%s: %d file(s) directly in the cohort folder belong to no study folder and are "
+            "not analysed (e.g. %s)",
+            root,
+            len(loose),
+            loose[0],
+        )
+    return folders
+
+
+def _file_list(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for path in iter_files(folder, []):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append((path.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
+
+
+def _common_folder(study: Study, uid: str, folder: Path) -> Path:
+    paths = [p for s in study.stacks if s.study_uid == uid for p in s.paths]
+    common = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else folder
+    return common
+
+
+def scan_folder(root: str, folder: str) -> list[StudyTask]:
+    """The studies of one study folder (headers only).
+
+    Parameters
+    ----------
+    root : str
+        The cohort folder (names are made relative to it).
+    folder : str
+        A study folder under ``root`` (or ``root`` itself).
+
+    Returns
+    -------
+    list of StudyTask
+        One task for the folder, or one per StudyInstanceUID when it holds
+        several. Names are not yet de-duplicated across folders (see
+        :func:`discover`).
+    """
+    root_p, folder_p = Path(root).resolve(), Path(folder).resolve()
+    rel = folder_p.relative_to(root_p).as_posix() if folder_p != root_p else "."
+    base = folder_p.name if rel == "." else rel
+    files = _file_list(folder_p)
+    try:
+        study = open_study(folder_p)
+    except InputError as exc:  # the folder vanished or cannot be read: the worker will say so
+        log.warning("%s", exc)
+        uids: list[str] = []
+    else:
+        uids = sorted({s.study_uid for s in study.stacks})
+    if len(uids) <= 1:
+        return [StudyTask(safe_name(base), str(folder_p), rel, None, files)]
+    tasks = []
+    for uid in uids:
+        common = _common_folder(study, uid, folder_p)
+        if common != folder_p and common.is_relative_to(root_p):
+            label = common.relative_to(root_p).as_posix()
+        else:
+            label = f"{base}-{uid or 'no_study_uid'}"
+        tasks.append(StudyTask(safe_name(label), str(folder_p), rel, uid, files))
+    return tasks
+
+
+def _unique(tasks: list[StudyTask]) -> list[StudyTask]:
+    """Make names unique (case-insensitively, for file systems that fold case), stably."""
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.name.lower()] = counts.get(t.name.lower(), 0) + 1
+    out = []
+    for t in tasks:
+        if counts[t.name.lower()] > 1:
+            key = f"{t.rel}\0{t.study_uid or ''}".encode("utf-8", "surrogateescape")
+            name = f"{t.name[:60]}-{hashlib.sha1(key).hexdigest()[:10]}"
+            t = dataclasses.replace(t, name=name)
+        out.append(t)
+    return sorted(out, key=lambda t: t.name)
+
+
+def discover(root: str | os.PathLike[str], *, map_fn=map) -> list[StudyTask]:
+    """Every study under a cohort root, sorted by name.
+
+    Parameters
+    ----------
+    root : path-like
+        The cohort folder.
+    map_fn : callable, optional
+        ``map``-like function used to scan the study folders (a process pool's
+        ``map`` scans them in parallel).
+
+    Returns
+    -------
+    list of StudyTask
+        Sorted by ``name``; names are unique.
+    """
+    root_s = str(Path(root).resolve())
+    folders = [str(f) for f in study_folders(root)]
+    tasks = [t for group in map_fn(scan_folder, [root_s] * len(folders), folders) for t in group]
+    return _unique(tasks)
+
+
+def _options_json(options: object) -> str:
+    if dataclasses.is_dataclass(options) and not isinstance(options, type):
+        options = dataclasses.asdict(options)
+    return json.dumps(options, sort_keys=True, default=str)
+
+
+def fingerprint(task: StudyTask, options: object) -> str:
+    """What a result depends on, as a hex digest.
+
+    The sorted file list of the study folder with sizes and modification times,
+    the StudyInstanceUID analysed, the analysis options and the backmice version.
+
+    Parameters
+    ----------
+    task : StudyTask
+    options : AnalysisOptions
+        Any dataclass (or JSON-ready value) of options.
+
+    Returns
+    -------
+    str
+        SHA-256, hexadecimal.
+    """
+    doc = {
+        "files": task.files,
+        "study_uid": task.study_uid,
+        "options": _options_json(options),
+        "backmice_version": __version__,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

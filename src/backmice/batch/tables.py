@@ -1,0 +1,130 @@
+"""The cohort tables: ``nodules.csv``, ``nodules.parquet`` and ``studies.csv``.
+
+They are assembled from the study result folders on disk (so a resumed batch
+and a fresh one give the same tables) in the order of the study names, never in
+the order the studies finished; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from backmice._atomic import atomic_path, write_text
+from backmice.batch.worker import StudyRecord, StudyStatus
+from backmice.vocab import COLUMNS
+
+__all__ = ["STUDY_COLUMNS", "nodule_dtypes", "read_nodules", "studies_csv", "write_tables"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of ``studies.csv``, in order (``seconds`` is the only timing column).
+STUDY_COLUMNS: tuple[str, ...] = (
+    "study",
+    "status",
+    "message",
+    "series_uid",
+    "series_description",
+    "method",
+    "n_nodules",
+    "seconds",
+    "folder",
+    "study_uid",
+)
+
+_FLOAT_SUFFIXES = ("_mm", "_mm3")
+_FLOATS = {"fat_fraction", "fat_signal_ratio"}
+
+
+def nodule_dtypes() -> dict[str, str]:
+    """pandas dtype of every SPEC column: lengths and ratios float, ``nodule_id`` int, text str."""
+    out = {}
+    for c in COLUMNS:
+        if c.endswith(_FLOAT_SUFFIXES) or c in _FLOATS:
+            out[c] = "float64"
+        elif c == "nodule_id":
+            out[c] = "int64"
+        else:
+            out[c] = "str"
+    return out
+
+
+def read_nodules(csv_text: str) -> pd.DataFrame:
+    """The nodule table as a DataFrame (SPEC columns in order; empty text cells stay ``""``).
+
+    Parameters
+    ----------
+    csv_text : str
+        CSV with the SPEC header (``nodules.csv``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per nodule; missing numbers are NaN.
+    """
+    dtypes = nodule_dtypes()
+    floats = [c for c, d in dtypes.items() if d == "float64"]
+    return pd.read_csv(
+        io.StringIO(csv_text),
+        dtype=dtypes,
+        keep_default_na=False,
+        na_values={c: [""] for c in floats},
+    )[list(COLUMNS)]
+
+
+def _study_lines(folder: Path) -> list[str]:
+    """The data lines of a study's ``nodules.csv`` (checked to have the SPEC header)."""
+    text = (folder / "nodules.csv").read_text(encoding="utf-8")
+    header, _, body = text.partition("\n")
+    if tuple(next(csv.reader([header]))) != COLUMNS:
+        raise ValueError(f"{folder / 'nodules.csv'}: not the SPEC columns")
+    return [line + "\n" for line in body.splitlines() if line]
+
+
+def studies_csv(records: Sequence[StudyRecord]) -> str:
+    """``studies.csv`` text: one row per study, in the order given."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(STUDY_COLUMNS)
+    for r in records:
+        doc = r.to_json()
+        doc["seconds"] = f"{r.seconds:.3f}"
+        writer.writerow([doc[c] for c in STUDY_COLUMNS])
+    return buffer.getvalue()
+
+
+def write_tables(out: str | os.PathLike[str], records: Sequence[StudyRecord]) -> pd.DataFrame:
+    """Write ``nodules.csv``, ``nodules.parquet`` and ``studies.csv`` into ``out``.
+
+    Parameters
+    ----------
+    out : path-like
+        The batch output folder (holding ``studies/<name>/``).
+    records : sequence of StudyRecord
+        Every study of the cohort; written sorted by study name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The nodules, ``study`` first, in study-name then ``nodule_id`` order.
+    """
+    out = Path(out)
+    records = sorted(records, key=lambda r: r.study)
+    lines = [",".join(COLUMNS) + "\n"]
+    for r in records:
+        if r.status is StudyStatus.OK:
+            lines.extend(_study_lines(out / "studies" / r.study))
+    text = "".join(lines)
+    frame = read_nodules(text)
+    write_text(out / "nodules.csv", text)
+    with atomic_path(out / "nodules.parquet") as tmp:
+        frame.to_parquet(tmp, index=False, engine="pyarrow")
+    write_text(out / "studies.csv", studies_csv(records))
+    log.info("%d nodule(s) from %d stud(ies) written to %s", len(frame), len(records), out)
+    return frame

@@ -1,0 +1,295 @@
+"""Analyse one study of a batch and land its results atomically.
+
+:func:`analyze_study` runs in a worker process (a process pool's or a Dask
+worker's). It writes everything into a fresh temporary folder inside the output
+folder and then renames that folder to ``studies/<name>/``: a study folder is
+either complete or absent, never half written. ``batch.json`` in it is the
+study's record (status, message, stack used, fingerprint), which ``--resume``
+and the cohort tables read back.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backmice._atomic import write_text
+from backmice.errors import InputError
+from backmice.io import Study, open_study
+
+__all__ = [
+    "RECORD_FILE",
+    "StudyRecord",
+    "StudyStatus",
+    "analyze_study",
+    "init_worker",
+    "read_record",
+    "replace_dir",
+    "scratch_dir",
+    "write_failure",
+]
+
+log = logging.getLogger(__name__)
+
+#: The record of a study inside its result folder.
+RECORD_FILE = "batch.json"
+#: Scratch space inside the output folder (same file system, so renames are atomic).
+SCRATCH = ".partial"
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class StudyStatus(enum.StrEnum):
+    """Outcome of one study of a batch."""
+
+    OK = "ok"
+    ERROR = "error"
+    NO_STACK = "no_stack"
+
+    @property
+    def failed(self) -> bool:
+        """Whether the study counts as failed (exit code 3): ``error`` and ``no_stack``."""
+        return self is not StudyStatus.OK
+
+
+@dataclass(slots=True)
+class StudyRecord:
+    """What happened to one study (a row of ``studies.csv``).
+
+    Attributes
+    ----------
+    study : str
+        The study's output name.
+    status : StudyStatus
+    message : str
+        Why it failed (one line), or the analysis warnings joined by ``; ``.
+    series_uid, series_description : str
+        The stack(s) used, ``;``-separated for a Dixon pair (empty if none).
+    method : str
+        ``t1`` or ``dixon`` (empty if none).
+    n_nodules : int
+    seconds : float
+        Wall time of the study in its worker.
+    folder : str
+        The study folder relative to the cohort root.
+    study_uid : str
+        The StudyInstanceUID analysed when the folder was split (else empty).
+    fingerprint : str
+        Inputs, options and version the result was made from.
+    resumed : bool
+        True when this run reused the result of an earlier run (not stored).
+    """
+
+    study: str
+    status: StudyStatus
+    message: str = ""
+    series_uid: str = ""
+    series_description: str = ""
+    method: str = ""
+    n_nodules: int = 0
+    seconds: float = 0.0
+    folder: str = ""
+    study_uid: str = ""
+    fingerprint: str = ""
+    resumed: bool = field(default=False, compare=False)
+
+    def to_json(self) -> dict:
+        """JSON-ready dict (without ``resumed``)."""
+        return {
+            "study": self.study,
+            "status": str(self.status),
+            "message": self.message,
+            "series_uid": self.series_uid,
+            "series_description": self.series_description,
+            "method": self.method,
+            "n_nodules": self.n_nodules,
+            "seconds": round(self.seconds, 3),
+            "folder": self.folder,
+            "study_uid": self.study_uid,
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> StudyRecord:
+        """The record stored by :meth:`to_json`."""
+        return cls(
+            study=str(doc["study"]),
+            status=StudyStatus(doc["status"]),
+            message=str(doc.get("message", "")),
+            series_uid=str(doc.get("series_uid", "")),
+            series_description=str(doc.get("series_description", "")),
+            method=str(doc.get("method", "")),
+            n_nodules=int(doc.get("n_nodules", 0)),
+            seconds=float(doc.get("seconds", 0.0)),
+            folder=str(doc.get("folder", "")),
+            study_uid=str(doc.get("study_uid", "")),
+            fingerprint=str(doc.get("fingerprint", "")),
+        )
+
+
+def read_record(folder: str | os.PathLike[str]) -> StudyRecord | None:
+    """The record of a complete study result folder, or None if it has none or it is unreadable."""
+    path = Path(folder) / RECORD_FILE
+    try:
+        return StudyRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def scratch_dir(out: str | os.PathLike[str], name: str) -> Path:
+    """A new empty temporary folder for ``name`` inside ``out``."""
+    base = Path(out) / SCRATCH
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=base))
+    path.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; results follow the umask
+    return path
+
+
+def replace_dir(src: Path, target: Path) -> None:
+    """Put folder ``src`` at ``target`` by renames, removing what was there.
+
+    A crash at any point leaves ``target`` either the old complete folder, the
+    new complete folder, or absent (never a mixture).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f"{target.name}.old.", dir=src.parent))
+        target.replace(old / target.name)
+    src.replace(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _only_study(study: Study, uid: str) -> Study:
+    return Study(
+        path=study.path,
+        stacks=[s for s in study.stacks if s.study_uid == uid],
+        skipped=study.skipped,
+    )
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def analyze_study(task, out: str, options, fingerprint: str, *, qc: bool = True) -> dict:
+    """Analyse one study and write ``out/studies/<task.name>/`` atomically.
+
+    Never raises for a problem of the study: a study without a usable stack is
+    ``no_stack``, bad input or a bug is ``error``, with the message.
+
+    Parameters
+    ----------
+    task : StudyTask
+    out : str
+        The batch output folder.
+    options : AnalysisOptions
+    fingerprint : str
+        Stored with the result, for ``--resume``.
+    qc : bool
+        Draw ``qc.png``.
+
+    Returns
+    -------
+    dict
+        The :class:`StudyRecord` as JSON (plain values travel well between processes).
+    """
+    from backmice.analysis import analyze, choose_stacks
+    from backmice.report.write import write_analysis
+
+    t0 = time.perf_counter()
+    record = StudyRecord(
+        study=task.name,
+        status=StudyStatus.OK,
+        folder=task.rel,
+        study_uid=task.study_uid or "",
+        fingerprint=fingerprint,
+    )
+    tmp = scratch_dir(out, task.name)
+    try:
+        try:
+            study = open_study(task.folder)
+            if task.study_uid is not None:
+                study = _only_study(study, task.study_uid)
+            method, stacks = choose_stacks(study, method=options.method)
+        except InputError as exc:
+            record.status = StudyStatus.NO_STACK
+            record.message = _one_line(exc)
+        else:
+            record.method = str(method)
+            record.series_uid = ";".join(s.series_uid for s in stacks)
+            record.series_description = ";".join(s.description for s in stacks)
+            try:
+                analysis = analyze(study, options=options)
+                analysis.study = task.name
+                for row in analysis.nodules:
+                    row["study"] = task.name
+                write_analysis(analysis, tmp, qc=qc)
+                record.n_nodules = len(analysis.nodules)
+                record.message = _one_line("; ".join(analysis.warnings))
+            except InputError as exc:
+                record.status = StudyStatus.ERROR
+                record.message = _one_line(exc)
+            except Exception as exc:  # a bug in backmice: record it, keep the batch going
+                log.exception("study %s failed", task.name)
+                record.status = StudyStatus.ERROR
+                record.message = _one_line(
+                    f"internal error (a bug in backmice): {type(exc).__name__}: {exc}"
+                )
+        if record.status is not StudyStatus.OK:
+            # No partial results next to a failure record.
+            for child in tmp.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        record.seconds = time.perf_counter() - t0
+        write_text(tmp / RECORD_FILE, json.dumps(record.to_json(), indent=1) + "\n")
+        replace_dir(tmp, Path(out) / "studies" / task.name)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return record.to_json()
+
+
+def write_failure(task, out: str, fingerprint: str, message: str) -> dict:
+    """Record a study as ``error`` from outside its worker (the worker process died).
+
+    Returns
+    -------
+    dict
+        The :class:`StudyRecord` as JSON.
+    """
+    record = StudyRecord(
+        study=task.name,
+        status=StudyStatus.ERROR,
+        message=_one_line(message),
+        folder=task.rel,
+        study_uid=task.study_uid or "",
+        fingerprint=fingerprint,
+    )
+    tmp = scratch_dir(out, task.name)
+    try:
+        write_text(tmp / RECORD_FILE, json.dumps(record.to_json(), indent=1) + "\n")
+        replace_dir(tmp, Path(out) / "studies" / task.name)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return record.to_json()
+
+
+def init_worker(level: int = logging.WARNING) -> None:
+    """Set up logging in a worker process like the command line does (quiet pydicom)."""
+    import pydicom.config
+
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)

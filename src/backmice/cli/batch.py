@@ -1,0 +1,160 @@
+"""``backmice batch ROOT --out DIR``: measure every study of a cohort (see docs/batch.md)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+from backmice.cli import EXIT_OK, EXIT_PARTIAL, console_width
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``backmice batch``."""
+    p = subparsers.add_parser(
+        "batch",
+        help="measure every study of a cohort, in parallel, resumably",
+        description=(
+            "Analyse each study folder under ROOT (a folder holding several studies is split by "
+            "StudyInstanceUID) in worker processes. Writes DIR/studies/<name>/ per study (what "
+            "'backmice analyze' writes) and DIR/nodules.csv, DIR/nodules.parquet, "
+            "DIR/studies.csv and DIR/summary.png. Exit code 3 when any study failed "
+            "(status error or no_stack); the others' results are written."
+        ),
+    )
+    p.add_argument("root", type=Path, metavar="ROOT", help="cohort folder: one sub-folder a study")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: the number of CPUs)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="local|ADDRESS",
+        help="run on Dask: 'local' starts a LocalCluster of N workers; an address "
+        "(tcp://host:8786) uses a running cluster whose workers see ROOT and DIR",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip studies whose files, options and backmice version are unchanged since they "
+        "succeeded; run changed and failed ones again",
+    )
+    p.add_argument("--method", choices=("t1", "dixon"), help="force the fat method")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="X",
+        help="fat threshold: fat score (T1) or fat fraction (Dixon); default 0.5",
+    )
+    p.add_argument("--no-qc", action="store_true", help="do not draw each study's qc.png")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar: one line per study (also when stdout is not a terminal)",
+    )
+    p.set_defaults(func=run)
+
+
+class _Lines:
+    """One line per finished study (quiet, or output piped to a file)."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+
+    def __call__(self, record, done: int, total: int) -> None:
+        if record is None:
+            reused = f", {done} unchanged (resumed)" if done else ""
+            self.console.print(f"{total} stud(ies){reused}", highlight=False)
+            return
+        what = f"{record.n_nodules} nodule(s)" if record.status == "ok" else record.message
+        self.console.print(
+            f"[{done}/{total}] {record.study}: {record.status} {what} ({record.seconds:.1f} s)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+
+
+class _Bar:
+    """A rich progress bar with counts, failures and the time left."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = None
+        self.failed = 0
+
+    def __call__(self, record, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("studies", total=total, completed=done, failed=0)
+            return
+        if record is not None and record.status != "ok":
+            self.failed += 1
+            self.bar.console.print(
+                f"{record.study}: {record.status}: {record.message}", markup=False, highlight=False
+            )
+        self.bar.update(self.task, completed=done, failed=self.failed)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``backmice batch``; returns the exit code (3 when any study failed)."""
+    from rich.console import Console
+
+    from backmice.analysis import AnalysisOptions
+    from backmice.batch import run as run_batch
+    from backmice.segment import Method
+
+    options = AnalysisOptions(
+        method=None if args.method is None else Method(args.method),
+        threshold=args.threshold,
+    )
+    console = Console(width=console_width())
+    interactive = sys.stdout.isatty() and not args.quiet
+    show = _Bar(console) if interactive else _Lines(console)
+    counts = {"total": 0, "failed": 0}
+
+    def progress(record, done: int, total: int) -> None:
+        counts["total"] = total
+        if record is not None and record.status != "ok":
+            counts["failed"] += 1
+        show(record, done, total)
+
+    with show.bar if interactive else contextlib.nullcontext():
+        frame = run_batch(
+            args.root,
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            options=options,
+            qc=not args.no_qc,
+            progress=progress,
+        )
+    failed = counts["failed"]
+    console.print(
+        f"{counts['total']} stud(ies): {counts['total'] - failed} ok, {failed} failed "
+        f"(see {args.out / 'studies.csv'}); {len(frame)} nodule(s) in {args.out / 'nodules.csv'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return EXIT_PARTIAL if failed else EXIT_OK
