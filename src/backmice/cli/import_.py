@@ -1,0 +1,43 @@
+"""``backmice import FILE... --into RESULT``: read a DICOM SEG and/or SR back."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``backmice import``."""
+    p = subparsers.add_parser(
+        "import",
+        help="import a DICOM SEG and/or SR into a result folder",
+        description=(
+            "Read a DICOM Segmentation (from backmice, 3D Slicer, OHIF: any binary, fractional "
+            "or label-map SEG over the folder's series) and TID 1500 SRs, and write the "
+            "folder's labels.nii.gz, nodules.csv and nodules.json from them."
+        ),
+    )
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="SEG and SR files")
+    p.add_argument(
+        "--into", type=Path, required=True, metavar="PROJECT_OR_DIR", help="result folder"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``backmice import``; returns the exit code."""
+    from rich.console import Console
+
+    from backmice.cli import console_width
+    from backmice.export import import_files
+
+    result = import_files(args.files, into=args.into)
+    console = Console(width=console_width())
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    console.print(
+        f"imported {len(result.rows)} nodule(s) into {args.into}", highlight=False, soft_wrap=True
+    )
+    return 0

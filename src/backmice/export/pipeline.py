@@ -1,0 +1,411 @@
+"""Export a result folder or project, and import SEG / SR files back: what the CLI runs.
+
+Export layout (``OUT`` the folder given, ``NAME`` the study's
+:func:`~backmice._names.safe_name`, or its pseudonym with ``anonymize``):
+
+* ``csv``: ``OUT/nodules.csv``; ``json``: ``OUT/nodules.json`` (every study);
+* ``nifti``: ``OUT/NAME/labels.nii.gz``;
+* ``seg``: ``OUT/NAME/seg.dcm``;
+* ``sr``: ``OUT/NAME/seg.dcm`` and ``OUT/NAME/sr.dcm`` (the SR references the
+  SEG's segments, so the SEG is written with it). When the rows were last
+  changed by several readers, one SR per reader: ``sr-READER.dcm``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from backmice._atomic import atomic_path
+from backmice._names import safe_name
+from backmice.errors import InputError
+from backmice.export.anonymize import Pseudonymizer
+from backmice.export.seg import SEG_SOP_CLASSES, SegVolume, build_seg, read_seg
+from backmice.export.source import (
+    Annotations,
+    from_result,
+    is_result_folder,
+    open_annotations,
+    read_labels,
+    read_result_json,
+)
+from backmice.export.sr import SRNodule, build_sr, read_sr
+from backmice.export.tables import write_labels, write_table_csv, write_table_json
+from backmice.vocab import COLUMNS, Relation
+
+__all__ = ["ExportFormat", "ImportResult", "export_annotations", "import_files", "save_dataset"]
+
+log = logging.getLogger(__name__)
+
+#: Comprehensive SR, Comprehensive 3D SR, Enhanced SR storage.
+SR_SOP_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.88.33",
+    "1.2.840.10008.5.1.4.1.1.88.34",
+    "1.2.840.10008.5.1.4.1.1.88.22",
+)
+
+
+class ExportFormat(enum.StrEnum):
+    """What ``backmice export --format`` writes."""
+
+    CSV = "csv"
+    JSON = "json"
+    NIFTI = "nifti"
+    SEG = "seg"
+    SR = "sr"
+
+
+def save_dataset(path: str | os.PathLike[str], ds: pydicom.Dataset) -> Path:
+    """Write a DICOM dataset atomically (with its file meta, little endian explicit)."""
+    with atomic_path(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
+    return Path(path)
+
+
+def export_annotations(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    formats: Iterable[ExportFormat | str],
+    reader: str | None = None,
+    anonymize: bool = False,
+    key: bytes | str | None = None,
+) -> list[Path]:
+    """Export a result folder or project.
+
+    Parameters
+    ----------
+    source : path-like
+        A result folder (``backmice analyze --out``) or a project.
+    out : path-like
+        Output folder (created).
+    formats : iterable of ExportFormat or str
+        ``csv``, ``json``, ``nifti``, ``seg``, ``sr``.
+    reader : str, optional
+        Export this reader's view (a result folder: the rows this reader last changed).
+    anonymize : bool
+        Pseudonymise patients and study names (:mod:`backmice.export.anonymize`).
+    key : bytes or str, optional
+        Pseudonymisation key (default ``$BACKMICE_ANON_KEY``, else random).
+
+    Returns
+    -------
+    list of Path
+        Every file written.
+
+    Raises
+    ------
+    InputError
+        Bad source, missing source DICOM files, or nothing to write a SEG of.
+    """
+    formats = [ExportFormat(f) for f in formats]
+    annotations = open_annotations(source, reader=reader)
+    pseudo = Pseudonymizer(key) if anonymize else None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if ExportFormat.CSV in formats:
+        written.append(write_table_csv(out, annotations, pseudonymizer=pseudo))
+    if ExportFormat.JSON in formats:
+        written.append(write_table_json(out, annotations, pseudonymizer=pseudo, reader=reader))
+    for ann in annotations:
+        name = safe_name(ann.study if pseudo is None else pseudo.study(ann.study))
+        folder = out / name
+        if ExportFormat.NIFTI in formats:
+            written.append(write_labels(folder / "labels.nii.gz", ann))
+        if ExportFormat.SEG in formats or ExportFormat.SR in formats:
+            if not ann.rows:
+                log.warning("%s: no nodules, no SEG/SR written", ann.study)
+                continue
+            seg = build_seg(ann)
+            reports = []
+            if ExportFormat.SR in formats:
+                by_reader: dict[str | None, list[dict]] = {}
+                for row in ann.rows:
+                    by_reader.setdefault(row.get("reader") or reader, []).append(row)
+                for who, rows in by_reader.items():
+                    file = (
+                        "sr.dcm"
+                        if len(by_reader) == 1
+                        else f"sr-{safe_name(who or 'backmice')}.dcm"
+                    )
+                    reports.append((file, build_sr(ann.with_rows(rows), seg, reader=who)))
+            if pseudo is not None:
+                pseudo.dataset(seg)
+                for _, sr in reports:
+                    pseudo.dataset(sr)
+            written.append(save_dataset(folder / "seg.dcm", seg))
+            for file, sr in reports:
+                written.append(save_dataset(folder / file, sr))
+    log.info("wrote %s", ", ".join(str(p) for p in written))
+    return written
+
+
+# --------------------------------------------------------------------------- import
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What :func:`import_files` did.
+
+    Attributes
+    ----------
+    labels : ndarray of uint32, shape (slice, row, col)
+        The imported labels (label = ``nodule_id``).
+    rows : list of dict
+        The imported SPEC rows.
+    written : list of Path
+        Files written into the result folder.
+    warnings : list of str
+    """
+
+    labels: np.ndarray
+    rows: list[dict]
+    written: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _classify(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    segs, srs = [], []
+    for p in paths:
+        if not p.is_file():
+            raise InputError("no such file", path=p)
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        except Exception as exc:
+            raise InputError(f"not a readable DICOM file ({exc})", path=p) from None
+        sop = str(ds.get("SOPClassUID", ""))
+        if sop in SEG_SOP_CLASSES:
+            segs.append(p)
+        elif sop in SR_SOP_CLASSES:
+            srs.append(p)
+        else:
+            raise InputError(
+                f"neither a DICOM Segmentation nor a Structured Report (SOP class {sop or '?'})",
+                path=p,
+            )
+    if len(segs) > 1:
+        raise InputError(f"{len(segs)} SEG files given; import one SEG at a time", path=segs[1])
+    return segs, srs
+
+
+def _empty_row(ann: Annotations, nodule_id: int) -> dict:
+    row = dict.fromkeys(COLUMNS)
+    row.update(study=ann.study, series_uid=ann.series_uid, nodule_id=nodule_id, units="mm")
+    row.update(status="candidate", red_flags="")
+    return row
+
+
+def _measured_row(
+    ann: Annotations, labels: np.ndarray, nodule_id: int, fascia: np.ndarray | None
+) -> dict:
+    """A row measured from the mask alone (a SEG without SR, from another tool)."""
+    from backmice.measure import measure_labels
+
+    shape = measure_labels(labels, ann.affine, ids=[nodule_id])[0]
+    row = _empty_row(ann, nodule_id)
+    x, y, z = (round(float(v), 3) for v in shape.centroid_lps)
+    row.update(
+        centroid_x_mm=x,
+        centroid_y_mm=y,
+        centroid_z_mm=z,
+        volume_mm3=round(float(shape.volume_mm3), 3),
+        max_diameter_mm=round(float(shape.max_diameter_mm), 3),
+        long_axis_mm=round(float(shape.long_axis_mm), 3),
+        short_axis_mm=round(float(shape.short_axis_mm), 3),
+        axis_1_mm=round(float(shape.axes_mm[0]), 3),
+        axis_2_mm=round(float(shape.axes_mm[1]), 3),
+        axis_3_mm=round(float(shape.axes_mm[2]), 3),
+    )
+    if fascia is not None and fascia.shape == labels.shape:
+        values = fascia[labels == nodule_id]
+        centre = np.linalg.solve(ann.affine, [*shape.centroid_lps, 1.0])[:3]
+        k, r, c = (
+            int(np.clip(round(v), 0, n - 1)) for v, n in zip(centre, labels.shape, strict=True)
+        )
+        lo, hi = float(values.min()), float(values.max())
+        row.update(
+            fascia_offset_mm=round(float(fascia[k, r, c]), 3),
+            fascia_min_mm=round(lo, 3),
+            fascia_max_mm=round(hi, 3),
+            relation=str(Relation.from_extent(lo, hi)),
+        )
+    return row
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+
+
+def import_files(
+    files: Sequence[str | os.PathLike[str]],
+    *,
+    into: str | os.PathLike[str],
+    write: bool = True,
+) -> ImportResult:
+    """Import a SEG and/or SRs into a result folder (labels.nii.gz, nodules.csv/json).
+
+    Parameters
+    ----------
+    files : sequence of path-like
+        At most one DICOM SEG over the folder's series (any valid binary,
+        fractional or label-map SEG), and any number of TID 1500 SRs.
+    into : path-like
+        A result folder (its series grid and source files decide where the SEG lies).
+    write : bool
+        Write the folder's ``labels.nii.gz``, ``nodules.csv`` and ``nodules.json``.
+
+    Returns
+    -------
+    ImportResult
+
+    Notes
+    -----
+    Segment to nodule: the SR's referenced segment and tracking identifier
+    ``nodule N``; without an SR, a segment's tracking ID ``nodule N``; else the
+    segments in number order become nodules 1, 2, .... Rows: from the SR
+    (measurements, subtype, suggested subtype, status, relation, red flags, side,
+    reader) over the folder's row of the same nodule; without an SR, the folder's
+    row where the mask is unchanged, else measured from the mask (shape, and the
+    fascia distances from ``fascia.nii.gz``), with the subtype of the segment
+    label.
+    """
+    into = Path(into)
+    if not is_result_folder(into):
+        if (into / "backmice.db").is_file():
+            raise InputError(
+                "importing into a project needs backmice.store (not available yet)", path=into
+            )
+        raise InputError("not a backmice result folder (no nodules.json)", path=into)
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise InputError("no files to import")
+    segs, srs = _classify(paths)
+    ann = from_result(into)
+    base = {int(r["nodule_id"]): r for r in ann.rows}
+    sr_nodules: list[SRNodule] = []
+    for p in srs:
+        sr_nodules.extend(read_sr(p)[0])
+    warnings: list[str] = []
+    labels = ann.labels
+    segvol: SegVolume | None = None
+    mapping: dict[int, int] = {}
+    if segs:
+        for_uid = ""
+        try:
+            for_uid = ann.source().frame_of_reference_uid
+        except InputError as exc:
+            log.info("source series not readable (%s): frame of reference not checked", exc)
+        segvol = read_seg(
+            segs[0],
+            shape=ann.labels.shape,
+            affine=ann.affine,
+            series_uid=ann.series_uid or None,
+            frame_of_reference_uid=for_uid or None,
+        )
+        mapping = _number_to_id(segvol, sr_nodules)
+        labels = _relabel(segvol, mapping)
+    present = set(np.unique(labels).tolist()) - {0}
+    rows: list[dict] = []
+    if sr_nodules:
+        for nod in sr_nodules:
+            nid = _sr_nodule_id(nod, segvol, mapping)
+            if nid not in present:
+                raise InputError(
+                    f"the SR's nodule {nid} has no mask (import its SEG with it)", path=srs[0]
+                )
+            row = dict(base.get(nid) or _empty_row(ann, nid))
+            row.update({k: v for k, v in nod.items() if k in COLUMNS})
+            row.update(nodule_id=nid, study=ann.study, series_uid=ann.series_uid)
+            for column in COLUMNS:
+                row.setdefault(column, None)
+            if nid in base and _same(row, base[nid]):
+                row["updated"] = base[nid].get("updated")
+            else:
+                row["updated"] = _now()
+            rows.append(row)
+        missing = present - {int(r["nodule_id"]) for r in rows}
+        if missing:
+            warnings.append(f"segments without SR measurements: nodules {sorted(missing)}")
+    else:
+        fascia = None
+        if (into / "fascia.nii.gz").is_file():
+            fascia = read_labels(into / "fascia.nii.gz")[0]
+        subtypes = {}
+        if segvol is not None:
+            subtypes = {mapping[s.number]: s.subtype for s in segvol.segments}
+        for nid in sorted(present):
+            if nid in base and np.array_equal(labels == nid, ann.labels == nid):
+                rows.append(dict(base[nid]))
+                continue
+            row = _measured_row(ann, labels, nid, fascia)
+            row["subtype"] = subtypes.get(nid)
+            row["updated"] = _now()
+            rows.append(row)
+    for w in warnings:
+        log.warning("%s", w)
+    rows.sort(key=lambda r: int(r["nodule_id"]))
+    result = ImportResult(labels=labels, rows=rows, warnings=warnings)
+    if write:
+        result.written = _write_result(into, ann, labels, rows)
+    return result
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(a.get(c) == b.get(c) for c in COLUMNS if c != "updated")
+
+
+def _sr_nodule_id(nod: SRNodule, segvol: SegVolume | None, mapping: dict[int, int]) -> int:
+    """The nodule an SR measurement group is about: its ``nodule N``, else its segment's."""
+    if nod.get("nodule_id") is not None:
+        return int(nod["nodule_id"])
+    ref = nod.get("segment")
+    if segvol is not None and ref and ref[0] == segvol.sop_instance_uid and ref[1] in mapping:
+        return mapping[ref[1]]
+    raise InputError("an SR measurement group names neither a nodule nor a segment of the SEG")
+
+
+def _number_to_id(segvol: SegVolume, sr_nodules: Sequence[SRNodule]) -> dict[int, int]:
+    """Segment number to nodule ID (SR reference, else tracking ID, else order)."""
+    mapping: dict[int, int] = {}
+    for nod in sr_nodules:
+        ref = nod.get("segment")
+        if ref and ref[0] == segvol.sop_instance_uid and nod.get("nodule_id") is not None:
+            mapping[int(ref[1])] = int(nod["nodule_id"])
+    for s in segvol.segments:
+        if s.number not in mapping and s.nodule_id is not None:
+            mapping[s.number] = s.nodule_id
+    ids = list(mapping.values())
+    if len(mapping) != len(segvol.segments) or len(set(ids)) != len(ids):
+        # Another tool's SEG: nodules numbered by segment number.
+        return {s.number: i for i, s in enumerate(segvol.segments, start=1)}
+    return mapping
+
+
+def _relabel(segvol: SegVolume, mapping: dict[int, int]) -> np.ndarray:
+    lut = np.zeros(max(max(mapping, default=0), int(segvol.labels.max(initial=0))) + 1, np.uint32)
+    for number, nid in mapping.items():
+        lut[number] = nid
+    return lut[segvol.labels]
+
+
+def _write_result(
+    folder: Path, ann: Annotations, labels: np.ndarray, rows: list[dict]
+) -> list[Path]:
+    from backmice.report.write import write_csv, write_json
+
+    doc = read_result_json(folder)
+    about = {k: v for k, v in doc.items() if k not in ("backmice_version", "nodules")}
+    return [
+        write_labels(folder / "labels.nii.gz", ann.with_rows(rows, labels)),
+        write_csv(folder / "nodules.csv", rows),
+        write_json(folder / "nodules.json", rows, **about),
+    ]

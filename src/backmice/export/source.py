@@ -1,0 +1,460 @@
+"""Where annotations come from: one small interface over result folders and projects.
+
+:class:`Annotations` is everything an exporter needs about one study's nodules
+as one reader (or the analysis) left them: the SPEC rows, the label volume on
+the series grid and its affine, and the source DICOM files of the series in the
+labels' slice order (:class:`SourceSeries`, checked against the labels' grid).
+
+Two sources make them:
+
+* an analysis result folder (what ``backmice analyze PATH --out DIR`` writes):
+  :func:`from_result`;
+* an annotation project (``backmice.store``): :func:`from_project`.
+
+:func:`open_annotations` picks the right one for a path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.dataset import Dataset
+
+from backmice.errors import InputError
+
+__all__ = [
+    "Annotations",
+    "SourceSeries",
+    "from_project",
+    "from_result",
+    "is_result_folder",
+    "open_annotations",
+    "read_labels",
+    "read_source",
+]
+
+log = logging.getLogger(__name__)
+
+#: Largest difference between a source frame's position and the labels' grid, mm.
+POSITION_TOLERANCE_MM = 0.01
+#: Largest difference between direction cosines of the source and the labels' grid.
+DIRECTION_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSeries:
+    """The source DICOM series of a label volume, matched slice for slice.
+
+    Attributes
+    ----------
+    datasets : tuple of pydicom Dataset
+        The source files as read (with pixel data), in file order for a
+        multi-frame file, in slice order for single-frame files.
+    paths : tuple of Path
+        The file of each dataset.
+    frame_of_slice : tuple of (int, int)
+        For each slice ``k`` of the labels: ``(dataset index, 0-based frame
+        index)``; the frame index is 0 for single-frame files.
+    series_uid, study_uid, frame_of_reference_uid : str
+        The series' UIDs.
+    """
+
+    datasets: tuple[Dataset, ...]
+    paths: tuple[Path, ...]
+    frame_of_slice: tuple[tuple[int, int], ...]
+    series_uid: str
+    study_uid: str
+    frame_of_reference_uid: str
+
+    @property
+    def multiframe(self) -> bool:
+        """True when the series is one multi-frame file."""
+        return len(self.datasets) == 1 and len(self.frame_of_slice) > 1
+
+
+@dataclass(slots=True)
+class Annotations:
+    """One study's nodules as one reader (or the analysis) left them.
+
+    Attributes
+    ----------
+    study : str
+        The study key (folder name or project study key), as in the ``study`` column.
+    series_uid : str
+        SeriesInstanceUID the nodules were measured on.
+    rows : list of dict
+        One row of SPEC columns per nodule (``backmice.vocab.COLUMNS``).
+    labels : ndarray of uint32, shape (slice, row, col)
+        The nodule masks; the label value is the row's ``nodule_id``.
+    affine : ndarray of float64, shape (4, 4)
+        Index ``(slice, row, col, 1)`` to LPS mm.
+    source_paths : tuple of Path
+        The source DICOM files of the series (read lazily by :meth:`source`).
+    reader : str or None
+        The reader whose view this is (None: every row as stored).
+    origin : Path or None
+        The result folder or project it came from.
+    """
+
+    study: str
+    series_uid: str
+    rows: list[dict]
+    labels: np.ndarray
+    affine: np.ndarray
+    source_paths: tuple[Path, ...] = ()
+    reader: str | None = None
+    origin: Path | None = None
+    _source: SourceSeries | None = field(default=None, repr=False)
+
+    def source(self) -> SourceSeries:
+        """The source series, read once and checked against the labels' grid.
+
+        Raises
+        ------
+        InputError
+            A source file is missing or unreadable, belongs to another series,
+            or does not lie on the labels' grid.
+        """
+        if self._source is None:
+            self._source = read_source(
+                self.source_paths,
+                shape=self.labels.shape,
+                affine=self.affine,
+                series_uid=self.series_uid,
+                where=self.origin,
+            )
+        return self._source
+
+    def with_rows(self, rows: list[dict], labels: np.ndarray | None = None) -> Annotations:
+        """A copy with other rows (and labels)."""
+        return replace(self, rows=rows, labels=self.labels if labels is None else labels)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def read_labels(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read a label (or any) NIfTI written by backmice into ``(slice, row, col)`` and its affine.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.nii.gz`` written by :func:`backmice.report.write_nifti`.
+
+    Returns
+    -------
+    array : ndarray, shape (slice, row, col)
+    affine : ndarray of float64, shape (4, 4)
+        Index to LPS mm (SimpleITK reads NIfTI into LPS, like DICOM).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("missing label file", path=path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise InputError(
+            f"not a readable NIfTI image ({exc.__class__.__name__})", path=path
+        ) from None
+    if image.GetDimension() != 3:
+        raise InputError(f"a {image.GetDimension()}D image, expected 3D labels", path=path)
+    array = sitk.GetArrayFromImage(image)  # (slice, row, col)
+    spacing = np.array(image.GetSpacing())  # (col, row, slice)
+    direction = np.array(image.GetDirection()).reshape(3, 3)  # columns: x(col), y(row), z(slice)
+    affine = np.eye(4)
+    affine[:3, 0] = direction[:, 2] * spacing[2]
+    affine[:3, 1] = direction[:, 1] * spacing[1]
+    affine[:3, 2] = direction[:, 0] * spacing[0]
+    affine[:3, 3] = image.GetOrigin()
+    return array, affine
+
+
+# --------------------------------------------------------------------------- source series
+
+
+def _frame_geometry(ds: Dataset, path: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per frame: (position, IOP (6,), pixel spacing (2,)) of a single- or multi-frame file."""
+    try:
+        if "PerFrameFunctionalGroupsSequence" in ds:
+            shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
+            out = []
+            for item in ds.PerFrameFunctionalGroupsSequence:
+
+                def get(seq: str, attr: str, item: Dataset = item) -> object:
+                    for src in (item, shared):
+                        if seq in src and attr in src[seq][0]:
+                            return src[seq][0][attr].value
+                    raise KeyError(f"{seq}/{attr}")
+
+                out.append(
+                    (
+                        np.array(get("PlanePositionSequence", "ImagePositionPatient"), float),
+                        np.array(get("PlaneOrientationSequence", "ImageOrientationPatient"), float),
+                        np.array(get("PixelMeasuresSequence", "PixelSpacing"), float),
+                    )
+                )
+            return out
+        return [
+            (
+                np.array(ds.ImagePositionPatient, float),
+                np.array(ds.ImageOrientationPatient, float),
+                np.array(ds.PixelSpacing, float),
+            )
+        ]
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise InputError(f"no usable image geometry ({exc})", path=path) from None
+
+
+def read_source(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    shape: tuple[int, ...],
+    affine: np.ndarray,
+    series_uid: str | None = None,
+    where: str | os.PathLike[str] | None = None,
+) -> SourceSeries:
+    """Read a series' source files and match each slice of a label grid to a frame.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        The series' DICOM files (any order; single-frame files or one multi-frame file).
+    shape : tuple of 3 int
+        ``(slice, row, col)`` of the labels.
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm of the labels.
+    series_uid : str, optional
+        The SeriesInstanceUID every file must carry.
+    where : path-like, optional
+        Named in the error when no source files are listed.
+
+    Returns
+    -------
+    SourceSeries
+
+    Raises
+    ------
+    InputError
+        A file is missing, unreadable, of another series, or a slice of the grid
+        has no source frame at its position (another geometry).
+    """
+    if not paths:
+        raise InputError("no source DICOM files recorded for the series", path=where)
+    datasets, kept = [], []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise InputError("source DICOM file is missing", path=p)
+        try:
+            ds = pydicom.dcmread(p)
+        except Exception as exc:  # pydicom raises many types on damaged files
+            raise InputError(f"source file is not readable DICOM ({exc})", path=p) from None
+        if series_uid and str(ds.get("SeriesInstanceUID", "")) != series_uid:
+            raise InputError(
+                f"source file belongs to series {ds.get('SeriesInstanceUID', '?')}, "
+                f"not {series_uid}",
+                path=p,
+            )
+        datasets.append(ds)
+        kept.append(p)
+    n, rows, cols = (int(v) for v in shape)
+    normal = affine[:3, 0] / np.linalg.norm(affine[:3, 0])
+    row_dir = affine[:3, 2] / np.linalg.norm(affine[:3, 2])  # along a row: columns increase
+    col_dir = affine[:3, 1] / np.linalg.norm(affine[:3, 1])
+    spacing = (np.linalg.norm(affine[:3, 1]), np.linalg.norm(affine[:3, 2]))
+    frames: dict[int, tuple[int, int]] = {}
+    for i, (ds, p) in enumerate(zip(datasets, kept, strict=True)):
+        if (int(ds.get("Rows", 0)), int(ds.get("Columns", 0))) != (rows, cols):
+            raise InputError(
+                f"source image is {ds.get('Rows')}x{ds.get('Columns')}, labels are {rows}x{cols}",
+                path=p,
+            )
+        for f, (pos, iop, ps) in enumerate(_frame_geometry(ds, p)):
+            if (
+                np.abs(iop[:3] - row_dir).max() > DIRECTION_TOLERANCE
+                or np.abs(iop[3:] - col_dir).max() > DIRECTION_TOLERANCE
+                or np.abs(ps - spacing).max() > POSITION_TOLERANCE_MM
+            ):
+                raise InputError(
+                    "source orientation or pixel spacing differs from the labels' grid", path=p
+                )
+            k = float(np.dot(pos - affine[:3, 3], normal) / np.linalg.norm(affine[:3, 0]))
+            kk = round(k)
+            on_grid = np.abs(affine[:3, 3] + kk * affine[:3, 0] - pos).max()
+            if on_grid > POSITION_TOLERANCE_MM or not 0 <= kk < n:
+                raise InputError(
+                    f"source frame {f + 1} at {np.round(pos, 3).tolist()} is not on the labels' "
+                    "grid (another geometry)",
+                    path=p,
+                )
+            frames.setdefault(kk, (i, f))
+    missing = [k for k in range(n) if k not in frames]
+    if missing:
+        raise InputError(
+            f"no source image for slice(s) {missing[:5]} of {n} (source files missing?)",
+            path=where or kept[0].parent,
+        )
+    first = datasets[0]
+    return SourceSeries(
+        datasets=tuple(datasets),
+        paths=tuple(kept),
+        frame_of_slice=tuple(frames[k] for k in range(n)),
+        series_uid=str(first.get("SeriesInstanceUID", "")),
+        study_uid=str(first.get("StudyInstanceUID", "")),
+        frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
+    )
+
+
+# --------------------------------------------------------------------------- result folders
+
+
+def is_result_folder(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a folder holding an analysis result (``nodules.json``)."""
+    return (Path(path) / "nodules.json").is_file()
+
+
+def read_result_json(folder: str | os.PathLike[str]) -> dict:
+    """The ``nodules.json`` of a result folder, checked for the keys exporting needs."""
+    path = Path(folder) / "nodules.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("not a backmice result folder (no nodules.json)", path=folder) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable nodules.json ({exc})", path=path) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("nodules"), list):
+        raise InputError("nodules.json has no 'nodules' list", path=path)
+    return doc
+
+
+def from_result(folder: str | os.PathLike[str], *, reader: str | None = None) -> Annotations:
+    """Annotations of an analysis result folder.
+
+    Parameters
+    ----------
+    folder : path-like
+        Holds ``nodules.json`` and ``labels.nii.gz``.
+    reader : str, optional
+        Keep only the rows this reader last changed (and their masks).
+
+    Returns
+    -------
+    Annotations
+    """
+    folder = Path(folder)
+    doc = read_result_json(folder)
+    rows = [dict(r) for r in doc["nodules"]]
+    labels, affine = read_labels(folder / "labels.nii.gz")
+    labels = labels.astype(np.uint32, copy=False)
+    series = doc.get("series") or []
+    series_uid = str(series[0]["series_uid"]) if series else ""
+    if rows and rows[0].get("series_uid"):
+        series_uid = str(rows[0]["series_uid"])
+    if reader is not None:
+        rows = [r for r in rows if r.get("reader") == reader]
+        keep = np.zeros(int(labels.max(initial=0)) + 1, dtype=bool)
+        keep[[int(r["nodule_id"]) for r in rows if int(r["nodule_id"]) < keep.size]] = True
+        labels = np.where(keep[labels], labels, 0).astype(np.uint32)
+    study = str(doc.get("study") or (rows[0]["study"] if rows else folder.name))
+    paths = tuple(Path(p) for p in doc.get("source_files") or ())
+    # Only the files of the measured series (Dixon writes fat and water).
+    return Annotations(
+        study=study,
+        series_uid=series_uid,
+        rows=rows,
+        labels=labels,
+        affine=affine,
+        source_paths=_series_files(paths, series_uid),
+        reader=reader,
+        origin=folder,
+    )
+
+
+def _series_files(paths: tuple[Path, ...], series_uid: str) -> tuple[Path, ...]:
+    """The files of one series among ``paths`` (headers only; missing files kept for the error)."""
+    if not series_uid or len(paths) < 2:
+        return paths
+    out = []
+    for p in paths:
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+        except Exception:
+            out.append(p)
+            continue
+        if str(ds.get("SeriesInstanceUID", "")) == series_uid:
+            out.append(p)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- projects
+
+
+def _is_project(path: Path) -> bool:
+    return (path / "backmice.db").is_file() or (path.is_file() and path.name == "backmice.db")
+
+
+def from_project(
+    path: str | os.PathLike[str], *, reader: str | None = None
+) -> list[Annotations]:  # pragma: no cover - needs the store (backmice.store)
+    """Annotations of every study of an annotation project (``backmice.store``).
+
+    Uses ``Project.open(path)``, ``project.studies()``, ``project.nodules(study,
+    reader=...)`` and ``project.labels(study, reader=...)``.
+    """
+    try:
+        from backmice.store import Project
+    except ImportError:
+        raise InputError(
+            "this backmice has no project store yet; export a result folder", path=path
+        ) from None
+    project = Project.open(path)
+    out = []
+    for study in project.studies():
+        key = getattr(study, "key", study)
+        rows = [dict(r) for r in project.nodules(key, reader=reader)]
+        lab = project.labels(key, reader=reader)
+        labels, affine = (lab.array, lab.affine) if hasattr(lab, "array") else lab
+        src = getattr(study, "source_files", None) or getattr(lab, "source_files", ())
+        series_uid = str(rows[0]["series_uid"]) if rows else str(getattr(study, "series_uid", ""))
+        out.append(
+            Annotations(
+                study=str(key),
+                series_uid=series_uid,
+                rows=rows,
+                labels=np.asarray(labels, dtype=np.uint32),
+                affine=np.asarray(affine, dtype=float),
+                source_paths=tuple(Path(p) for p in src),
+                reader=reader,
+                origin=Path(path),
+            )
+        )
+    return out
+
+
+def open_annotations(
+    path: str | os.PathLike[str], *, reader: str | None = None
+) -> list[Annotations]:
+    """The annotations under ``path``: a result folder (one study) or a project (every study).
+
+    Raises
+    ------
+    InputError
+        ``path`` is neither.
+    """
+    path = Path(path)
+    if is_result_folder(path):
+        return [from_result(path, reader=reader)]
+    if _is_project(path):
+        return from_project(path, reader=reader)
+    if not path.exists():
+        raise InputError("no such file or folder", path=path)
+    raise InputError(
+        "neither a backmice result folder (nodules.json) nor a project (backmice.db)", path=path
+    )

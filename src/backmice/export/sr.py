@@ -1,0 +1,399 @@
+"""Comprehensive 3D SR (TID 1500) of the nodules: :func:`build_sr` writes, :func:`read_sr` reads.
+
+One measurement group (TID 1411, volumetric ROI) per nodule, referencing its
+segment of the SEG. The codes are listed in ``docs/export.md``: standard
+SNOMED CT concepts where one means exactly the SPEC column (volume, long and
+short axis, maximum diameter, finding site, laterality), and the private
+coding scheme ``99BACKMICE`` for the rest (fascia distances, skin depth,
+moment-ellipsoid axes, centroid, subtype, status, relation, red flags), whose
+code meanings are the SPEC column and vocabulary names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import highdicom as hd
+import pydicom
+from pydicom.sr.codedict import codes
+
+from backmice import __version__
+from backmice.errors import InputError
+from backmice.export.anonymize import Pseudonymizer
+from backmice.export.seg import finding_type, tracking_uid
+from backmice.export.source import Annotations
+from backmice.vocab import RedFlag, Relation, Side, Status, Subtype
+
+__all__ = [
+    "MEASUREMENTS",
+    "PRIVATE_SCHEME",
+    "SRNodule",
+    "build_sr",
+    "finding_site",
+    "read_sr",
+]
+
+log = logging.getLogger(__name__)
+
+PRIVATE_SCHEME = "99BACKMICE"
+
+
+def _private(value: str, meaning: str) -> hd.sr.CodedConcept:
+    return hd.sr.CodedConcept(value=value, scheme_designator=PRIVATE_SCHEME, meaning=meaning)
+
+
+def _std(code: object) -> hd.sr.CodedConcept:
+    return hd.sr.CodedConcept.from_code(code)
+
+
+MM = _std(codes.UCUM.Millimeter)
+MM3 = _std(codes.UCUM.CubicMillimeter)
+RATIO = _std(codes.UCUM.Ratio)
+MAXIMUM = _std(codes.SCT.Maximum)
+
+#: SPEC column, concept name, derivation (or None), UCUM unit.
+MEASUREMENTS: tuple[
+    tuple[str, hd.sr.CodedConcept, hd.sr.CodedConcept | None, hd.sr.CodedConcept], ...
+] = (
+    ("volume_mm3", _std(codes.SCT.Volume), None, MM3),
+    ("max_diameter_mm", _std(codes.SCT.Diameter), MAXIMUM, MM),
+    ("long_axis_mm", _std(codes.SCT.LongAxis), None, MM),
+    ("short_axis_mm", _std(codes.SCT.ShortAxis), None, MM),
+    ("axis_1_mm", _private("BM-AXIS-1", "Moment ellipsoid axis 1 (largest)"), None, MM),
+    ("axis_2_mm", _private("BM-AXIS-2", "Moment ellipsoid axis 2"), None, MM),
+    ("axis_3_mm", _private("BM-AXIS-3", "Moment ellipsoid axis 3 (smallest)"), None, MM),
+    (
+        "fascia_offset_mm",
+        _private("BM-FASCIA-OFFSET", "Signed fascia distance of centroid"),
+        None,
+        MM,
+    ),
+    ("fascia_min_mm", _private("BM-FASCIA-MIN", "Smallest signed fascia distance"), None, MM),
+    ("fascia_max_mm", _private("BM-FASCIA-MAX", "Largest signed fascia distance"), None, MM),
+    ("skin_depth_mm", _private("BM-SKIN-DEPTH", "Distance from skin surface"), None, MM),
+    ("midline_distance_mm", _private("BM-MIDLINE", "Distance to midsagittal plane"), None, MM),
+    ("centroid_x_mm", _private("BM-CENTROID-X", "Centroid x (LPS)"), None, MM),
+    ("centroid_y_mm", _private("BM-CENTROID-Y", "Centroid y (LPS)"), None, MM),
+    ("centroid_z_mm", _private("BM-CENTROID-Z", "Centroid z (LPS)"), None, MM),
+    ("fat_fraction", _private("BM-FAT-FRACTION", "Median Dixon fat fraction"), None, RATIO),
+    ("fat_signal_ratio", _private("BM-FAT-SIGNAL", "Signal over subcutaneous fat"), None, RATIO),
+)
+
+SUBTYPE_NAME = _private("BM-SUBTYPE", "subtype")
+SUGGESTED_NAME = _private("BM-SUGGESTED", "suggested_subtype")
+STATUS_NAME = _private("BM-STATUS", "status")
+RELATION_NAME = _private("BM-RELATION", "relation")
+RED_FLAG_NAME = _private("BM-RED-FLAG", "red_flags")
+
+#: Short code values (SH: 16 characters) of every vocabulary value; meaning = the value.
+_SUBTYPE_CODES = {
+    Subtype.EPISACROILIAC_LIPOMA: "EPISACRO-LIPOMA",
+    Subtype.LUMBAR_FASCIAL_FAT_HERNIATION: "LUMBAR-FFH",
+    Subtype.LUMBOSACRAL_FAT_HERNIATION: "LUMBOSACRAL-FH",
+    Subtype.NON_ENCAPSULATED_FAT_PROMINENCE: "NONENCAP-FAT",
+    Subtype.ILIAC_CREST_PAIN_SYNDROME: "ILIAC-CREST-PAIN",
+    Subtype.MULTIFIDUS_TRIANGLE_SYNDROME: "MULTIFIDUS-TRI",
+    Subtype.SEBACEOUS_CYST: "SEBACEOUS-CYST",
+    Subtype.SUBCUTANEOUS_ABSCESS: "SUBCUT-ABSCESS",
+    Subtype.LIPOSARCOMA_SUSPECTED: "LIPOSARCOMA-SUSP",
+    Subtype.ADIPOSIS_DOLOROSA: "ADIPOSIS-DOLOR",
+    Subtype.FIBROUS_NODULE: "FIBROUS-NODULE",
+    Subtype.OTHER: "OTHER",
+    Subtype.NOT_A_LESION: "NOT-A-LESION",
+}
+_RED_FLAG_CODES = {
+    RedFlag.SIZE_OVER_50MM: "SIZE-OVER-50MM",
+    RedFlag.NONFAT_COMPONENT: "NONFAT-COMPONENT",
+    RedFlag.THICK_SEPTA: "THICK-SEPTA",
+    RedFlag.DEEP_EXTENSION: "DEEP-EXTENSION",
+    RedFlag.NOT_FAT: "NOT-FAT",
+}
+
+
+def _value_code(value: str) -> hd.sr.CodedConcept:
+    if value in _SUBTYPE_CODES:
+        return _private(_SUBTYPE_CODES[Subtype(value)], value)
+    if value in _RED_FLAG_CODES:
+        return _private(_RED_FLAG_CODES[RedFlag(value)], value)
+    return _private(value.upper().replace("_", "-")[:16], value)
+
+
+_VOCAB = {
+    "subtype": set(Subtype),
+    "suggested_subtype": set(Subtype),
+    "status": set(Status),
+    "relation": set(Relation),
+    "red_flags": set(RedFlag),
+}
+
+_LATERALITY = {
+    Side.LEFT: codes.SCT.Left,
+    Side.RIGHT: codes.SCT.Right,
+    Side.MIDLINE: codes.SCT.Median,
+}
+
+
+def finding_site(row: dict) -> hd.sr.FindingSite:
+    """Where the nodule is: the region from its (tagged or suggested) subtype, side as laterality.
+
+    Episacroiliac lipoma: SCT 39723000 sacroiliac joint structure; lumbosacral fat
+    herniation: SCT 297173004 lumbosacral region; anything else: SCT 52612000
+    lumbar region (back structure).
+    """
+    subtype = row.get("subtype") or row.get("suggested_subtype")
+    if subtype == Subtype.EPISACROILIAC_LIPOMA:
+        site = codes.SCT.SacroiliacJointStructure
+    elif subtype == Subtype.LUMBOSACRAL_FAT_HERNIATION:
+        site = codes.SCT.LumbosacralRegionOfSpineStructure
+    else:
+        site = codes.SCT.LumbarRegionBackStructure
+    side = row.get("side")
+    laterality = _LATERALITY.get(Side(side)) if side in set(Side) else None
+    return hd.sr.FindingSite(
+        anatomic_location=_std(site), laterality=None if laterality is None else _std(laterality)
+    )
+
+
+def _number(value: object) -> float | None:
+    if value is None or value == "":
+        return None
+    value = float(value)
+    return None if value != value else value  # NaN
+
+
+def _observer(reader: str | None) -> hd.sr.ObservationContext:
+    if reader:
+        person = hd.sr.ObserverContext(
+            observer_type=codes.DCM.Person,
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+                # A single-component name ends with a caret (PN); the login name is exact.
+                name=reader if "^" in reader else f"{reader}^",
+                login_name=reader,
+            ),
+        )
+        return hd.sr.ObservationContext(observer_person_context=person)
+    device = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_device_uid(), name="backmice", model_name=f"backmice {__version__}"
+        ),
+    )
+    return hd.sr.ObservationContext(observer_device_context=device)
+
+
+def generate_device_uid() -> str:
+    """A fixed UID for backmice as an observing device."""
+    return pydicom.uid.generate_uid(entropy_srcs=["backmice device"])
+
+
+def build_sr(
+    annotations: Annotations,
+    seg: pydicom.Dataset,
+    *,
+    reader: str | None = None,
+    pseudonymizer: Pseudonymizer | None = None,
+    series_number: int = 902,
+) -> hd.sr.Comprehensive3DSR:
+    """A Comprehensive 3D SR with one TID 1500 measurement group per nodule.
+
+    Parameters
+    ----------
+    annotations : Annotations
+    seg : pydicom Dataset
+        The SEG of the same annotations (:func:`~backmice.export.seg.build_seg`);
+        segment ``i`` is the ``i``-th nodule in ``nodule_id`` order.
+    reader : str, optional
+        The observer (a person); None: backmice as a device observer. Default
+        the annotations' reader.
+    pseudonymizer : Pseudonymizer, optional
+        Pseudonymise the patient module (``--anonymize``).
+    series_number : int
+
+    Returns
+    -------
+    highdicom.sr.Comprehensive3DSR
+    """
+    reader = reader if reader is not None else annotations.reader
+    rows = sorted(annotations.rows, key=lambda r: int(r["nodule_id"]))
+    by_tracking = {str(s.TrackingUID): int(s.SegmentNumber) for s in seg.SegmentSequence}
+    groups = []
+    for row in rows:
+        nid = int(row["nodule_id"])
+        uid = tracking_uid(annotations.series_uid, nid)
+        if uid not in by_tracking:
+            raise InputError(f"nodule {nid} is not a segment of the SEG", path=annotations.origin)
+        measurements = []
+        for column, name, derivation, unit in MEASUREMENTS:
+            value = _number(row.get(column))
+            if value is not None:
+                measurements.append(
+                    hd.sr.Measurement(name=name, value=value, unit=unit, derivation=derivation)
+                )
+        evaluations = []
+        for column, name in (
+            ("subtype", SUBTYPE_NAME),
+            ("suggested_subtype", SUGGESTED_NAME),
+            ("status", STATUS_NAME),
+            ("relation", RELATION_NAME),
+        ):
+            if row.get(column):
+                evaluations.append(
+                    hd.sr.QualitativeEvaluation(name=name, value=_value_code(str(row[column])))
+                )
+        for flag in filter(None, str(row.get("red_flags") or "").split(";")):
+            evaluations.append(
+                hd.sr.QualitativeEvaluation(name=RED_FLAG_NAME, value=_value_code(flag))
+            )
+        groups.append(
+            hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=f"nodule {nid}"),
+                referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, by_tracking[uid]),
+                finding_type=finding_type(row),
+                finding_sites=[finding_site(row)],
+                measurements=measurements,
+                qualitative_evaluations=evaluations,
+            )
+        )
+    report = hd.sr.MeasurementReport(
+        observation_context=_observer(reader),
+        procedure_reported=_std(codes.LN.MRIUnspecifiedBodyRegion),
+        imaging_measurements=groups,
+    )
+    source = annotations.source()
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=[*source.datasets, seg],
+        content=report,
+        series_instance_uid=hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="backmice",
+        is_complete=True,
+        series_description="backmice nodule measurements",
+    )
+    if pseudonymizer is not None:
+        pseudonymizer.dataset(sr)
+    return sr
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class SRNodule(dict):
+    """One nodule read from an SR: SPEC columns plus ``tracking_uid`` and the referenced segment.
+
+    Keys besides SPEC columns: ``tracking_uid`` (str), ``segment`` (``(SEG
+    SOPInstanceUID, segment number)`` or None).
+    """
+
+
+_NODULE = re.compile(r"^nodule (\d+)$")
+
+
+def _code_key(concept: object) -> tuple[str, str]:
+    return (str(concept.value), str(concept.scheme_designator))
+
+
+def _reader_of(content: hd.sr.MeasurementReport) -> str | None:
+    for ctx in content.get_observer_contexts():
+        for item in ctx:
+            name = str(item.name.value) if hasattr(item, "name") else ""
+            if name == "128776" and hasattr(item, "value"):  # Person Observer's Login Name
+                return str(item.value)
+        for item in ctx:
+            if str(item.name.value) == "121008" and hasattr(item, "value"):  # Person Observer Name
+                return str(item.value)
+    return None
+
+
+def read_sr(path: str | os.PathLike[str]) -> tuple[list[SRNodule], str | None]:
+    """Read the nodules of a TID 1500 SR (backmice's own, or any with volumetric groups).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    nodules : list of SRNodule
+        SPEC columns found (measurements, subtype, suggested subtype, status,
+        relation, red flags, side), ``nodule_id`` from the tracking identifier
+        ``nodule N`` (None otherwise), ``reader`` from the person observer.
+    reader : str or None
+        The person observer (None when a device observed).
+
+    Raises
+    ------
+    InputError
+        Not a TID 1500 structured report.
+    """
+    path = Path(path)
+    try:
+        sr = hd.sr.srread(path)
+    except Exception as exc:
+        raise InputError(f"not a readable DICOM Structured Report ({exc})", path=path) from None
+    try:
+        groups = sr.content.get_volumetric_roi_measurement_groups()
+        reader = _reader_of(sr.content)
+    except Exception as exc:
+        raise InputError(f"not a TID 1500 measurement report ({exc})", path=path) from None
+    by_code = {_code_key(name): (col, deriv) for col, name, deriv, _ in MEASUREMENTS}
+    sides = {_code_key(_std(v)): str(k) for k, v in _LATERALITY.items()}
+    names = {
+        _code_key(SUBTYPE_NAME): "subtype",
+        _code_key(SUGGESTED_NAME): "suggested_subtype",
+        _code_key(STATUS_NAME): "status",
+        _code_key(RELATION_NAME): "relation",
+        _code_key(RED_FLAG_NAME): "red_flags",
+    }
+    out = []
+    for group in groups:
+        row = SRNodule()
+        m = _NODULE.match(str(group.tracking_identifier or ""))
+        row["nodule_id"] = int(m.group(1)) if m else None
+        row["tracking_uid"] = str(group.tracking_uid) if group.tracking_uid else None
+        ref = group.referenced_segment
+        row["segment"] = None
+        if ref is not None:
+            try:
+                row["segment"] = (
+                    str(ref.referenced_sop_instance_uid),
+                    int(ref.referenced_segment_numbers[0]),
+                )
+            except (AttributeError, IndexError, TypeError, ValueError):
+                log.warning("%s: a measurement group's segment reference is unreadable", path)
+        for meas in group.get_measurements():
+            key = _code_key(meas.name)
+            if key not in by_code:
+                continue
+            column, deriv = by_code[key]
+            has_max = meas.derivation is not None and _code_key(meas.derivation) == _code_key(
+                MAXIMUM
+            )
+            if (deriv is not None) != has_max:
+                continue
+            row[column] = float(meas.value)
+        flags = []
+        for ev in group.get_qualitative_evaluations():
+            column = names.get(_code_key(ev.name))
+            if column is None:
+                continue
+            value = str(ev.value.meaning)
+            if value not in _VOCAB[column]:
+                log.warning("%s: unknown %s %r ignored", path, column, value)
+                continue
+            if column == "red_flags":
+                flags.append(value)
+            else:
+                row[column] = value
+        row["red_flags"] = ";".join(flags)
+        for site in group.finding_sites:
+            lat = site.laterality
+            if lat is not None and _code_key(lat) in sides:
+                row["side"] = sides[_code_key(lat)]
+        row["reader"] = reader
+        out.append(row)
+    return out, reader
