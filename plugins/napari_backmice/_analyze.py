@@ -39,7 +39,7 @@ from backmice.analysis import Analysis, AnalysisOptions, analyze, choose_stacks
 from backmice.io import Study, load, open_study
 from backmice.segment import Method, body_mask, fat_signal_dixon, fat_signal_t1, n4_correct
 
-from ._layers import layer_transform, world_from_lps
+from ._layers import WORLD_AXIS_LABELS, layer_transform, layer_units, world_from_lps
 from ._state import LAYER_BODY, LAYER_FASCIA, LAYER_NODULES, LAYER_PREVIEW, state_for
 
 if TYPE_CHECKING:
@@ -146,7 +146,11 @@ def result_layers(analysis: Analysis) -> list[tuple[Any, dict, str]]:
         drawn as a contour (paint to correct it). ``LAYER_BODY``: uint8 body
         mask drawn as its outline. All in the analysis volume's geometry.
     """
-    transform = layer_transform(analysis.volume.affine)
+    transform = {
+        **layer_transform(analysis.volume.affine),
+        "units": layer_units(analysis.volume.units),
+        "axis_labels": WORLD_AXIS_LABELS,
+    }
     nodules = {
         **transform,
         "name": LAYER_NODULES,
@@ -348,6 +352,7 @@ class AnalyzeWidget(QWidget):
                 opacity=0.45,
                 colormap=_single_colour(PREVIEW_COLOUR),
                 metadata={"backmice_affine": score.affine, "series_uid": score.series_uid},
+                units=self.viewer.layers[0].units if len(self.viewer.layers) else None,
                 **layer_transform(score.affine),
             )
             layer.editable = False

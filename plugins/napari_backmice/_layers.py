@@ -33,6 +33,7 @@ __all__ = [
     "image_layer_data",
     "layer_name",
     "layer_transform",
+    "layer_units",
     "lps_from_world",
     "world_affine",
     "world_from_lps",
@@ -105,6 +106,16 @@ def layer_transform(affine: np.ndarray) -> dict[str, Any]:
     }
 
 
+def layer_units(units: str, *, ultrasound: bool = False) -> tuple[str, str, str]:
+    """napari layer ``units`` (pint names) for a volume's ``units`` (``mm`` or ``px``).
+
+    The scale bar follows them. Ultrasound frames are counted (dimensionless).
+    """
+    plane = "mm" if units == "mm" else "pixel"
+    first = "dimensionless" if ultrasound else plane
+    return (first, plane, plane)
+
+
 def layer_name(item: Stack | Volume) -> str:
     """A layer name from a stack's role and description, e.g. ``t1: T1 AX``."""
     description = item.description.strip() or item.series_uid[-12:] or "series"
@@ -130,6 +141,7 @@ def image_layer_data(volume: Volume, *, name: str | None = None) -> tuple[Any, d
         "backmice_volume": volume,
     }
     kwargs["axis_labels"] = US_AXIS_LABELS if is_us else WORLD_AXIS_LABELS
+    kwargs["units"] = layer_units(volume.units, ultrasound=is_us)
     if volume.color is not None:
         kwargs["rgb"] = True
         return volume.color, kwargs, "image"

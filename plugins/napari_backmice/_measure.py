@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtWidgets import (
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -208,6 +209,7 @@ class MeasureWidget(QWidget):
         self.measure_button = QPushButton("Measure ROIs")
         self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(["ROI", "slice", "side", "area mm²", "mean", "median"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -241,6 +243,7 @@ class MeasureWidget(QWidget):
                 name=name,
                 ndim=3,
                 metadata={"backmice_affine": affine},
+                units=self.viewer.layers[0].units if len(self.viewer.layers) else None,
                 **layer_transform(affine),
                 **kwargs,
             )

@@ -75,15 +75,15 @@ def sample_layers(name: str) -> list[LayerData]:
 
 
 def t1_axial() -> list[LayerData]:
-    """2D axial T1 of the lower back, 0.8×0.8×4 mm, with three back mice."""
+    """The ``t1_axial`` sample: a 2D axial T1 of the lower back with back mice."""
     return sample_layers("t1_axial")
 
 
 def dixon() -> list[LayerData]:
-    """2D axial Dixon fat and water, 1.3×1.3×4 mm."""
+    """The ``dixon`` sample: 2D axial Dixon fat and water."""
     return sample_layers("dixon")
 
 
 def us() -> list[LayerData]:
-    """B-mode ultrasound frame over the episacroiliac lipoma, in mm."""
+    """The ``us`` sample: a B-mode frame over the episacroiliac lipoma, in mm."""
     return sample_layers("us")

@@ -20,3 +20,29 @@ def test_manifest_is_valid_and_named_like_the_distribution():
     manifest.validate_imports()
     for command in manifest.contributions.commands or []:
         assert command.id.startswith("backmice.")
+
+
+def test_npe2_validate_with_imports_passes():
+    # What CI runs: `npe2 validate backmice --imports` imports every python_name.
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "backmice", "--imports"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid" in result.stdout
+
+
+def test_manifest_contributes_reader_writer_samples_and_widgets():
+    manifest = PluginManifest.from_distribution("backmice")
+    contributions = manifest.contributions
+    assert [r.command for r in contributions.readers] == ["backmice.get_reader"]
+    assert contributions.readers[0].accepts_directories
+    assert {w.command for w in contributions.writers} == {"backmice.write_labels"}
+    assert {s.key for s in contributions.sample_data} == {"t1_axial", "dixon", "us"}
+    names = {w.display_name for w in contributions.widgets}
+    assert {"Analyze", "Measure"} <= names

@@ -1,0 +1,165 @@
+"""Open a study in napari with the plugin's widgets docked; screenshot a reading session.
+
+What ``backmice view PATH [--screenshot FILE]`` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from backmice.errors import InputError
+from backmice.io import open_study
+
+from ._reader import study_layers
+from ._state import LAYER_NODULES, state_for
+
+__all__ = ["WIDGETS", "dock_widgets", "nodule_caption", "open_viewer", "screenshot_session"]
+
+log = logging.getLogger(__name__)
+
+#: The plugin's widgets (manifest display names), docked in this order.
+WIDGETS = ("Analyze", "Review", "Edit", "Measure")
+
+
+def dock_widgets(viewer: Any) -> dict[str, Any]:
+    """Dock every plugin widget the manifest provides on the right of the window.
+
+    Widgets not contributed (yet) are skipped quietly.
+
+    Returns
+    -------
+    dict of str to QWidget
+        The docked widgets by display name.
+    """
+    docked: dict[str, Any] = {}
+    for name in WIDGETS:
+        try:
+            _dock, widget = viewer.window.add_plugin_dock_widget("backmice", name, tabify=False)
+        except (KeyError, ImportError, AttributeError, ModuleNotFoundError) as exc:
+            log.info("widget %s not available: %s", name, exc)
+            continue
+        docked[name] = widget
+    return docked
+
+
+def open_viewer(path: str | os.PathLike[str], *, show: bool = True) -> tuple[Any, dict[str, Any]]:
+    """A napari viewer with the study at ``path`` loaded and the widgets docked.
+
+    Parameters
+    ----------
+    path : path-like
+        DICOM folder, file or DICOMDIR.
+    show : bool
+        Show the window.
+
+    Returns
+    -------
+    viewer : napari.Viewer
+    widgets : dict of str to QWidget
+
+    Raises
+    ------
+    InputError
+        No DICOM images under ``path``.
+    """
+    import napari
+
+    study = open_study(path)
+    layers = study_layers(study)
+    if not layers:
+        raise InputError(f"no DICOM images found ({len(study.skipped)} file(s) skipped)", path=path)
+    with warnings.catch_warnings():
+        # PyQt5 deprecation and Qt6-only theme notices: not the user's business here.
+        warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*System theme detection.*")
+        viewer = napari.Viewer(title=f"backmice — {Path(path).name}", show=show)
+    for data, kwargs, _kind in layers:
+        viewer.add_image(data, **kwargs)
+    state_for(viewer).study_path = str(study.path)
+    viewer.scale_bar.visible = True
+    widgets = dock_widgets(viewer)
+    viewer.reset_view()
+    return viewer, widgets
+
+
+def screenshot_session(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    size: tuple[int, int] = (1500, 900),
+) -> Path:
+    """Open, analyse, select the first nodule and save a screenshot of the whole window.
+
+    Parameters
+    ----------
+    path : path-like
+        The study.
+    out : path-like
+        PNG to write (atomically).
+    size : (int, int)
+        Window width and height, pixels.
+
+    Returns
+    -------
+    Path
+    """
+    from qtpy.QtWidgets import QApplication
+
+    from backmice._atomic import atomic_path
+
+    _quiet_qt5_notice()
+    viewer, widgets = open_viewer(path, show=True)
+    try:
+        viewer.window._qt_window.resize(*size)
+        analyze = widgets.get("Analyze")
+        if analyze is None:
+            from ._analyze import AnalyzeWidget
+
+            analyze = AnalyzeWidget(viewer)
+        analysis = analyze.run(blocking=True)
+        state = state_for(viewer)
+        if analysis.nodules:
+            first = analysis.nodules[0]["nodule_id"]
+            analyze.go_to_nodule(first)
+            viewer.layers[LAYER_NODULES].selected_label = first
+            state.nodule_selected.emit(first)
+            viewer.text_overlay.visible = True
+            viewer.text_overlay.position = "top_left"
+            viewer.text_overlay.font_size = 10
+            viewer.text_overlay.color = "white"
+            viewer.text_overlay.text = nodule_caption(analysis.nodules[0])
+        for _ in range(3):
+            QApplication.processEvents()
+        viewer.reset_view()
+        for _ in range(5):
+            QApplication.processEvents()
+        with atomic_path(out) as tmp:
+            viewer.screenshot(str(tmp), canvas_only=False)
+    finally:
+        viewer.close()
+    return Path(out)
+
+
+def _quiet_qt5_notice() -> None:
+    """No PyQt5-deprecation toast over the docs' picture (napari shows it once per process)."""
+    try:
+        import napari._qt.qt_main_window as main_window
+
+        main_window.SHOW_QT_WARNING = False
+    except (ImportError, AttributeError):  # pragma: no cover - napari internals moved
+        pass
+
+
+def nodule_caption(row: dict) -> str:
+    """One line about a nodule for the canvas: size, fascia relation, suggestion."""
+    return (
+        f"nodule {row['nodule_id']}: {row['max_diameter_mm']:.1f} mm, "
+        f"{row['volume_mm3'] / 1000:.2f} mL, {row['relation']}, {row['side']}\n"
+        f"fascia offset {row['fascia_offset_mm']:+.1f} mm, "
+        f"skin depth {row['skin_depth_mm']:.1f} mm\n"
+        f"suggested: {row['suggested_subtype']}"
+    )

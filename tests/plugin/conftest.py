@@ -1,0 +1,70 @@
+"""GUI tests of the napari plugin: a display and napari/Qt are needed.
+
+pytest-xvfb starts a virtual display (Xvfb) for the session. Where napari, Qt
+or a display is missing the GUI tests are skipped on a developer's machine,
+but when the ``CI`` environment variable is set that is a FAILURE: GUI tests
+must run in CI, never be skipped there silently.
+
+Sample studies are written once per session into a temporary cache
+(``BACKMICE_CACHE``), not into the user's cache.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CI = bool(os.environ.get("CI"))
+
+
+def _gui_problem() -> str | None:
+    try:
+        import napari  # noqa: F401
+        import qtpy.QtWidgets  # noqa: F401
+    except Exception as exc:
+        return f"napari/Qt cannot be imported: {type(exc).__name__}: {exc}"
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display (install Xvfb: pytest-xvfb starts it)"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _needs_gui(request):
+    """Skip (locally) or fail (CI) a ``gui`` test when napari, Qt or a display is missing."""
+    if request.node.get_closest_marker("gui") is None:
+        return
+    problem = _gui_problem()
+    if problem is None:
+        return
+    if CI:
+        pytest.fail(f"GUI test cannot run in CI: {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sample_cache(tmp_path_factory):
+    """Write sample studies into a session folder, not the user's cache."""
+    old = os.environ.get("BACKMICE_CACHE")
+    os.environ["BACKMICE_CACHE"] = str(tmp_path_factory.mktemp("backmice-samples"))
+    yield
+    if old is None:
+        os.environ.pop("BACKMICE_CACHE", None)
+    else:
+        os.environ["BACKMICE_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def t1_study():
+    """The t1_axial sample study folder (written once per session)."""
+    from napari_backmice._sample_data import sample_dir
+
+    return sample_dir("t1_axial")
+
+
+@pytest.fixture(scope="session")
+def t1_analysis(t1_study):
+    """The analysis of the t1_axial sample (run once per session)."""
+    from backmice.analysis import analyze
+
+    return analyze(t1_study)

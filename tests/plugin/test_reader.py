@@ -1,0 +1,126 @@
+"""The reader and the sample data: layers in mm, in patient coordinates, one per stack."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import backmice
+from tests.conftest import real_file
+
+pytestmark = pytest.mark.gui
+
+
+def _composite(layer) -> np.ndarray:
+    """The layer's full data-to-world matrix (4x4 for 3D data)."""
+    return np.asarray(layer._data_to_world.affine_matrix, dtype=float)
+
+
+def _read(path):
+    from napari_backmice._reader import get_reader
+
+    reader = get_reader(str(path))
+    assert reader is not None, path
+    return reader(str(path))
+
+
+def test_reader_declines_what_is_not_dicom(tmp_path):
+    from napari_backmice._reader import get_reader
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    png = tmp_path / "picture.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 300)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert get_reader(str(text)) is None
+    assert get_reader(str(png)) is None
+    assert get_reader(str(empty)) is None
+    assert get_reader(str(tmp_path / "missing")) is None
+    # A folder of non-DICOM files only is not ours either.
+    assert get_reader(str(tmp_path)) is None
+
+
+def test_mr_small_layer_scale_is_the_spacing():
+    (data, kwargs, kind) = _read(real_file("MR_small.dcm"))[0]
+    assert kind == "image"
+    assert data.shape == (1, 64, 64)
+    assert kwargs["name"].startswith("t2: ")
+    assert kwargs["scale"][1:] == pytest.approx((0.3125, 0.3125))
+    # World (z, y, x): pixel (0, 0) lies at ImagePositionPatient (LPS) reversed.
+    np.testing.assert_allclose(kwargs["translate"], [6.6406, -91.2, -83.9063], atol=1e-4)
+    assert kwargs["units"] == ("mm", "mm", "mm")
+
+
+def test_oblique_series_layer_affine_equals_the_volume_affine(make_napari_viewer):
+    from napari_backmice._layers import lps_from_world, world_affine
+
+    path = real_file("MR2_UNCR.dcm")
+    volume = backmice.load(backmice.open_study(path).stacks[0])
+    assert volume.orientation == "oblique"
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="backmice")
+    layer = layers[0]
+    np.testing.assert_allclose(_composite(layer), world_affine(volume.affine), atol=1e-9)
+    # In-plane spacing is the layer's scale; the orientation is in its rotation.
+    assert layer.scale[1:] == pytest.approx(volume.spacing_mm[1:])
+    # Any voxel lands at its LPS position (world order reversed).
+    index = np.array([0.0, 700.0, 123.0])
+    expected = (volume.affine @ np.append(index, 1.0))[:3]
+    np.testing.assert_allclose(lps_from_world(layer.data_to_world(index)), expected, atol=1e-6)
+
+
+def test_ultrasound_is_in_mm_with_frames_first():
+    ((data, kwargs, _),) = _read(real_file("OBXXXX1A_2frame.dcm"))
+    stack = backmice.open_study(real_file("OBXXXX1A_2frame.dcm")).stacks[0]
+    assert kwargs["rgb"] is True
+    assert data.shape == (2, *stack.shape[1:], 3)
+    assert kwargs["scale"][1:] == pytest.approx(stack.spacing_mm[1:])
+    assert kwargs["scale"][0] == pytest.approx(1.0)  # frames are counted, not mm
+    assert kwargs["axis_labels"][0] == "frame"
+    assert kwargs["units"] == ("dimensionless", "mm", "mm")
+
+
+def test_uncalibrated_ultrasound_is_in_pixels():
+    ((_, kwargs, _),) = _read(real_file("US1_UNCR.dcm"))
+    assert kwargs["scale"] == pytest.approx((1.0, 1.0, 1.0))
+    assert kwargs["units"][1:] == ("pixel", "pixel")
+    assert kwargs["metadata"]["units"] == "px"
+
+
+def test_one_layer_per_stack_named_by_role(tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(real_file("MR_small.dcm"), folder / "a.dcm")
+    shutil.copy(real_file("OBXXXX1A.dcm"), folder / "b")  # no extension: found by preamble
+    (folder / "readme.txt").write_text("skipped, not DICOM")
+    layers = _read(folder)
+    roles = sorted(kw["metadata"]["role"] for _, kw, _ in layers)
+    assert roles == ["t2", "us"]
+    assert all(kw["metadata"]["study_path"] == str(folder) for _, kw, _ in layers)
+
+
+@pytest.mark.parametrize(
+    ("name", "roles"), [("t1_axial", ["t1"]), ("dixon", ["dixon_fat", "dixon_water"])]
+)
+def test_mr_samples_open_with_their_spacing(name, roles, make_napari_viewer):
+    from napari_backmice._sample_data import sample_dir
+
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample("backmice", name)
+    assert sorted(layer.metadata["role"] for layer in layers) == roles
+    spacing = {s.series_uid: s.spacing_mm for s in backmice.open_study(sample_dir(name)).stacks}
+    for layer in layers:
+        assert tuple(layer.scale) == pytest.approx(spacing[layer.metadata["series_uid"]])
+        assert layer.metadata["units"] == "mm"
+        assert layer.ndim == 3
+
+
+def test_ultrasound_sample_opens_in_mm(make_napari_viewer):
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open_sample("backmice", "us")
+    assert layer.metadata["role"] == "us"
+    assert layer.metadata["units"] == "mm"
+    assert 0.05 < layer.scale[1] < 1.0
