@@ -44,6 +44,7 @@ __all__ = [
     "SegVolume",
     "build_seg",
     "finding_type",
+    "person_name",
     "read_seg",
     "segment_label",
     "tracking_uid",
@@ -84,6 +85,11 @@ def segment_label(row: dict) -> str:
     if subtype:
         label += f": {'suggested ' if suggested else ''}{subtype}"
     return label[:64]
+
+
+def person_name(reader: str) -> str:
+    """A reader's name as a DICOM PN: a single-component name ends with a caret."""
+    return reader if "^" in reader else f"{reader}^"
 
 
 def tracking_uid(series_uid: str, nodule_id: int) -> str:
@@ -184,7 +190,7 @@ def build_seg(
         device_serial_number="0",
         content_label="NODULES",
         content_description="back mice (lower-back fat nodules)"[:64],
-        content_creator_name=annotations.reader or None,
+        content_creator_name=person_name(annotations.reader) if annotations.reader else None,
         series_description="backmice nodules",
     )
     if pseudonymizer is not None:

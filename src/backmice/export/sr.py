@@ -23,7 +23,7 @@ from pydicom.sr.codedict import codes
 from backmice import __version__
 from backmice.errors import InputError
 from backmice.export.anonymize import Pseudonymizer
-from backmice.export.seg import finding_type, tracking_uid
+from backmice.export.seg import finding_type, person_name, tracking_uid
 from backmice.export.source import Annotations
 from backmice.vocab import RedFlag, Relation, Side, Status, Subtype
 
@@ -169,8 +169,7 @@ def _observer(reader: str | None) -> hd.sr.ObservationContext:
         person = hd.sr.ObserverContext(
             observer_type=codes.DCM.Person,
             observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
-                # A single-component name ends with a caret (PN); the login name is exact.
-                name=reader if "^" in reader else f"{reader}^",
+                name=person_name(reader),  # the login name is the reader exactly
                 login_name=reader,
             ),
         )
@@ -298,15 +297,14 @@ def _code_key(concept: object) -> tuple[str, str]:
 
 
 def _reader_of(content: hd.sr.MeasurementReport) -> str | None:
+    """The person observer: login name (DCM 128774), else name (DCM 121008); None for a device."""
+    names = {}
     for ctx in content.get_observer_contexts():
         for item in ctx:
-            name = str(item.name.value) if hasattr(item, "name") else ""
-            if name == "128776" and hasattr(item, "value"):  # Person Observer's Login Name
-                return str(item.value)
-        for item in ctx:
-            if str(item.name.value) == "121008" and hasattr(item, "value"):  # Person Observer Name
-                return str(item.value)
-    return None
+            code = str(item.name.value) if hasattr(item, "name") else ""
+            if code in ("128774", "121008") and hasattr(item, "value"):
+                names.setdefault(code, str(item.value).rstrip("^"))
+    return names.get("128774") or names.get("121008") or None
 
 
 def read_sr(path: str | os.PathLike[str]) -> tuple[list[SRNodule], str | None]:

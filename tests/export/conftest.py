@@ -1,0 +1,154 @@
+"""Result folders to export: small synthetic ones with exact masks, and one real analysis."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backmice.io import load, open_study
+from backmice.io.writer import make_affine, rotation_matrix, write_series
+from backmice.measure import measure_labels
+from backmice.report.write import write_csv, write_json, write_nifti
+from backmice.vocab import COLUMNS
+
+PATIENT_NAME = "Doe^Jane"
+PATIENT_ID = "PID-8842-XQ"
+BIRTH_DATE = "19700304"
+#: What must never appear in tables, and nowhere at all with --anonymize.
+SECRETS = (PATIENT_NAME, PATIENT_ID, BIRTH_DATE, "Doe", "Jane")
+
+
+def _ellipsoid(shape, centre, radii) -> np.ndarray:
+    k, r, c = np.indices(shape)
+    return (
+        ((k - centre[0]) / radii[0]) ** 2
+        + ((r - centre[1]) / radii[1]) ** 2
+        + ((c - centre[2]) / radii[2]) ** 2
+    ) <= 1.0
+
+
+def make_result(
+    folder: Path,
+    *,
+    shape: tuple[int, int, int] = (7, 40, 48),
+    oblique: bool = True,
+    enhanced: bool = False,
+    study: str = "case01",
+) -> Path:
+    """A result folder like ``backmice analyze --out`` writes, over a fresh synthetic series.
+
+    Three nodules (one of them a single slice thick), shuffled file names, an
+    oblique geometry; rows measured from the masks, with reader edits on two.
+    """
+    rotation = rotation_matrix("x", 12.0) @ rotation_matrix("z", -7.0) if oblique else None
+    affine = make_affine((3.0, 0.9, 0.85), origin=(-20.0, 35.5, 11.25), rotation=rotation)
+    rng = np.random.default_rng(1)
+    image = rng.integers(50, 400, size=shape).astype(np.float32)
+    dicom = folder / "dicom"
+    write_series(
+        image,
+        dicom,
+        affine=affine,
+        series_description="T1 TSE AX",
+        patient_name=PATIENT_NAME,
+        patient_id=PATIENT_ID,
+        shuffle=not enhanced,
+        enhanced=enhanced,
+        extra_tags={"PatientBirthDate": BIRTH_DATE},
+        seed=3,
+    )
+    stack = open_study(dicom).stacks[0]
+    volume = load(stack)
+    labels = np.zeros(shape, dtype=np.uint32)
+    labels[_ellipsoid(shape, (2, 12, 14), (1.6, 6, 7))] = 1
+    labels[_ellipsoid(shape, (4, 26, 33), (2.2, 5, 4))] = 2
+    labels[5, 30:34, 8:13] = 3  # one slice only
+    out = folder / "result"
+    rows = []
+    for s in measure_labels(labels, volume.affine):
+        row = dict.fromkeys(COLUMNS)
+        x, y, z = (round(float(v), 3) for v in s.centroid_lps)
+        row.update(
+            study=study,
+            series_uid=volume.series_uid,
+            nodule_id=s.label,
+            centroid_x_mm=x,
+            centroid_y_mm=y,
+            centroid_z_mm=z,
+            volume_mm3=round(s.volume_mm3, 3),
+            max_diameter_mm=round(s.max_diameter_mm, 3),
+            long_axis_mm=round(s.long_axis_mm, 3),
+            short_axis_mm=round(s.short_axis_mm, 3),
+            axis_1_mm=round(float(s.axes_mm[0]), 3),
+            axis_2_mm=round(float(s.axes_mm[1]), 3),
+            axis_3_mm=round(float(s.axes_mm[2]), 3),
+            fascia_offset_mm=round(4.2 - 3.1 * s.label, 3),
+            fascia_min_mm=round(1.5 - 4 * s.label, 3),
+            fascia_max_mm=round(9.25 - s.label, 3),
+            skin_depth_mm=12.5 + s.label,
+            midline_distance_mm=round(3.0 + 20 * s.label, 3),
+            fat_signal_ratio=0.875,
+            units="mm",
+            status="candidate",
+            red_flags="",
+        )
+        rows.append(row)
+    rows[0].update(
+        relation="subcutaneous",
+        side="right",
+        suggested_subtype="episacroiliac_lipoma",
+        subtype="episacroiliac_lipoma",
+        status="accepted",
+        reader="anna",
+        updated="2026-11-20T10:00:00+00:00",
+    )
+    rows[1].update(
+        relation="transfascial",
+        side="left",
+        fat_fraction=0.912,
+        suggested_subtype="liposarcoma_suspected",
+        status="rejected",
+        reader="anna",
+        updated="2026-11-20T10:05:00+00:00",
+        red_flags="size>50mm;thick_septa",
+    )
+    rows[2].update(relation="subfascial", side="midline", suggested_subtype="other")
+    write_csv(out / "nodules.csv", rows)
+    write_json(
+        out / "nodules.json",
+        rows,
+        study=study,
+        source_files=[str(p.resolve()) for p in stack.paths],
+        method="t1",
+        series=[
+            {
+                "series_uid": volume.series_uid,
+                "role": "t1",
+                "description": stack.description,
+                "shape": list(shape),
+                "spacing_mm": list(volume.spacing_mm),
+            }
+        ],
+        units="mm",
+        warnings=[],
+    )
+    write_nifti(out / "labels.nii.gz", labels.astype(np.uint16), volume.affine)
+    fascia = np.linspace(-10, 10, labels.size, dtype=np.float32).reshape(shape)
+    write_nifti(out / "fascia.nii.gz", fascia, volume.affine)
+    return out
+
+
+@pytest.fixture(scope="session")
+def result_template(tmp_path_factory) -> Path:
+    return make_result(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture
+def result(result_template, tmp_path) -> Path:
+    """A fresh copy of the synthetic result folder (its source DICOM stays shared)."""
+    out = tmp_path / "result"
+    shutil.copytree(result_template, out)
+    return out
