@@ -50,6 +50,21 @@ def _action(name: str) -> Any:
     return Action(name)
 
 
+def _last_changes(project: Any, study: str, reader: str) -> dict[int, str]:
+    """When ``reader`` last changed each nodule (review or mask edit), from the event log."""
+    out: dict[int, str] = {}
+    for event in project.events(study, reader=reader):
+        action = str(event.action)
+        if action in ("delete_nodule", "edit_fascia"):
+            continue
+        after = event.after if isinstance(event.after, dict) else {}
+        ids = {event.nodule_id, after.get("nodule_id"), *(after.get("nodule_ids") or ())}
+        for i in ids:
+            if i is not None:
+                out[int(i)] = event.at
+    return out
+
+
 class Session:
     """One reader's store-backed review of one analysed study.
 
@@ -159,12 +174,15 @@ class Session:
         editor.set_labels(labels)
         editor.remeasure()
         notes = {}
+        changed = _last_changes(project, key, reader)
         for nodule_id, row in editor.rows.items():
             old = stored.get(nodule_id)
             if old is None:
                 continue
             for key_ in ("status", "subtype", "reader", "updated"):
                 row[key_] = old.get(key_)
+            if nodule_id in changed:  # a mask edit is a change too (SPEC: who last changed it)
+                row["reader"], row["updated"] = reader, changed[nodule_id]
             if old.get("note"):
                 notes[nodule_id] = old["note"]
         # Ids are never reused: the next new one is above every id the store knows.
@@ -225,8 +243,7 @@ class Session:
         from backmice.store import StoreError
 
         try:
-            if getattr(self.project, "pending", None):
-                self.project.flush()
+            # The store queues this behind anything still pending and writes in order.
             event = self.project.record(self.study, _action(action), reader=self.reader, **kwargs)
         except StoreError as exc:
             self._failed(str(exc))
