@@ -76,8 +76,38 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 """
 
+#: v2: each reader's own geometry. ``nodule_edits`` holds a reader's mask and
+#: re-measured row of a nodule (``edit``), a nodule they added (``added``) or
+#: removed from their view (``deleted``); ``fascia_edits`` their corrected signed
+#: fascia map (append-only: the latest per reader wins, older ones are history).
+_V2 = """
+CREATE TABLE nodule_edits (
+    study     TEXT NOT NULL REFERENCES studies(key) ON DELETE CASCADE,
+    nodule_id INTEGER NOT NULL,
+    reader    TEXT NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('edit', 'added', 'deleted')),
+    row       TEXT,                   -- JSON SPEC row (null when deleted)
+    box       TEXT,                   -- JSON [k0, r0, c0, k1, r1, c1]
+    mask      BLOB,                   -- zlib(packbits(mask[box]))
+    updated   TEXT NOT NULL,
+    event     INTEGER NOT NULL,
+    PRIMARY KEY (study, nodule_id, reader)
+);
+CREATE TABLE fascia_edits (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    study      TEXT NOT NULL REFERENCES studies(key) ON DELETE CASCADE,
+    reader     TEXT NOT NULL,
+    map        BLOB NOT NULL,         -- zlib(float16) signed distance, mm
+    correction TEXT,                  -- JSON: what the reader drew (points, region)
+    updated    TEXT NOT NULL,
+    event      INTEGER NOT NULL
+);
+CREATE INDEX fascia_edits_study ON fascia_edits(study, reader, id);
+INSERT OR REPLACE INTO meta (key, value) VALUES ('reader_edits', 'nodule_edits, fascia_edits');
+"""
+
 #: Every migration step, in order: ``MIGRATIONS[v]`` takes version v to v + 1.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 #: The schema version this backmice writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -755,7 +755,19 @@ class Project:
         return key
 
     def _reanalysis_cleanup(self, cur: sqlite3.Connection, key: str, new_ids: set[int]) -> dict:
-        """Before re-adding a study: drop its candidates, keep reviews of ids still there."""
+        """Before re-adding a study: drop its candidates and what only made sense for them.
+
+        Reviews and mask edits of ids still among the new candidates are kept, and
+        so are nodules readers added (renumbered above the new candidates when
+        their id is now taken). What is dropped is returned for the event log.
+        """
+        added = {
+            (r[0], r[1])
+            for r in cur.execute(
+                "SELECT nodule_id, reader FROM nodule_edits WHERE study = ? AND kind = 'added'",
+                (key,),
+            )
+        }
         dropped = [
             dict(zip(("nodule_id", "reader", "status", "subtype", "note"), r, strict=True))
             for r in cur.execute(
@@ -763,19 +775,59 @@ class Project:
                 "ORDER BY nodule_id, reader",
                 (key,),
             )
-            if r[0] not in new_ids and not self._reader_added(cur, key, r[0])
+            if r[0] not in new_ids and (r[0], r[1]) not in added
         ]
         for d in dropped:
             cur.execute(
                 "DELETE FROM reviews WHERE study = ? AND nodule_id = ? AND reader = ?",
                 (key, d["nodule_id"], d["reader"]),
             )
+        dropped_edits = [
+            {"nodule_id": r[0], "reader": r[1], "kind": r[2]}
+            for r in cur.execute(
+                "SELECT nodule_id, reader, kind FROM nodule_edits WHERE study = ? "
+                "AND kind != 'added' ORDER BY nodule_id, reader",
+                (key,),
+            )
+            if r[0] not in new_ids
+        ]
+        for d in dropped_edits:
+            cur.execute(
+                "DELETE FROM nodule_edits WHERE study = ? AND nodule_id = ? AND reader = ?",
+                (key, d["nodule_id"], d["reader"]),
+            )
+        renumbered = []
+        used = set(new_ids) | {nid for nid, _ in added}
+        for nid, reader in sorted(added):
+            if nid not in new_ids:
+                continue
+            new = max(used) + 1
+            used.add(new)
+            row = json.loads(
+                cur.execute(
+                    "SELECT row FROM nodule_edits WHERE study = ? AND nodule_id = ? AND reader = ?",
+                    (key, nid, reader),
+                ).fetchone()[0]
+            )
+            row["nodule_id"] = new
+            for table in ("nodule_edits", "reviews"):
+                cur.execute(
+                    f"UPDATE {table} SET nodule_id = ? WHERE study = ? AND nodule_id = ? "
+                    "AND reader = ?",
+                    (new, key, nid, reader),
+                )
+            cur.execute(
+                "UPDATE nodule_edits SET row = ? WHERE study = ? AND nodule_id = ? AND reader = ?",
+                (_dumps(row), key, new, reader),
+            )
+            renumbered.append({"reader": reader, "from": nid, "to": new})
         cur.execute("DELETE FROM nodules WHERE study = ?", (key,))
         cur.execute("DELETE FROM stacks WHERE study = ?", (key,))
-        return {"dropped_reviews": dropped}
-
-    def _reader_added(self, cur: sqlite3.Connection, key: str, nodule_id: int) -> bool:
-        return False
+        return {
+            "dropped_reviews": dropped,
+            "dropped_edits": dropped_edits,
+            "renumbered": renumbered,
+        }
 
     # --------------------------------------------------------------- reading
 
@@ -843,18 +895,41 @@ class Project:
         )
 
     def _visible_ids(self, key: str, reader: str | None) -> set[int]:
-        rows = self._read("SELECT nodule_id FROM nodules WHERE study = ?", (key,))
-        return {r["nodule_id"] for r in rows}
+        return set(self._geometry(key, reader))
+
+    def _edits(self, key: str, reader: str | None) -> dict[int, sqlite3.Row]:
+        """Per nodule id, the reader's edit (None: the latest edit by anyone)."""
+        if reader is not None:
+            rows = self._read(
+                "SELECT * FROM nodule_edits WHERE study = ? AND reader = ?", (key, reader)
+            )
+        else:
+            rows = self._read("SELECT * FROM nodule_edits WHERE study = ? ORDER BY event", (key,))
+        return {r["nodule_id"]: r for r in rows}
 
     def _geometry(self, key: str, reader: str | None) -> dict[int, tuple[dict, list, bytes]]:
-        """Per nodule id: (row, box, mask bits) as this reader sees it."""
-        return {
+        """Per nodule id, as this reader sees it: (SPEC row, box, mask bits), by id."""
+        out = {
             r["nodule_id"]: (json.loads(r["row"]), json.loads(r["box"]), r["mask"])
             for r in self._read(
-                "SELECT nodule_id, row, box, mask FROM nodules WHERE study = ? ORDER BY nodule_id",
-                (key,),
+                "SELECT nodule_id, row, box, mask FROM nodules WHERE study = ?", (key,)
             )
         }
+        for nid, e in self._edits(key, reader).items():
+            if e["kind"] == "deleted":
+                out.pop(nid, None)
+            else:
+                out[nid] = (json.loads(e["row"]), json.loads(e["box"]), e["mask"])
+        return dict(sorted(out.items()))
+
+    def _fascia_edit(self, key: str, reader: str | None) -> sqlite3.Row | None:
+        sql = "SELECT * FROM fascia_edits WHERE study = ?"
+        params: list[Any] = [key]
+        if reader is not None:
+            sql += " AND reader = ?"
+            params.append(reader)
+        rows = self._read(sql + " ORDER BY id DESC LIMIT 1", params)
+        return rows[0] if rows else None
 
     def nodules(self, study: str, *, reader: str | None = None) -> list[dict]:
         """The study's nodules as SPEC rows with a reader's review.
@@ -883,6 +958,13 @@ class Project:
         ):
             notes.setdefault(r["nodule_id"], {})[r["reader"]] = r["note"]
         out = []
+        edit = self._fascia_edit(study, reader)
+        if edit is not None:  # a corrected fascia: its distances, not the automatic ones
+            shape, affine = self._grid(study)
+            signed = _codec.decode_map(edit["map"], shape)
+            for row, box, bits in geometry.values():
+                mask = _codec.decode_mask(tuple(box), bits, shape)
+                row.update(_fascia_columns(mask, row, signed, affine))
         for nid, (row, _box, _bits) in sorted(geometry.items()):
             row = {c: row.get(c) for c in COLUMNS}
             row["study"] = study
@@ -944,10 +1026,15 @@ class Project:
         return _codec.decode_mask(tuple(box), bits, shape)
 
     def fascia(self, study: str, *, reader: str | None = None) -> np.ndarray:
-        """The signed distance to the fascia, float32 mm (+ superficial), ``(slice, row, col)``."""
+        """The signed distance to the fascia, float32 mm (+ superficial), ``(slice, row, col)``.
+
+        The reader's latest correction if they made one; with ``reader=None`` the
+        latest correction by anyone; otherwise the automatic map.
+        """
         row = self._study_row(study)
         shape = tuple(json.loads(row["shape"]))
-        return _codec.decode_map(row["fascia"], shape)
+        edit = self._fascia_edit(study, reader)
+        return _codec.decode_map(row["fascia"] if edit is None else edit["map"], shape)
 
     def readers(self) -> list[str]:
         """Every reader who has recorded anything, sorted."""
@@ -1104,7 +1191,89 @@ class Project:
                     raise InputError(f"a note is text, not {type(value).__name__}")
                 act.value = value or ""
             return act
-        raise InputError(f"action {action} is not available in this version of the store")
+        shape, affine = self._grid(study)
+        if action is Action.EDIT_FASCIA:
+            signed = np.asarray(value, dtype=np.float32) if value is not None else None
+            if signed is None or signed.shape != shape:
+                got = None if signed is None else signed.shape
+                raise InputError(
+                    f"edit_fascia needs value = a signed map of shape {shape}, not {got}"
+                )
+            act.fascia = _codec.encode_map(signed)
+            act.value = _jsonable(row) if isinstance(row, dict) else None
+            return act
+        geometry = self._geometry(study, reader)
+        signed = self.fascia(study, reader=reader)
+        if action is Action.DELETE_NODULE:
+            act.nodule_id = self._check_nodule(study, reader, nodule_id)
+            return act
+        if action is Action.ADD_NODULE:
+            if nodule_id is not None:
+                if isinstance(nodule_id, bool) or not isinstance(nodule_id, (int, np.integer)):
+                    raise InputError(f"nodule_id must be an integer, not {nodule_id!r}")
+                if int(nodule_id) < 1 or int(nodule_id) in geometry:
+                    raise InputError(f"nodule_id {nodule_id} is taken (or not positive)")
+                act.nodule_id = int(nodule_id)
+            m = _bool_mask(mask, shape)
+            act.masks = [_codec.mask_to_json(*_codec.encode_mask(m))]
+            act.rows = [self._row_for(study, m, row, None, affine, signed)]
+            return act
+        act.nodule_id = self._check_nodule(study, reader, nodule_id)
+        base = geometry[act.nodule_id][0]
+        if action is Action.EDIT_MASK:
+            m = _bool_mask(mask, shape)
+            act.masks = [_codec.mask_to_json(*_codec.encode_mask(m))]
+            act.rows = [self._row_for(study, m, row, base, affine, signed)]
+            return act
+        if action is Action.MERGE:
+            others = [value] if isinstance(value, (int, np.integer)) else list(value or [])
+            if not others:
+                raise InputError("merge needs value = the ids merged into nodule_id")
+            ids = [self._check_nodule(study, reader, i) for i in others]
+            if act.nodule_id in ids or len(set(ids)) != len(ids):
+                raise InputError(f"merge of nodule {act.nodule_id} with itself: {ids}")
+            act.value = ids
+            if mask is None:
+                m = np.zeros(shape, dtype=bool)
+                for i in [act.nodule_id, *ids]:
+                    _codec.paint(m, tuple(geometry[i][1]), geometry[i][2], True)
+            else:
+                m = _bool_mask(mask, shape)
+            act.masks = [_codec.mask_to_json(*_codec.encode_mask(m))]
+            act.rows = [self._row_for(study, m, row, base, affine, signed)]
+            return act
+        if action is Action.SPLIT:
+            parts = np.asarray(mask) if mask is not None else None
+            if parts is None or parts.shape != shape or not np.issubdtype(parts.dtype, np.integer):
+                raise InputError(f"split needs mask = integer parts 1..n of shape {shape}")
+            n = int(parts.max())
+            rows = list(row) if isinstance(row, (list, tuple)) else [None] * n
+            if n < 2 or len(rows) != n:
+                raise InputError(f"split needs at least 2 parts and one row per part (got {n})")
+            for k in range(1, n + 1):
+                m = parts == k
+                if not m.any():
+                    raise InputError(f"split part {k} is empty")
+                act.masks.append(_codec.mask_to_json(*_codec.encode_mask(m)))
+                act.rows.append(self._row_for(study, m, rows[k - 1], base, affine, signed))
+            return act
+        raise AssertionError(action)  # pragma: no cover
+
+    def _row_for(
+        self,
+        study: str,
+        mask: np.ndarray,
+        row: Any,
+        base: dict | None,
+        affine: np.ndarray,
+        signed: np.ndarray,
+    ) -> dict:
+        """The SPEC row of a new mask: the caller's, or re-measured from the mask and maps."""
+        if row is not None:
+            if not isinstance(row, dict):
+                raise InputError(f"row must be a dict of SPEC columns, not {type(row).__name__}")
+            return _jsonable({c: row.get(c) for c in COLUMNS})
+        return _jsonable(_remeasure(mask, affine, signed, base, study=study))
 
     def _check_nodule(self, study: str, reader: str, nodule_id: int | None) -> int:
         if nodule_id is None:
@@ -1118,10 +1287,147 @@ class Project:
     def _apply(self, cur: sqlite3.Connection, act: PendingAction) -> Event:
         if act.action in _REVIEW:
             return self._apply_review(cur, act)
-        raise InputError(f"action {act.action} is not available in this version of the store")
+        if act.action is Action.EDIT_FASCIA:
+            return self._apply_fascia(cur, act)
+        return self._apply_geometry(cur, act)
+
+    def _apply_fascia(self, cur: sqlite3.Connection, act: PendingAction) -> Event:
+        old = self._fascia_edit(act.study, act.reader)
+        before = (
+            {"fascia": "automatic"}
+            if old is None
+            else {"fascia_edit": old["id"], "digest": _codec.digest(old["map"])}
+        )
+        after = {"digest": _codec.digest(act.fascia or b""), "correction": act.value}
+        event = self._log(
+            cur,
+            study=act.study,
+            reader=act.reader,
+            at=act.at,
+            action=str(act.action),
+            nodule_id=None,
+            before=before,
+            after=after,
+        )
+        # fascia_edits.event links the stored map to this event (the log stays small).
+        cur.execute(
+            "INSERT INTO fascia_edits (study, reader, map, correction, updated, event) "
+            "VALUES (?,?,?,?,?,?)",
+            (act.study, act.reader, act.fascia, _dumps(act.value), act.at, event.id),
+        )
+        return event
+
+    def _apply_geometry(self, cur: sqlite3.Connection, act: PendingAction) -> Event:
+        geometry = self._geometry(act.study, act.reader)
+        auto = {
+            r[0] for r in cur.execute("SELECT nodule_id FROM nodules WHERE study = ?", (act.study,))
+        }
+        own_added = {
+            r[0]
+            for r in cur.execute(
+                "SELECT nodule_id FROM nodule_edits WHERE study = ? AND reader = ? "
+                "AND kind = 'added'",
+                (act.study, act.reader),
+            )
+        }
+
+        def state(nid: int) -> dict | None:
+            if nid not in geometry:
+                return None
+            row, box, bits = geometry[nid]
+            return {"row": row, "mask": _codec.mask_to_json(tuple(box), bits)}
+
+        def next_id() -> int:
+            used = cur.execute(
+                "SELECT max(m) FROM (SELECT max(nodule_id) AS m FROM nodules WHERE study = ?1 "
+                "UNION ALL SELECT max(nodule_id) FROM nodule_edits WHERE study = ?1 "
+                "UNION ALL SELECT max(nodule_id) FROM reviews WHERE study = ?1)",
+                (act.study,),
+            ).fetchone()[0]
+            return int(used or 0) + 1
+
+        writes: list[tuple[int, str, dict | None, dict | None]] = []  # id, kind, row, mask
+        if act.action is Action.ADD_NODULE:
+            nid = act.nodule_id if act.nodule_id is not None else next_id()
+            if nid in geometry:
+                raise InputError(f"nodule_id {nid} is taken in study {act.study!r}")
+            writes.append((nid, "added", act.rows[0], act.masks[0]))
+            touched = [nid]
+        else:
+            nid = int(act.nodule_id or 0)
+            if nid not in geometry:
+                raise InputError(f"no nodule {nid} in study {act.study!r} any more")
+            kind = "added" if nid in own_added else "edit"
+            if act.action is Action.DELETE_NODULE:
+                writes.append((nid, "deleted", None, None))
+                touched = [nid]
+            elif act.action is Action.EDIT_MASK:
+                writes.append((nid, kind, act.rows[0], act.masks[0]))
+                touched = [nid]
+            elif act.action is Action.MERGE:
+                for other in act.value:
+                    if other not in geometry:
+                        raise InputError(f"no nodule {other} in study {act.study!r} any more")
+                writes.append((nid, kind, act.rows[0], act.masks[0]))
+                writes += [(int(o), "deleted", None, None) for o in act.value]
+                touched = [nid, *(int(o) for o in act.value)]
+            else:  # split
+                writes.append((nid, kind, act.rows[0], act.masks[0]))
+                touched = [nid]
+                first = next_id()
+                for k, (row, m) in enumerate(zip(act.rows[1:], act.masks[1:], strict=True)):
+                    writes.append((first + k, "added", row, m))
+                    touched.append(first + k)
+        before = {str(i): state(i) for i in touched}
+        after: dict[str, Any] = {}
+        for i, kind, row, m in writes:
+            if row is not None:
+                row = {**row, "nodule_id": i, "study": act.study}
+            after[str(i)] = None if kind == "deleted" else {"row": row, "mask": m}
+        summary: dict[str, Any] = {"nodules": after}
+        if act.action in (Action.ADD_NODULE, Action.SPLIT):
+            summary["nodule_ids"] = [w[0] for w in writes]
+        if act.action is Action.ADD_NODULE:
+            summary["nodule_id"] = writes[0][0]
+        event = self._log(
+            cur,
+            study=act.study,
+            reader=act.reader,
+            at=act.at,
+            action=str(act.action),
+            nodule_id=nid,
+            before={"nodules": before},
+            after=summary,
+        )
+        for i, kind, _row, m in writes:
+            if kind == "deleted" and i not in auto and i in own_added:
+                # A nodule this reader added and now removes: nothing left of it.
+                cur.execute(
+                    "DELETE FROM nodule_edits WHERE study = ? AND nodule_id = ? AND reader = ?",
+                    (act.study, i, act.reader),
+                )
+                continue
+            row = (after.get(str(i)) or {}).get("row")
+            box, bits = _codec.mask_from_json(m) if m is not None else (None, None)
+            cur.execute(
+                "INSERT OR REPLACE INTO nodule_edits (study, nodule_id, reader, kind, row, box, "
+                "mask, updated, event) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    act.study,
+                    i,
+                    act.reader,
+                    kind,
+                    None if row is None else _dumps(row),
+                    None if box is None else _dumps(box),
+                    bits,
+                    act.at,
+                    event.id,
+                ),
+            )
+        return event
 
     def _apply_review(self, cur: sqlite3.Connection, act: PendingAction) -> Event:
-        if act.nodule_id not in self._visible_ids_cur(cur, act.study, act.reader):
+        if act.nodule_id not in self._visible_ids(act.study, act.reader):
             raise InputError(f"no nodule {act.nodule_id} in study {act.study!r} any more")
         old = cur.execute(
             "SELECT status, subtype, note FROM reviews WHERE study = ? AND nodule_id = ? "
@@ -1162,9 +1468,6 @@ class Project:
             ),
         )
         return event
-
-    def _visible_ids_cur(self, cur: sqlite3.Connection, key: str, reader: str | None) -> set[int]:
-        return {r[0] for r in cur.execute("SELECT nodule_id FROM nodules WHERE study = ?", (key,))}
 
     def _log(
         self,
@@ -1271,3 +1574,74 @@ def _study_uid(sources: list[str]) -> str | None:
         if uid:
             return uid
     return None
+
+
+def _bool_mask(mask: Any, shape: tuple[int, int, int]) -> np.ndarray:
+    if mask is None:
+        raise InputError("this action needs a mask")
+    m = np.asarray(mask)
+    if m.shape != tuple(shape):
+        raise InputError(f"the mask has shape {m.shape}, the study grid is {tuple(shape)}")
+    m = m.astype(bool, copy=False)
+    if not m.any():
+        raise InputError("the mask is empty (to remove a nodule, use delete_nodule)")
+    return m
+
+
+def _fascia_columns(
+    mask: np.ndarray, row: dict, signed: np.ndarray, affine: np.ndarray
+) -> dict[str, Any]:
+    """``fascia_offset_mm`` (at the centroid), ``fascia_min/max_mm`` and ``relation``."""
+    from scipy import ndimage
+
+    from backmice.vocab import Relation
+
+    values = signed[mask]
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return {"fascia_offset_mm": None, "fascia_min_mm": None, "fascia_max_mm": None}
+    fmin, fmax = float(values.min()), float(values.max())
+    centroid = [row.get(f"centroid_{a}_mm") for a in "xyz"]
+    if any(v is None for v in centroid):
+        index = np.argwhere(mask).mean(axis=0)
+    else:
+        index = (np.linalg.inv(affine) @ np.append(np.asarray(centroid, dtype=float), 1.0))[:3]
+    offset = float(ndimage.map_coordinates(signed, index[:, None], order=1, mode="nearest")[0])
+    return {
+        "fascia_offset_mm": offset if math.isfinite(offset) else None,
+        "fascia_min_mm": fmin,
+        "fascia_max_mm": fmax,
+        "relation": str(Relation.from_extent(fmin, fmax)),
+    }
+
+
+def _remeasure(
+    mask: np.ndarray,
+    affine: np.ndarray,
+    signed: np.ndarray,
+    base: dict | None,
+    *,
+    study: str,
+) -> dict:
+    """What can be measured again from a mask and the stored maps, the rest from ``base``."""
+    from backmice.measure.shape import measure_labels
+
+    row = {c: (base or {}).get(c) for c in COLUMNS}
+    if base is None:
+        row.update(status=str(Status.CANDIDATE), red_flags="", units="mm")
+    (shape,) = measure_labels(mask.view(np.uint8), affine, ids=[1])
+    row.update(
+        study=study,
+        centroid_x_mm=float(shape.centroid_lps[0]),
+        centroid_y_mm=float(shape.centroid_lps[1]),
+        centroid_z_mm=float(shape.centroid_lps[2]),
+        volume_mm3=float(shape.volume_mm3),
+        max_diameter_mm=float(shape.max_diameter_mm),
+        long_axis_mm=float(shape.long_axis_mm),
+        short_axis_mm=float(shape.short_axis_mm),
+        axis_1_mm=float(shape.axes_mm[0]),
+        axis_2_mm=float(shape.axes_mm[1]),
+        axis_3_mm=float(shape.axes_mm[2]),
+    )
+    row.update(_fascia_columns(mask, row, signed, affine))
+    return row

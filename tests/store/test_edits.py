@@ -1,0 +1,138 @@
+"""Readers' own geometry: mask edits, added, deleted, merged and split nodules, fascia."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backmice.errors import InputError
+from backmice.store import Action, Project
+from tests.store.conftest import tiny_analysis
+
+
+@pytest.fixture
+def project(tmp_path):
+    with Project.open(tmp_path / "proj") as p:
+        p.add_analysis(tiny_analysis("s", n=3))
+        yield p
+
+
+def test_edit_mask_is_the_readers_own(project):
+    labels, _ = project.labels("s")
+    grown = labels == 1
+    grown[1:4, 8, 2:6] = True  # one more row of voxels
+    event = project.record("s", Action.EDIT_MASK, reader="anna", nodule_id=1, mask=grown)
+    assert event.before["nodules"]["1"]["row"]["volume_mm3"] == pytest.approx(30.0)
+    np.testing.assert_array_equal(project.mask("s", 1, reader="anna"), grown)
+    np.testing.assert_array_equal(project.mask("s", 1, reader="ben"), labels == 1)
+    # reader None: the latest edit by anyone
+    np.testing.assert_array_equal(project.labels("s")[0] == 1, grown)
+    anna = {r["nodule_id"]: r for r in project.nodules("s", reader="anna")}
+    ben = {r["nodule_id"]: r for r in project.nodules("s", reader="ben")}
+    # re-measured: 60 + 12 voxels of 2 x 0.5 x 0.5 mm
+    assert anna[1]["volume_mm3"] == pytest.approx(72 * 0.5)
+    assert ben[1]["volume_mm3"] == pytest.approx(30.0)
+    # what it could not re-measure comes from the nodule edited
+    assert anna[1]["suggested_subtype"] == "episacroiliac_lipoma"
+    # a given row is taken as it is
+    row = dict(anna[1], max_diameter_mm=99.0)
+    project.record("s", Action.EDIT_MASK, reader="anna", nodule_id=1, mask=grown, row=row)
+    assert project.nodules("s", reader="anna")[0]["max_diameter_mm"] == 99.0
+
+
+def test_remeasured_row_matches_the_analysis(tmp_path, t1_analysis):
+    with Project.open(tmp_path / "p") as project:
+        key = project.add_analysis(t1_analysis)
+        nid = t1_analysis.nodules[0]["nodule_id"]
+        mask = project.mask(key, nid)
+        project.record(key, Action.EDIT_MASK, reader="anna", nodule_id=nid, mask=mask)
+        got = project.nodules(key, reader="anna")[0]
+        want = t1_analysis.nodules[0]
+        for c in ("centroid_x_mm", "centroid_z_mm", "max_diameter_mm", "long_axis_mm", "axis_1_mm"):
+            assert got[c] == pytest.approx(want[c], abs=1e-6), c
+        # the fascia map is float16 in the store
+        for c in ("fascia_offset_mm", "fascia_min_mm", "fascia_max_mm"):
+            assert got[c] == pytest.approx(want[c], abs=0.05), c
+        assert got["relation"] == want["relation"]
+
+
+def test_add_delete_and_ids(project):
+    new = np.zeros(project.labels("s")[0].shape, dtype=bool)
+    new[2:4, 12:16, 5:9] = True
+    e = project.record("s", Action.ADD_NODULE, reader="anna", mask=new)
+    assert e.after["nodule_id"] == 4
+    e2 = project.record("s", Action.ADD_NODULE, reader="ben", mask=new)
+    assert e2.after["nodule_id"] == 5  # ids the store chooses never clash between readers
+    assert [r["nodule_id"] for r in project.nodules("s", reader="anna")] == [1, 2, 3, 4]
+    assert [r["nodule_id"] for r in project.nodules("s", reader="ben")] == [1, 2, 3, 5]
+    assert project.nodules("s", reader="anna")[3]["volume_mm3"] == pytest.approx(16.0)
+    project.record("s", Action.ACCEPT, reader="anna", nodule_id=4)
+    project.record("s", Action.DELETE_NODULE, reader="anna", nodule_id=2)
+    assert [r["nodule_id"] for r in project.nodules("s", reader="anna")] == [1, 3, 4]
+    assert [r["nodule_id"] for r in project.nodules("s", reader="ben")] == [1, 2, 3, 5]
+    state = project.study("s").readers["anna"]
+    assert (state.n_nodules, state.n_reviewed, state.done) == (3, 1, False)
+    with pytest.raises(InputError, match="no nodule 2"):
+        project.record("s", Action.ACCEPT, reader="anna", nodule_id=2)
+    with pytest.raises(InputError, match="taken"):
+        project.record("s", Action.ADD_NODULE, reader="anna", nodule_id=1, mask=new)
+    with pytest.raises(InputError, match="shape"):
+        project.record("s", Action.EDIT_MASK, reader="anna", nodule_id=1, mask=new[0])
+    with pytest.raises(InputError, match="empty"):
+        project.record("s", Action.EDIT_MASK, reader="anna", nodule_id=1, mask=new & False)
+
+
+def test_merge_and_split(project):
+    labels, _ = project.labels("s")
+    e = project.record("s", Action.MERGE, reader="anna", nodule_id=1, value=[2])
+    assert sorted(e.before["nodules"]) == ["1", "2"] and e.after["nodules"]["2"] is None
+    merged = project.mask("s", 1, reader="anna")
+    np.testing.assert_array_equal(merged, (labels == 1) | (labels == 2))
+    assert [r["nodule_id"] for r in project.nodules("s", reader="anna")] == [1, 3]
+    parts = np.zeros(labels.shape, dtype=np.uint8)
+    parts[labels == 1] = 1
+    parts[labels == 2] = 2
+    e = project.record("s", Action.SPLIT, reader="anna", nodule_id=1, mask=parts)
+    assert e.after["nodule_ids"] == [1, 4]
+    got, _ = project.labels("s", reader="anna")
+    np.testing.assert_array_equal(got == 4, labels == 2)
+    np.testing.assert_array_equal(got == 1, labels == 1)
+    with pytest.raises(InputError, match="itself"):
+        project.record("s", Action.MERGE, reader="anna", nodule_id=1, value=[1])
+    with pytest.raises(InputError, match="at least 2 parts"):
+        project.record("s", Action.SPLIT, reader="anna", nodule_id=1, mask=(labels == 1) * 1)
+
+
+def test_fascia_correction_moves_the_fascia_columns(project):
+    auto = project.fascia("s")
+    corrected = auto + 3.0  # the fascia 3 mm deeper: every nodule 3 mm more superficial
+    e = project.record("s", Action.EDIT_FASCIA, reader="anna", value=corrected, row={"points": []})
+    assert e.before == {"fascia": "automatic"} and e.nodule_id is None
+    np.testing.assert_allclose(project.fascia("s", reader="anna"), corrected, atol=0.01)
+    np.testing.assert_array_equal(project.fascia("s", reader="ben"), auto)
+    ben = {r["nodule_id"]: r for r in project.nodules("s", reader="ben")}
+    for r in project.nodules("s", reader="anna"):
+        b = ben[r["nodule_id"]]
+        # the tiny fascia is 10 - 0.5 * row mm: the offset at the nodule's centre row
+        rows = np.argwhere(project.mask("s", r["nodule_id"]))[:, 1]
+        assert r["fascia_offset_mm"] == pytest.approx(13.0 - 0.5 * rows.mean(), abs=0.02)
+        assert r["fascia_min_mm"] == pytest.approx(13.0 - 0.5 * rows.max(), abs=0.02)
+        assert r["fascia_max_mm"] == pytest.approx(13.0 - 0.5 * rows.min(), abs=0.02)
+        assert r["relation"] == "subcutaneous"
+        assert b["fascia_offset_mm"] == 2.0 * r["nodule_id"]  # ben: the stored automatic row
+    with pytest.raises(InputError, match="signed map"):
+        project.record("s", Action.EDIT_FASCIA, reader="anna", value=np.zeros(3))
+
+
+def test_reanalysis_keeps_added_nodules_and_renumbers_clashes(project):
+    labels, _ = project.labels("s")
+    new = np.zeros(labels.shape, dtype=bool)
+    new[2:4, 12:16, 5:9] = True
+    project.record("s", Action.ADD_NODULE, reader="anna", mask=new)  # id 4
+    project.record("s", Action.ACCEPT, reader="anna", nodule_id=4)
+    project.add_analysis(tiny_analysis("s", n=4))  # the re-analysis now finds a nodule 4 of its own
+    rows = {r["nodule_id"]: r for r in project.nodules("s", reader="anna")}
+    assert sorted(rows) == [1, 2, 3, 4, 5]
+    assert rows[5]["status"] == "accepted" and rows[5]["volume_mm3"] == pytest.approx(16.0)
+    assert project.events("s")[-1].after["nodule_ids"] == [1, 2, 3, 4]
+    assert project.events("s")[-1].before["renumbered"] == [{"reader": "anna", "from": 4, "to": 5}]
