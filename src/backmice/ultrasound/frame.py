@@ -1,0 +1,362 @@
+"""One B-mode frame, stage by stage: :func:`analyze_frame` and :func:`measure_mask`.
+
+1. despeckle the tissue region (:func:`~backmice.ultrasound.despeckle`);
+2. the skin line at the top, the fascia line deep to the subcutaneous fat;
+3. the nodule from a seed (or automatic candidates), then the fascia again with
+   the nodule excluded;
+4. every SPEC measurement, in mm (or px when uncalibrated).
+
+This is the API the napari plugin calls: everything takes and returns plain
+arrays in pixel coordinates of the tissue region with the pixel size beside
+them, and the lines are ``(col, row)`` arrays a user may edit and hand back.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage as ndi
+
+from backmice.measure.nodules import suggest_subtype
+from backmice.measure.shape import long_short_axes_mm
+from backmice.ultrasound.lines import (
+    despeckle,
+    fascia_line,
+    line_rows,
+    signed_distance_mm,
+    skin_line,
+)
+from backmice.ultrasound.nodule import automatic_seeds, segment_nodule
+from backmice.vocab import RedFlag, Relation, Status
+
+__all__ = ["EXTRA_COLUMNS", "UltrasoundAnalysis", "analyze_frame", "measure_mask"]
+
+log = logging.getLogger(__name__)
+
+#: Columns appended after the SPEC columns for ultrasound (docs/ultrasound.md).
+EXTRA_COLUMNS: tuple[str, ...] = (
+    "area_mm2",
+    "x_mm",
+    "depth_mm",
+    "fascia_depth_mm",
+    "frame",
+    "found_by",
+)
+#: Margin around a nodule that the fascia search ignores (its capsule and blur), mm.
+EXCLUDE_MARGIN_MM = 2.5
+#: A bright rim at least this much above the fat (despeckled, 0..1) is a capsule.
+CAPSULE_CONTRAST = 0.15
+
+
+@dataclass(slots=True)
+class UltrasoundAnalysis:
+    """What :func:`analyze_frame` found on one frame.
+
+    Attributes
+    ----------
+    image : ndarray of float32, shape (row, col)
+        The frame's tissue region as given.
+    despeckled : ndarray of float32, shape (row, col)
+        The speckle-reduced image (0..1).
+    spacing_mm : (float, float)
+        ``(row, col)`` pixel size, mm; ``(1, 1)`` when uncalibrated.
+    calibrated : bool
+    skin : ndarray of float64, shape (col, 2)
+        ``(col, row)`` skin line.
+    fascia : ndarray of float64, shape (col, 2)
+        ``(col, row)`` fascia line (its superficial face).
+    fascia_signed_mm : ndarray of float32, shape (row, col)
+        Signed distance to the fascia: + superficial, − deep (px when uncalibrated).
+    labels : ndarray of uint16, shape (row, col)
+        Nodule labels; the label is the ``nodule_id``.
+    nodules : list of dict
+        One dict per nodule: the measurements of :func:`measure_mask` plus
+        ``status``, ``found_by`` (``seed`` or ``automatic``) and ``contour``
+        (ndarray (360, 2) of ``(row, col)``).
+    warnings : list of str
+    """
+
+    image: NDArray
+    despeckled: NDArray
+    spacing_mm: tuple[float, float]
+    calibrated: bool
+    skin: NDArray
+    fascia: NDArray
+    fascia_signed_mm: NDArray
+    labels: NDArray
+    nodules: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def units(self) -> str:
+        """``mm`` when calibrated, else ``px``."""
+        return "mm" if self.calibrated else "px"
+
+
+def _polyline_signed(points_rc: NDArray, line: NDArray, spacing_mm: tuple[float, float]) -> NDArray:
+    """Exact signed distance (mm) of points to a ``(col, row)`` polyline; + above it."""
+    dy, dx = spacing_mm
+    p = np.asarray(line, dtype=np.float64)
+    p = p[np.argsort(p[:, 0], kind="stable")]
+    a = np.column_stack([p[:-1, 0] * dx, p[:-1, 1] * dy])
+    b = np.column_stack([p[1:, 0] * dx, p[1:, 1] * dy])
+    q = np.column_stack([points_rc[:, 1] * dx, points_rc[:, 0] * dy])
+    ab = b - a
+    t = np.clip(
+        ((q[:, None, :] - a[None]) * ab[None]).sum(-1) / np.maximum((ab**2).sum(-1), 1e-12),
+        0.0,
+        1.0,
+    )
+    nearest = a[None] + t[..., None] * ab[None]
+    dist = np.sqrt(((q[:, None, :] - nearest) ** 2).sum(-1)).min(axis=1)
+    row_at = np.interp(points_rc[:, 1], p[:, 0], p[:, 1])
+    return np.where(points_rc[:, 0] < row_at, dist, -dist)
+
+
+def measure_mask(
+    mask: NDArray,
+    *,
+    spacing_mm: tuple[float, float],
+    fascia_line: NDArray,
+    skin_line: NDArray | None = None,
+    fascia_signed_mm: NDArray | None = None,
+) -> dict:
+    """Every measurement of one nodule on one frame, against the given lines.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (row, col)
+        The nodule's pixels in the tissue region.
+    spacing_mm : (float, float)
+        ``(row, col)`` pixel size, mm; ``(1, 1)`` for an uncalibrated image (then
+        every length below is in pixels).
+    fascia_line : ndarray of shape (n, 2)
+        ``(col, row)`` fascia line (as found, or edited by hand).
+    skin_line : ndarray of shape (n, 2), optional
+        ``(col, row)`` skin line; default the top of the region (row 0 is the
+        transducer face, depth 0).
+    fascia_signed_mm : ndarray of shape (row, col), optional
+        :func:`~backmice.ultrasound.signed_distance_mm` of ``fascia_line``, if
+        already computed.
+
+    Returns
+    -------
+    dict
+        ``long_axis_mm``, ``short_axis_mm`` (2D Feret and the caliper width
+        perpendicular to it), ``max_diameter_mm`` (= long axis), ``area_mm2``,
+        ``axis_1_mm``, ``axis_2_mm`` (diameters of the ellipse of equal second
+        moments), ``fascia_offset_mm`` (signed distance of the centroid to the
+        fascia, + superficial), ``fascia_min_mm``, ``fascia_max_mm`` (over the
+        nodule's pixels), ``relation``, ``skin_depth_mm`` (nearest nodule pixel
+        to the skin line), ``x_mm``, ``depth_mm`` (centroid from the region's
+        top-left pixel centre), ``fascia_depth_mm`` (depth of the fascia below
+        the centroid), ``long_axis_ends_rc`` and ``short_axis_ends_rc``
+        (ndarray (2, 2) of ``(row, col)``, for drawing).
+
+    Raises
+    ------
+    ValueError
+        The mask is empty.
+    """
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        raise ValueError("the nodule mask is empty")
+    rows, cols = m.shape
+    dy, dx = (float(v) for v in spacing_mm)
+    affine = np.zeros((4, 4))
+    affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = dx, dy, 1.0, 1.0
+    ls = long_short_axes_mm(m[None], affine)
+    rr, cc = np.nonzero(m)
+    centre = np.array([[rr.mean(), cc.mean()]])
+    pts = np.column_stack([rr, cc]).astype(np.float64)
+    signed = fascia_signed_mm
+    if signed is None:
+        signed = signed_distance_mm(fascia_line, (rows, cols), spacing_mm=(dy, dx))
+    inside = signed[m]
+    # Second moments in mm: the ellipse of equal inertia.
+    cov = np.cov(np.column_stack([rr * dy, cc * dx]).T) if len(rr) > 1 else np.zeros((2, 2))
+    cov = cov + np.eye(2) * (dx * dy) / 12.0
+    ev = np.sort(np.linalg.eigvalsh(cov))[::-1]
+    skin = np.zeros((1, 2)) if skin_line is None else np.asarray(skin_line, dtype=np.float64)
+    edge = m & ~ndi.binary_erosion(m)
+    er, ec = np.nonzero(edge)
+    if skin_line is None:
+        skin_depth = float((er.min() - 0.5) * dy) if er.size else math.nan
+    else:
+        # The skin is above the nodule: its distance to the nearest boundary pixel.
+        d = -_polyline_signed(np.column_stack([er, ec]).astype(float), skin, (dy, dx))
+        skin_depth = max(0.0, float(d.min()) - 0.5 * dy)
+    fascia_min, fascia_max = float(inside.min()), float(inside.max())
+    ends = {}
+    for key in ("long_axis_end_points_lps", "short_axis_end_points_lps"):
+        e = np.asarray(ls[key], dtype=np.float64)  # (x = col·dx, y = row·dy, z = 0)
+        ends[key] = np.column_stack([e[:, 1] / dy, e[:, 0] / dx])
+    fascia_rows = line_rows(fascia_line, cols)
+    return {
+        "long_axis_mm": float(ls["long_axis_mm"]),
+        "short_axis_mm": float(ls["short_axis_mm"]),
+        "max_diameter_mm": float(ls["long_axis_mm"]),
+        "area_mm2": float(m.sum() * dx * dy),
+        "axis_1_mm": 4.0 * math.sqrt(max(ev[0], 0.0)),
+        "axis_2_mm": 4.0 * math.sqrt(max(ev[1], 0.0)),
+        "fascia_offset_mm": float(_polyline_signed(centre, fascia_line, (dy, dx))[0]),
+        "fascia_min_mm": fascia_min,
+        "fascia_max_mm": fascia_max,
+        "relation": str(Relation.from_extent(fascia_min, fascia_max)),
+        "skin_depth_mm": skin_depth,
+        "x_mm": float(centre[0, 1] * dx),
+        "depth_mm": float(centre[0, 0] * dy),
+        "fascia_depth_mm": float(np.interp(centre[0, 1], np.arange(cols), fascia_rows) * dy),
+        "long_axis_ends_rc": ends["long_axis_end_points_lps"],
+        "short_axis_ends_rc": ends["short_axis_end_points_lps"],
+        "pixels": pts.shape[0],
+    }
+
+
+def _fat_level(s: NDArray, skin: NDArray, fascia: NDArray, exclude: NDArray) -> NDArray:
+    """Pixels of the subcutaneous fat: 1 mm below the skin to 1 mm above the fascia."""
+    rows, cols = s.shape
+    r = np.arange(rows)[:, None]
+    return (
+        (r > line_rows(skin, cols)[None] + 2) & (r < line_rows(fascia, cols)[None] - 2) & ~exclude
+    )
+
+
+def _capsule(s: NDArray, mask: NDArray, fat: float, spacing: tuple[float, float]) -> bool:
+    """A bright rim just outside the nodule (0.2-1.0 mm): encapsulated."""
+    step = min(spacing) if spacing != (1.0, 1.0) else 0.1
+    outer = ndi.binary_dilation(mask, iterations=max(1, round(1.0 / step)))
+    inner = ndi.binary_dilation(mask, iterations=max(1, round(0.2 / step)))
+    ring = outer & ~inner
+    return bool(ring.any() and np.median(s[ring]) > fat + CAPSULE_CONTRAST)
+
+
+def analyze_frame(
+    image2d: NDArray,
+    *,
+    spacing_mm: tuple[float, float] | None,
+    seed_rc: tuple[float, float] | None = None,
+    box_rc: tuple[float, float, float, float] | None = None,
+    fascia: NDArray | None = None,
+    skin: NDArray | None = None,
+    candidates: bool = True,
+) -> UltrasoundAnalysis:
+    """Analyse one B-mode frame: lines, the nodule(s), and every measurement.
+
+    Parameters
+    ----------
+    image2d : ndarray of shape (row, col)
+        The tissue region of one frame (cropped to the calibrated region).
+    spacing_mm : (float, float) or None
+        ``(row, col)`` pixel size, mm; None when uncalibrated (everything is then
+        in pixels and a warning says so).
+    seed_rc : (float, float), optional
+        ``(row, col)`` of a point inside the nodule, pixels of the region. Without
+        it, automatic candidates are searched (if ``candidates``).
+    box_rc : (float, float, float, float), optional
+        ``(row0, col0, row1, col1)`` the seeded nodule lies in.
+    fascia, skin : ndarray of shape (n, 2), optional
+        ``(col, row)`` lines to use instead of finding them (edited by hand).
+    candidates : bool
+        Look for automatic candidates when there is no seed.
+
+    Returns
+    -------
+    UltrasoundAnalysis
+        Its ``nodules`` rows carry the measurements, ``status`` (``accepted``
+        for a seeded nodule, which the reader pointed at; ``candidate`` for
+        automatic ones) and ``found_by``.
+    """
+    img = np.asarray(image2d, dtype=np.float32)
+    if img.ndim != 2 or min(img.shape) < 8:
+        raise ValueError(f"analyze_frame needs one 2D frame of at least 8x8, not {img.shape}")
+    warnings: list[str] = []
+    calibrated = spacing_mm is not None
+    spacing = (float(spacing_mm[0]), float(spacing_mm[1])) if calibrated else (1.0, 1.0)
+    if not calibrated:
+        warnings.append("UNCALIBRATED: no usable ultrasound region, every length is in px")
+        log.warning("%s", warnings[-1])
+    s = despeckle(img, spacing_mm=spacing)
+    if skin is None:
+        skin = skin_line(s, spacing_mm=spacing)
+    fascia_given = fascia is not None
+    line = fascia if fascia_given else fascia_line(s, spacing_mm=spacing, skin=skin)
+    step = min(spacing) if calibrated else 0.1
+    masks: list[tuple[NDArray, NDArray, str]] = []
+    if seed_rc is not None:
+        mask, contour = segment_nodule(s, seed_rc, spacing_mm=spacing, box_rc=box_rc)
+        masks.append((mask, contour, "seed"))
+    elif candidates:
+        region = _fat_level(s, skin, line, np.zeros(s.shape, bool))
+        fat = float(np.median(s[region])) if region.any() else float(np.median(s))
+        for seed in automatic_seeds(s, spacing_mm=spacing, skin=skin, fascia=line, fat_level=fat):
+            if any(m[round(seed[0]), round(seed[1])] for m, _, _ in masks):
+                continue
+            mask, contour = segment_nodule(s, seed, spacing_mm=spacing)
+            masks.append((mask, contour, "automatic"))
+        if masks:
+            warnings.append(
+                f"{len(masks)} nodule(s) found automatically (status candidate): check them"
+            )
+    masks = [m for m in masks if m[0].any()]
+    if masks and not fascia_given:
+        # Again without the nodules: their capsules are not the fascia.
+        exclude = np.zeros(s.shape, dtype=bool)
+        for m, _, _ in masks:
+            exclude |= m
+        exclude = ndi.binary_dilation(exclude, iterations=max(1, round(EXCLUDE_MARGIN_MM / step)))
+        # And everything above it in its columns: a septum over a herniation must not
+        # lure the line over the top of the nodule; below it the fascia stays visible.
+        exclude = np.maximum.accumulate(exclude[::-1], axis=0)[::-1]
+        line = fascia_line(s, spacing_mm=spacing, skin=skin, exclude=exclude)
+    signed = signed_distance_mm(line, s.shape, spacing_mm=spacing)
+    labels = np.zeros(s.shape, dtype=np.uint16)
+    taken = np.zeros(s.shape, dtype=bool)
+    for m, _, _ in masks:
+        taken |= m
+    fat_px = _fat_level(s, skin, line, taken)
+    fat_level = float(np.median(s[fat_px])) if fat_px.any() else float(np.median(s))
+    fat_raw = float(np.median(img[fat_px])) if fat_px.any() else float(np.median(img))
+    rows = []
+    for k, (m, contour, how) in enumerate(masks, start=1):
+        labels[m & (labels == 0)] = k
+        row = measure_mask(
+            m,
+            spacing_mm=spacing,
+            fascia_line=line,
+            skin_line=skin,
+            fascia_signed_mm=signed,
+        )
+        relation = Relation(row["relation"])
+        flags = []
+        if calibrated and row["long_axis_mm"] > 50.0:
+            flags.append(RedFlag.SIZE_OVER_50MM)
+        row.update(
+            nodule_id=k,
+            status=str(Status.ACCEPTED if how == "seed" else Status.CANDIDATE),
+            found_by=how,
+            contour=contour,
+            encapsulated=_capsule(s, m, fat_level, spacing),
+            fat_signal_ratio=float(np.median(img[m]) / fat_raw) if fat_raw > 0 else math.nan,
+            red_flags=";".join(str(f) for f in flags),
+        )
+        row["suggested_subtype"] = str(
+            suggest_subtype(relation, red_flags=flags, encapsulated=row["encapsulated"])
+        )
+        rows.append(row)
+    return UltrasoundAnalysis(
+        image=img,
+        despeckled=s,
+        spacing_mm=spacing,
+        calibrated=calibrated,
+        skin=np.asarray(skin, dtype=np.float64),
+        fascia=np.asarray(line, dtype=np.float64),
+        fascia_signed_mm=signed,
+        labels=labels,
+        nodules=rows,
+        warnings=warnings,
+    )
