@@ -326,7 +326,13 @@ def read_seg(
         )
     seg_type = str(ds.get("SegmentationType", "BINARY")).upper()
     try:
-        segments = tuple(sorted((_segment(s) for s in ds.SegmentSequence), key=lambda s: s.number))
+        # Segment 0 of a label-map SEG is the background, not a nodule.
+        segments = tuple(
+            sorted(
+                (seg for seg in map(_segment, ds.SegmentSequence) if seg.number > 0),
+                key=lambda seg: seg.number,
+            )
+        )
         pixels = ds.pixel_array
         per_frame = list(ds.PerFrameFunctionalGroupsSequence)
         shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
@@ -372,6 +378,12 @@ def read_seg(
         frame = pixels[i]
         if seg_type == "LABELMAP":
             values = frame.astype(np.uint32)
+            unknown = set(np.unique(values).tolist()) - known - {0}
+            if unknown:
+                raise InputError(
+                    f"SEG frame {i + 1} holds undescribed segment(s) {sorted(unknown)[:5]}",
+                    path=path,
+                )
             fresh = (out[k] == 0) & (values > 0)
             overlap += int(np.count_nonzero((out[k] > 0) & (values > 0)))
             out[k][fresh] = values[fresh]
