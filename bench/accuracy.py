@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from backmice.analysis import Analysis, analyze
+from backmice.errors import InputError
 from backmice.phantom import PlacementError, Tissue, get_sample, make_scene, write_sample
 from backmice.phantom.scene import Scene
 
@@ -755,7 +756,8 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 try:
                     result, _ = run_study(sample, seed, out)
-                except PlacementError as exc:  # the phantom has no room for a lesion
+                # The phantom has no room for a lesion (write_sample says so as an InputError).
+                except (PlacementError, InputError) as exc:
                     print(f"== {sample} seed {seed}: no phantom ({exc}); seed skipped")
                     continue
                 results.append(result)

@@ -60,14 +60,14 @@ def t1_axial_grid() -> Grid:
 
 
 def dixon_grid() -> Grid:
-    """2D axial Dixon: 16 slices of 120×176 at 1.3×1.3 mm, 4 mm thick."""
-    return Grid.centred((16, 120, 176), (4.0, 1.3, 1.3), centre=(0.0, 62.0, 0.0))
+    """2D axial Dixon: 22 slices of 104×152 at 1.5×1.5 mm, 3 mm thick (the issue's geometry)."""
+    return Grid.centred((22, 104, 152), (3.0, 1.5, 1.5), centre=(0.0, 62.0, 0.0))
 
 
 def oblique_grid() -> Grid:
-    """3D T1, 1.4 mm isotropic, tilted 12° about x and 8° about z: 56×120×168."""
+    """3D T1, 1.2 mm isotropic, tilted 12° about x and 8° about z: 64×140×196."""
     rot = rotation_matrix("z", 8.0) @ rotation_matrix("x", 12.0)
-    return Grid.centred((56, 120, 168), (1.4, 1.4, 1.4), centre=(0.0, 55.0, 0.0), rotation=rot)
+    return Grid.centred((64, 140, 196), (1.2, 1.2, 1.2), centre=(0.0, 55.0, 0.0), rotation=rot)
 
 
 def redflag_grid() -> Grid:
@@ -122,10 +122,10 @@ SAMPLES: dict[str, Sample] = {
         Sample("t1_axial", "2D axial T1, 0.8x0.8x4 mm, 16 slices", _t1, committed=True),
         Sample(
             "t1_oblique_iso",
-            "3D T1, 1.4 mm isotropic, oblique (12° about x, 8° about z), rescaled",
+            "3D T1, 1.2 mm isotropic, oblique (12° about x, 8° about z), rescaled",
             _oblique,
         ),
-        Sample("dixon", "2D axial Dixon fat and water, 1.3x1.3x4 mm", _dixon, committed=True),
+        Sample("dixon", "2D axial Dixon fat and water, 1.5x1.5x3 mm", _dixon, committed=True),
         Sample("t2_fatsat", "2D axial T2 fat-saturated, 0.8x0.8x4 mm", _t2),
         Sample(
             "mr_full",

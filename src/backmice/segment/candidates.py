@@ -62,6 +62,10 @@ class CandidateOptions:
         A candidate that reaches closer to the skin than this is fat walled off
         by the skin itself (beside a cyst, between a septum and the skin), not a
         nodule in its capsule.
+    sheet_mm : float
+        Layers of fat thinner than this that hug a nodule's section are cut
+        off it (fat between a capsule lost in the partial volume and the
+        fascia); 0 keeps them.
     """
 
     min_size_mm: float = 5.0
@@ -73,6 +77,7 @@ class CandidateOptions:
     min_thickness_mm: float = 3.5
     min_solidity: float = 0.7
     min_skin_depth_mm: float = 2.0
+    sheet_mm: float = 3.0
 
 
 def _lps_y(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
@@ -172,6 +177,77 @@ def _grow(
     return out
 
 
+def _merge_stacked(labels: np.ndarray, *, min_overlap: float = 0.5) -> np.ndarray:
+    """Join labels that continue each other from one slice to the next.
+
+    A nodule whose capsule is lost in the partial volume over a few slices
+    joins the subcutaneous fat there, and its two ends become two candidates,
+    one above the other, each grown into the slice between. Two labels whose
+    sections in neighbouring slices overlap by at least ``min_overlap`` of the
+    smaller section are one nodule.
+    """
+    below, above = labels[:-1], labels[1:]
+    touch = (below > 0) & (above > 0) & (below != above)
+    if not touch.any():
+        return labels
+    n = int(labels.max()) + 1
+    k = np.nonzero(touch)[0]
+    a, b = below[touch].astype(np.int64), above[touch].astype(np.int64)
+    pairs, overlap = np.unique(np.stack([k, a, b]), axis=1, return_counts=True)
+    # Section size of each label in each slice.
+    sizes: dict[tuple[int, int], int] = {}
+    kk, ll = np.nonzero(labels.reshape(labels.shape[0], -1))
+    flat = labels.reshape(labels.shape[0], -1)[kk, ll].astype(np.int64)
+    keys, counts = np.unique(kk.astype(np.int64) * n + flat, return_counts=True)
+    sizes = dict(zip(keys.tolist(), counts.tolist(), strict=True))
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (sk, la, lb), o in zip(pairs.T.tolist(), overlap.tolist(), strict=True):
+        smaller = min(sizes[sk * n + la], sizes[(sk + 1) * n + lb])
+        if o >= min_overlap * smaller:
+            ra, rb = root(la), root(lb)
+            parent[max(ra, rb)] = min(ra, rb)
+    lut = np.array([root(i) for i in range(n)], dtype=labels.dtype)
+    merged = int(np.count_nonzero(lut != np.arange(n)))
+    if merged:
+        log.debug("candidates: %d joined to the one above or below", merged)
+    return lut[labels]
+
+
+def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -> np.ndarray:
+    """Cut thin sheets of fat off each label, slice by slice (a 2D opening).
+
+    Where a capsule runs nearly parallel to thick slices it vanishes in the
+    partial volume, and the thin layer of fat between it and the fascia (or
+    the skin) joins the nodule: a sheet a few pixels thick hugging the core.
+    A nodule's section is convex and much thicker than that, so an opening
+    with a disk of diameter ``sheet_mm`` removes the sheet and leaves the
+    section. Sections too small to hold the disk twice over (the poles) are
+    left alone.
+    """
+    from skimage.morphology import disk
+
+    radius = max(round(sheet_mm / 2 / float(np.mean(pixel_mm))), 1)
+    footprint = disk(radius)
+    out = labels.copy()
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        region = labels[sl] == i
+        for k in range(region.shape[0]):
+            section = region[k]
+            if ndimage.binary_erosion(section, footprint, iterations=2).any():
+                opened = ndimage.binary_opening(section, footprint)
+                out[sl][k][section & ~opened] = 0
+    return out
+
+
 def find_candidates(
     fat: np.ndarray,
     score: np.ndarray,
@@ -248,6 +324,9 @@ def find_candidates(
         slice_mm=spacing[0],
         strict=strict,
     )
+    labels = _merge_stacked(labels)
+    if options.sheet_mm > 0:
+        labels = _trim_sheets(labels, pixel_mm=spacing[1:], sheet_mm=options.sheet_mm)
     keep = np.zeros(n + 1, dtype=bool)
     voxel_mm3 = float(np.prod(spacing))
     min_voxels = MIN_FILL * np.pi / 6 * options.min_size_mm**3 / voxel_mm3
