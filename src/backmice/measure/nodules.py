@@ -47,6 +47,12 @@ class RedFlagRules:
         subcutaneous fat's (T1) ...
     fat_fraction : float
         ... or its median Dixon fat fraction is below this.
+    septum_mm, septum_max_mm : float
+        ``thick_septa`` counts non-fat lines inside the nodule at least
+        ``septum_mm`` thick (a lipoma's septa are thinner) and at most
+        ``septum_max_mm`` (thicker is a nodular component, flagged apart) ...
+    septa_min_length_mm : float
+        ... when they run for at least this length (summed over the slices).
     """
 
     max_diameter_mm: float = 50.0
@@ -55,6 +61,9 @@ class RedFlagRules:
     deep_mm: float = 15.0
     fat_ratio: float = 0.75
     fat_fraction: float = 0.5
+    septum_mm: float = 2.0
+    septum_max_mm: float = 6.0
+    septa_min_length_mm: float = 10.0
 
 
 @dataclass(slots=True)
@@ -140,6 +149,43 @@ def _nonfat_share(region: np.ndarray, fat: np.ndarray) -> tuple[float, int]:
     inner = envelope & ~fat
     n_env = int(envelope.sum())
     return (float(inner.sum()) / n_env if n_env else 0.0), int(inner.sum())
+
+
+def _thick_septa_mm(
+    region: np.ndarray, fat: np.ndarray, *, pixel_mm: float, rules: RedFlagRules
+) -> float:
+    """Length (mm) of the thick septa inside a nodule, summed over its slices.
+
+    In each slice, the non-fat pixels inside the nodule's convex hull are
+    thinned to their medial lines (:func:`skimage.morphology.skeletonize`); the
+    local thickness there is twice the distance to the nearest fat or the hull's
+    edge. Medial pixels between ``septum_mm`` and ``septum_max_mm`` thick and at
+    least ``septum_mm`` inside the hull (not the notches of a lobulated edge)
+    are septum; their count times the pixel size is its length.
+    """
+    from skimage.morphology import convex_hull_image, skeletonize
+
+    length = 0.0
+    for k in range(region.shape[0]):
+        if region[k].sum() < 9:
+            continue
+        hull = convex_hull_image(region[k])
+        inner = hull & ~fat[k] & ~region[k]
+        if not inner.any():
+            continue
+        # Twice the distance to the nearest non-septum pixel centre, less the pixel:
+        # a line one pixel wide is one pixel thick.
+        thickness = pixel_mm * (2.0 * ndimage.distance_transform_edt(inner) - 1.0)
+        depth = pixel_mm * ndimage.distance_transform_edt(hull)
+        medial = skeletonize(inner)
+        septum = (
+            medial
+            & (thickness >= rules.septum_mm)
+            & (thickness <= rules.septum_max_mm)
+            & (depth >= rules.septum_mm)
+        )
+        length += float(septum.sum()) * pixel_mm
+    return length
 
 
 def _partial_volume(labels: np.ndarray, shape, site: SiteMaps) -> float:
@@ -231,6 +277,11 @@ def measure_nodules(
             and nonfat_voxels * voxel_mm3 > rules.nonfat_min_mm3
         ):
             flags.append(RedFlag.NONFAT_COMPONENT)
+        septa = _thick_septa_mm(
+            region, site.fat[shape.bbox], pixel_mm=float(np.mean(pixel)), rules=rules
+        )
+        if septa >= rules.septa_min_length_mm:
+            flags.append(RedFlag.THICK_SEPTA)
         if fmin < -rules.deep_mm:
             flags.append(RedFlag.DEEP_EXTENSION)
         if ratio < rules.fat_ratio or (
