@@ -54,6 +54,8 @@ DB_NAME = "backmice.db"
 APPLICATION_ID = 0x424D6963
 
 _BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}
+#: Errors that mean "this file or folder cannot be written".
+_NO_WRITE = {"SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_READONLY_DIRECTORY"}
 _REASONS = {
     "SQLITE_FULL": "the disk is full (or the database reached its size limit)",
     "SQLITE_READONLY": "the database is read-only (is the folder or the file write-protected?)",
@@ -76,11 +78,16 @@ class StoreError(BackmiceError):
         What is wrong.
     path : str or path-like
         The database file.
+    code : str, optional
+        SQLite's error name (``SQLITE_FULL``, ``SQLITE_READONLY``, ...) where there is one.
     """
 
-    def __init__(self, problem: str, *, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, problem: str, *, path: str | os.PathLike[str], code: str | None = None
+    ) -> None:
         self.problem = problem
         self.path = str(path)
+        self.code = code
         super().__init__(f"{self.path}: {problem}")
 
 
@@ -300,6 +307,7 @@ class Project:
         self._conn = conn
         self.path = path
         self.pending: list[PendingAction] = []
+        self.readonly = False
         self._retries = retries
         self._cache: dict[str, tuple[tuple[int, int, int], np.ndarray]] = {}
 
@@ -307,7 +315,12 @@ class Project:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, create: bool = True, timeout_s: float = 30.0
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        timeout_s: float = 30.0,
     ) -> Project:
         """Open (or create) the project at ``path``.
 
@@ -318,6 +331,9 @@ class Project:
         create : bool
             Create the folder and database if missing; otherwise a missing
             database raises :class:`NotAProjectError`.
+        readonly : bool
+            Open for reading only (no migration, every write raises :class:`StoreError`).
+            A project in a folder that cannot be written opens this way by itself.
         timeout_s : float
             How long a write waits for another process's lock, per attempt (s).
 
@@ -336,26 +352,56 @@ class Project:
         path = Path(path)
         db = path if path.suffix == ".db" or path.is_file() else path / DB_NAME
         if not db.exists():
-            if not create:
+            if not create or readonly:
                 raise NotAProjectError("not a backmice project (no backmice.db)", path=db)
             try:
                 db.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the project folder: {exc}", path=db) from exc
         try:
-            conn = sqlite3.connect(db, timeout=timeout_s, isolation_level=None)
+            return cls._connect(db, timeout_s, "ro" if readonly else "rw")
+        except StoreError as exc:
+            if exc.code not in _NO_WRITE or not db.is_file():
+                raise
+            # A read-only folder: SQLite cannot make the WAL index beside the
+            # database. Read the file as it is, when no WAL data is left over.
+            wal = db.with_name(db.name + "-wal")
+            if wal.exists() and wal.stat().st_size:
+                raise StoreError(
+                    "the folder is read-only and the database has unsaved WAL data "
+                    f"({wal.name}): open it once where it can be written",
+                    path=db,
+                    code=exc.code,
+                ) from exc
+            project = cls._connect(db, timeout_s, "immutable")
+            log.warning("%s: read-only (the folder cannot be written); edits will fail", db)
+            return project
+
+    @classmethod
+    def _connect(cls, db: Path, timeout_s: float, mode: str) -> Project:
+        """Connect in ``mode``: ``rw``, ``ro`` (no writes) or ``immutable`` (a read-only folder)."""
+        try:
+            if mode == "rw":
+                conn = sqlite3.connect(db, timeout=timeout_s, isolation_level=None)
+            else:
+                query = "mode=ro" if mode == "ro" else "immutable=1"
+                uri = f"{db.resolve().as_uri()}?{query}"
+                conn = sqlite3.connect(uri, timeout=timeout_s, isolation_level=None, uri=True)
         except sqlite3.Error as exc:
-            raise StoreError(_REASONS.get(_error_name(exc), str(exc)), path=db) from exc
+            name = _error_name(exc)
+            raise StoreError(_REASONS.get(name, str(exc)), path=db, code=name) from exc
         project = cls(conn, db)
+        project.readonly = mode != "rw"
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             project._migrate()
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode.lower() != "wal":
-                with contextlib.suppress(sqlite3.OperationalError):
-                    conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            if mode == "rw":
+                mode_now = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode_now.lower() != "wal":
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
         except StoreError:
             conn.close()
             raise
@@ -378,6 +424,12 @@ class Project:
             raise StoreError(
                 f"made by a newer backmice (schema v{version}; this one reads up to "
                 f"v{SCHEMA_VERSION}): upgrade backmice",
+                path=self.path,
+            )
+        if version < SCHEMA_VERSION and self.readonly:
+            raise StoreError(
+                f"schema v{version} needs migrating to v{SCHEMA_VERSION}, and the database is "
+                "opened read-only: open it once where it can be written",
                 path=self.path,
             )
         if version < SCHEMA_VERSION:
@@ -439,7 +491,7 @@ class Project:
         name = _error_name(exc)
         base = name.split("_")
         reason = _REASONS.get(name) or _REASONS.get("_".join(base[:2]))
-        return StoreError(f"{reason} ({exc})" if reason else str(exc), path=self.path)
+        return StoreError(f"{reason} ({exc})" if reason else str(exc), path=self.path, code=name)
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retrying when locked."""
