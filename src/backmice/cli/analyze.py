@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from backmice.cli import console_width
+from backmice.errors import InputError
+from backmice.io.model import Role
 
 __all__ = ["add_parser", "run"]
 
@@ -20,7 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Pick the study's T1 stack or Dixon fat + water pair (says which), segment the fat, "
             "the skin and the fascia, find candidate nodules and measure them. Writes "
             "DIR/nodules.csv, DIR/nodules.json, DIR/labels.nii.gz, DIR/fascia.nii.gz and "
-            "DIR/qc.png, and prints a table."
+            "DIR/qc.png, and prints a table. An ultrasound file (or a study with only "
+            "ultrasound) is analysed as B-mode: the skin and fascia lines, the nodule at --seed "
+            "(or automatic candidates), measured in mm from the ultrasound region's calibration."
         ),
     )
     p.add_argument("path", type=Path, metavar="PATH", help="study folder, DICOM file or DICOMDIR")
@@ -56,8 +60,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="how far deep to the fascia to look, mm (default 20)",
     )
     p.add_argument("--no-n4", action="store_true", help="skip the T1 bias-field correction")
+    us = p.add_argument_group("ultrasound (a B-mode frame or cine: see docs/ultrasound.md)")
+    us.add_argument(
+        "--seed",
+        type=_seed,
+        metavar="COL,ROW",
+        help="a point inside the nodule, pixels of the original image (as a DICOM viewer shows "
+        "them); without it, automatic candidates",
+    )
+    us.add_argument(
+        "--frame", type=int, default=None, metavar="N", help="cine frame to measure (0-based; 0)"
+    )
+    us.add_argument(
+        "--all-frames",
+        action="store_true",
+        help="measure every cine frame too and report the spread",
+    )
     p.add_argument("--no-qc", action="store_true", help="do not draw qc.png")
     p.set_defaults(func=run)
+
+
+def _seed(text: str) -> tuple[float, float]:
+    """``COL,ROW`` → (col, row)."""
+    try:
+        col, row = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected COL,ROW in pixels, not {text!r}") from None
+    return col, row
 
 
 def _table(analysis) -> None:
@@ -96,6 +125,110 @@ def _table(analysis) -> None:
     console.print(table)
 
 
+def _us_table(result) -> None:
+    """Print the ultrasound nodules, the warnings (uncalibrated: loudly) and the cine spread."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=console_width())
+    unit = result.units
+    if unit == "px":
+        console.print(
+            "[bold red]UNCALIBRATED: this ultrasound has no usable region; every length below "
+            "is in PIXELS, not mm[/]"
+        )
+    frames = result.volume.array.shape[0]
+    table = Table(
+        title=f"{result.study}: {len(result.nodules)} nodule(s), frame {result.frame} of {frames}",
+        title_justify="left",
+    )
+    for name in (
+        "id",
+        "found by",
+        "status",
+        "relation",
+        f"long × short {unit}",
+        f"area {unit}²",
+        f"fascia {unit}",
+        f"skin {unit}",
+        "suggested subtype",
+    ):
+        table.add_column(name)
+    for r in result.nodules:
+        table.add_row(
+            str(r["nodule_id"]),
+            r["found_by"],
+            r["status"],
+            r["relation"],
+            f"{r['long_axis_mm']:.1f} × {r['short_axis_mm']:.1f}",
+            f"{r['area_mm2']:.0f}",
+            f"{r['fascia_offset_mm']:+.1f}",
+            f"{r['skin_depth_mm']:.1f}",
+            r["suggested_subtype"],
+        )
+    console.print(table)
+    for s in result.spread:
+        parts = [
+            f"{key.removesuffix('_mm').replace('_', ' ')} {s[key]['min']:.1f}-{s[key]['max']:.1f} "
+            f"(median {s[key]['median']:.1f})"
+            for key in ("long_axis_mm", "short_axis_mm", "fascia_offset_mm")
+            if key in s
+        ]
+        console.print(
+            f"nodule {s['nodule_id']} over {s['frames']}/{result.frames_measured} frames: "
+            + ", ".join(parts)
+            + f" {unit}",
+            highlight=False,
+        )
+
+
+def _run_ultrasound(study, args: argparse.Namespace) -> int:
+    """``backmice analyze`` on an ultrasound series."""
+    from rich.console import Console
+
+    from backmice.io import load
+    from backmice.ultrasound import analyze_ultrasound, choose_ultrasound, write_ultrasound
+
+    err = Console(stderr=True, width=console_width())
+    out = Console(width=console_width())
+    stack = choose_ultrasound(study, series_uid=args.series)
+    out.print(
+        f"using ultrasound '{stack.description}' ({'x'.join(map(str, stack.shape))}, "
+        f"series {stack.series_uid})",
+        highlight=False,
+    )
+    volume = load(stack)
+    name = Path(study.path).name or str(study.path)
+    result = analyze_ultrasound(
+        volume,
+        seed=args.seed,
+        frame=0 if args.frame is None else args.frame,
+        all_frames=args.all_frames,
+        study=name,
+        stack=stack,
+    )
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    written = write_ultrasound(result, args.out, qc=not args.no_qc)
+    _us_table(result)
+    out.print(f"wrote {', '.join(p.name for p in written.values())} to {args.out}", highlight=False)
+    return 0
+
+
+def _is_ultrasound(study, args: argparse.Namespace) -> bool:
+    """Ultrasound when asked for: the series named is, an ultrasound option is given, or
+    PATH is a single file with only ultrasound in it (a folder keeps the MRI analysis)."""
+    us = [s for s in study.stacks if s.role is Role.US]
+    if not us:
+        return False
+    if args.series:
+        return any(s.series_uid == args.series for s in us)
+    if args.seed is not None or args.frame is not None or args.all_frames:
+        return True
+    mr = [s for s in study.stacks if s.role.is_image and s.modality == "MR"]
+    return not mr and Path(args.path).is_file()
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice analyze``; returns the exit code."""
     from rich.console import Console
@@ -115,7 +248,22 @@ def run(args: argparse.Namespace) -> int:
     )
     err = Console(stderr=True, width=console_width())
     study = open_study(args.path)
-    method, stacks = choose_stacks(study, method=options.method, series_uid=args.series)
+    if _is_ultrasound(study, args):
+        return _run_ultrasound(study, args)
+    if args.seed is not None or args.frame is not None or args.all_frames:
+        raise InputError(
+            "--seed, --frame and --all-frames are for ultrasound, and there is none here",
+            path=args.path,
+        )
+    try:
+        method, stacks = choose_stacks(study, method=options.method, series_uid=args.series)
+    except InputError as exc:
+        if not any(s.role is Role.US for s in study.stacks):
+            raise
+        raise InputError(
+            f"{exc.problem}; to analyse the ultrasound, give its file, --series UID or --seed",
+            path=exc.path,
+        ) from None
     out = Console(width=console_width())
     out.print(
         f"using {method}: "

@@ -23,17 +23,33 @@ from backmice.ultrasound.lines import (
     skin_line,
 )
 from backmice.ultrasound.nodule import automatic_seeds, segment_nodule
+from backmice.ultrasound.study import (
+    SPREAD_KEYS,
+    UltrasoundResult,
+    analyze_ultrasound,
+    choose_ultrasound,
+    seed_in_region,
+    side_from_header,
+    write_ultrasound,
+)
 
 __all__ = [
     "EXTRA_COLUMNS",
+    "SPREAD_KEYS",
     "UltrasoundAnalysis",
+    "UltrasoundResult",
     "analyze_frame",
+    "analyze_ultrasound",
     "automatic_seeds",
+    "choose_ultrasound",
     "despeckle",
     "fascia_line",
     "line_rows",
     "measure_mask",
+    "seed_in_region",
     "segment_nodule",
+    "side_from_header",
     "signed_distance_mm",
     "skin_line",
+    "write_ultrasound",
 ]
