@@ -77,13 +77,15 @@ class Pseudonymizer:
         say so. UIDs are kept: a SEG must reference its source instances.
         """
         pseudonym = self.patient(ds.get("PatientID", ""), ds.get("PatientName", ""))
+        # Elements are replaced, never changed in place: highdicom shares element
+        # objects between a SEG/SR and its source datasets.
+        for name in (*PATIENT_ATTRIBUTES_CLEARED, "PatientName", "PatientID"):
+            if name in ds:
+                delattr(ds, name)
         ds.PatientName = pseudonym
         ds.PatientID = pseudonym
-        for name in PATIENT_ATTRIBUTES_CLEARED:
-            if name in _TYPE2:
-                setattr(ds, name, "")
-            elif name in ds:
-                delattr(ds, name)
+        for name in _TYPE2:
+            setattr(ds, name, "")
         ds.PatientIdentityRemoved = "YES"
         ds.DeidentificationMethod = "backmice --anonymize: keyed-hash patient pseudonym"
         return ds

@@ -390,7 +390,8 @@ def _series_files(paths: tuple[Path, ...], series_uid: str) -> tuple[Path, ...]:
             continue
         if str(ds.get("SeriesInstanceUID", "")) == series_uid:
             out.append(p)
-    return tuple(out)
+    # None of them: keep them all, so that reading says which series they are.
+    return tuple(out) or paths
 
 
 # --------------------------------------------------------------------------- projects

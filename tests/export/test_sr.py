@@ -1,0 +1,81 @@
+"""The TID 1500 SR: measurement groups, codes, units, observer, and the segment they reference."""
+
+from __future__ import annotations
+
+import highdicom as hd
+import pytest
+from pydicom.sr.codedict import codes
+from pydicom.uid import Comprehensive3DSRStorage
+
+from backmice.errors import InputError
+from backmice.export import build_seg, build_sr, from_result, read_sr
+from backmice.export.pipeline import save_dataset
+from backmice.export.sr import MEASUREMENTS
+
+
+@pytest.fixture
+def ann(result):
+    return from_result(result)
+
+
+def test_groups_hold_the_rows(ann, tmp_path):
+    seg = build_seg(ann)
+    sr = build_sr(ann, seg, reader="anna")
+    path = save_dataset(tmp_path / "sr.dcm", sr)
+    doc = hd.sr.srread(path)
+    assert doc.SOPClassUID == Comprehensive3DSRStorage
+    groups = doc.content.get_volumetric_roi_measurement_groups()
+    assert [str(g.tracking_identifier) for g in groups] == ["nodule 1", "nodule 2", "nodule 3"]
+    seg_numbers = {str(s.TrackingUID): int(s.SegmentNumber) for s in seg.SegmentSequence}
+    for group in groups:
+        ref = group.referenced_segment
+        assert ref.referenced_sop_instance_uid == seg.SOPInstanceUID
+        assert ref.referenced_segment_numbers == [seg_numbers[str(group.tracking_uid)]]
+    first = groups[0]
+    by_name = {(m.name.value, m.name.scheme_designator): m for m in first.get_measurements()}
+    volume = by_name[(codes.SCT.Volume.value, "SCT")]
+    assert volume.unit.value == "mm3" and volume.unit.scheme_designator == "UCUM"
+    assert float(volume.value) == ann.rows[0]["volume_mm3"]
+    long_axis = by_name[(codes.SCT.LongAxis.value, "SCT")]
+    assert long_axis.unit.value == "mm"
+    assert by_name[(codes.SCT.Diameter.value, "SCT")].derivation.value == codes.SCT.Maximum.value
+    # Every unit is UCUM.
+    assert {m.unit.scheme_designator for g in groups for m in g.get_measurements()} == {"UCUM"}
+    evaluations = {e.name.meaning: e.value.meaning for e in first.get_qualitative_evaluations()}
+    assert evaluations["subtype"] == "episacroiliac_lipoma"
+    assert evaluations["status"] == "accepted"
+    site = first.finding_sites[0]
+    assert site.value.value == codes.SCT.SacroiliacJointStructure.value
+    assert site.laterality.value == codes.SCT.Right.value
+    assert first.finding_type.value == codes.SCT.Lipoma.value
+    assert groups[1].finding_sites[0].laterality.value == codes.SCT.Left.value
+    assert groups[2].finding_sites[0].laterality.value == codes.SCT.Median.value
+
+
+def test_reader_is_the_person_observer(ann, tmp_path):
+    seg = build_seg(ann)
+    path = save_dataset(tmp_path / "sr.dcm", build_sr(ann, seg, reader="Smith^Anna"))
+    rows, reader = read_sr(path)
+    assert reader == "Smith^Anna"
+    assert {r["reader"] for r in rows} == {"Smith^Anna"}
+    # Without a reader, backmice is a device observer and no reader is read back.
+    path = save_dataset(tmp_path / "sr2.dcm", build_sr(ann.with_rows(ann.rows[2:]), seg))
+    rows, reader = read_sr(path)
+    assert reader is None and [r["nodule_id"] for r in rows] == [3]
+
+
+def test_every_measurement_column_round_trips(ann, tmp_path):
+    seg = build_seg(ann)
+    rows, _ = read_sr(save_dataset(tmp_path / "sr.dcm", build_sr(ann, seg, reader="anna")))
+    for got, want in zip(rows, ann.rows, strict=True):
+        for column, *_ in MEASUREMENTS:
+            assert got.get(column) == want[column], column
+        for column in ("subtype", "suggested_subtype", "status", "relation", "side"):
+            assert got.get(column) == want[column], column
+        assert got["red_flags"] == want["red_flags"]
+
+
+def test_not_an_sr_is_bad_input(ann, tmp_path):
+    path = save_dataset(tmp_path / "seg.dcm", build_seg(ann))
+    with pytest.raises(InputError, match="Structured Report"):
+        read_sr(path)
