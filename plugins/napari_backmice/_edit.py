@@ -22,6 +22,7 @@ from typing import Any
 
 import napari
 import numpy as np
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -39,7 +40,7 @@ from backmice.review import Session
 from ._review import open_session
 from ._state import LAYER_FASCIA, LAYER_NODULES, state_for
 
-__all__ = ["EditWidget", "stroke_region"]
+__all__ = ["EditWidget", "replay_stroke", "stroke_region"]
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,15 @@ def stroke_region(item: Any, shape: tuple[int, ...]) -> tuple[slice, ...] | None
     ----------
     item : list
         ``event.value`` of ``layer.events.paint``: history atoms, each a masked
-        paint atom (with ``slice_key``) or ``(indices, old, new)``.
+        paint atom (``slice_key``, ``mask``, ``old_values``, ``new_value``) or
+        ``(indices, old_values, new_values)``.
     shape : tuple of int
         The layer's data shape.
 
     Returns
     -------
     tuple of slice or None
-        None: compare the whole array.
+        None when an atom is of a kind not known here.
     """
     lo = np.full(len(shape), np.iinfo(np.int64).max)
     hi = np.full(len(shape), -1)
@@ -71,7 +73,9 @@ def stroke_region(item: Any, shape: tuple[int, ...]) -> tuple[slice, ...] | None
                 stop = np.array([b[1] for b in box])
             else:
                 indices = atom[0]
-                if len(indices) != len(shape) or not len(indices[0]):
+                if len(indices) != len(shape):
+                    return None
+                if not len(indices[0]):
                     continue
                 start = np.array([int(np.min(i)) for i in indices])
                 stop = np.array([int(np.max(i)) + 1 for i in indices])
@@ -82,6 +86,53 @@ def stroke_region(item: Any, shape: tuple[int, ...]) -> tuple[slice, ...] | None
     if (hi < 0).any():
         return None
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
+def replay_stroke(item: Any, before: np.ndarray) -> tuple[np.ndarray, tuple[slice, ...]] | None:
+    """The labels a paint event leads to, replayed from its history atoms.
+
+    napari emits ``paint`` when it records the edit, which for a single
+    ``paint``/``fill`` call is before the data is written; replaying the atoms
+    on the labels as they were gives the result either way.
+
+    Parameters
+    ----------
+    item : list
+        ``event.value`` of ``layer.events.paint``.
+    before : ndarray, shape (slice, row, col)
+        The labels before the stroke.
+
+    Returns
+    -------
+    (crop, region) or None
+        The new labels inside ``region`` (the stroke's bounding box); None
+        when the atoms are not understood.
+    """
+    region = stroke_region(item, before.shape)
+    if region is None:
+        return None
+    lo = np.array([s.start for s in region])
+    crop = np.array(before[region], copy=True)
+    for atom in item:
+        key = getattr(atom, "slice_key", None)
+        if key is not None:
+            local = tuple(
+                slice(a - o, b - o)
+                for (a, b), o in zip(
+                    (s.indices(n)[:2] for s, n in zip(key, before.shape, strict=True)),
+                    lo,
+                    strict=True,
+                )
+            )
+            if atom.mask is None:
+                crop[local] = atom.new_value
+            else:
+                crop[local][atom.mask] = atom.new_value
+        else:
+            indices, _old, new = atom
+            if len(indices[0]):
+                crop[tuple(np.asarray(i) - o for i, o in zip(indices, lo, strict=True))] = new
+    return crop, region
 
 
 class EditWidget(QWidget):
@@ -254,16 +305,41 @@ class EditWidget(QWidget):
     def _on_nodules_painted(self, event: Any) -> None:
         if self._syncing:
             return
+        session = self.session()
+        if session is None:
+            self._say("Run an analysis (and set reader and project) before editing.", error=True)
+            return
+        replayed = replay_stroke(event.value, session.editor.labels)
+        if replayed is None:  # unknown atoms: compare the whole layer once napari has written it
+            QTimer.singleShot(0, self._compare_nodules)
+            return
+        crop, region = replayed
+        self._run("paint", lambda s: s.set_labels(crop, region=region))
+
+    def _compare_nodules(self) -> None:
         layer = self._nodules_layer
-        region = stroke_region(event.value, layer.data.shape)
-        self._run("paint", lambda s: s.set_labels(np.asarray(layer.data), region=region))
+        if layer is not None:
+            self._run("paint", lambda s: s.set_labels(np.asarray(layer.data)))
 
     def _on_fascia_painted(self, event: Any) -> None:
         if self._syncing:
             return
+        session = self.session()
+        if session is None:
+            return
+        before = session.editor.deep.astype(np.uint8)
+        replayed = replay_stroke(event.value, before)
+        if replayed is None:
+            QTimer.singleShot(0, self._compare_fascia)
+            return
+        crop, region = replayed
+        before[region] = crop
+        self._run("fascia", lambda s: s.set_fascia(before, region=region))
+
+    def _compare_fascia(self) -> None:
         layer = self._fascia_layer
-        region = stroke_region(event.value, layer.data.shape)
-        self._run("fascia", lambda s: s.set_fascia(np.asarray(layer.data), region=region))
+        if layer is not None:
+            self._run("fascia", lambda s: s.set_fascia(np.asarray(layer.data)))
 
     def _on_add_toggled(self, on: bool) -> None:
         layer = self._nodules_layer

@@ -389,8 +389,9 @@ class Editor:
 
         Parameters
         ----------
-        labels : ndarray of int, shape (slice, row, col)
-            The edited labels (e.g. the napari layer's data after a stroke).
+        labels : ndarray of int, shape (slice, row, col), or the shape of ``region``
+            The edited labels (e.g. the napari layer's data after a stroke), or
+            only their crop to ``region``.
         region : tuple of 3 slice, optional
             Where the edit happened (voxels outside it are not compared; the
             whole array when None).
@@ -400,12 +401,17 @@ class Editor:
         Change
         """
         labels = np.asarray(labels)
-        if labels.shape != self.labels.shape:
-            raise InputError(f"labels of shape {labels.shape}, expected {self.labels.shape}")
+        full = self.labels.shape
         if region is None:
-            region = tuple(slice(0, n) for n in labels.shape)
-        region = _grow_box(region, 0, labels.shape)
-        new = labels[region]
+            region = tuple(slice(0, n) for n in full)
+        region = _grow_box(region, 0, full)
+        box_shape = tuple(s.stop - s.start for s in region)
+        if labels.shape == full:
+            new = labels[region]
+        elif labels.shape == box_shape:
+            new = labels
+        else:
+            raise InputError(f"labels of shape {labels.shape}, expected {full} or {box_shape}")
         if np.any(new < 0):
             raise InputError("labels must not be negative")
         old = self.labels[region]

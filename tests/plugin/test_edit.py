@@ -1,0 +1,135 @@
+"""The Edit widget, driven as a user would: paint, erase, split, merge, add by click, fascia."""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from .test_review import settings_dir, show_analysis, stored_rows  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def editing(make_napari_viewer, t1_analysis, settings_dir):  # noqa: F811
+    """A viewer with the T1 sample analysed, the Review and Edit widgets docked."""
+    from napari_backmice._edit import EditWidget
+    from napari_backmice._review import ReviewWidget
+
+    viewer = make_napari_viewer()
+    review = ReviewWidget(viewer)
+    edit = EditWidget(viewer)
+    viewer.window.add_dock_widget(review)
+    viewer.window.add_dock_widget(edit)
+    state = show_analysis(viewer, copy.deepcopy(t1_analysis))
+    return viewer, review, edit, state
+
+
+def table_value(review, nodule_id, column):
+    from backmice.review import REVIEW_COLUMNS
+
+    r = review._row_of(nodule_id)
+    return review.table.item(r, REVIEW_COLUMNS.index(column)).value
+
+
+def test_painting_a_nodule_changes_its_measured_volume(editing, settings_dir):  # noqa: F811
+    from napari_backmice._state import LAYER_NODULES
+
+    viewer, review, edit, state = editing
+    layer = viewer.layers[LAYER_NODULES]
+    session = review.session
+    before = session.row(3)["volume_mm3"]
+    # Paint with napari's brush on the nodule's largest slice, at its edge.
+    mask = layer.data == 3
+    k = int(np.argmax(mask.sum(axis=(1, 2))))
+    rows, cols = np.nonzero(mask[k])
+    layer.brush_size = 5
+    layer.n_edit_dimensions = 2
+    viewer.dims.set_point(0, layer.data_to_world((k, 0, 0))[0])
+    layer.paint((k, rows.min() - 1, int(cols.mean())), 3)
+    added = int((layer.data == 3).sum() - mask.sum())
+    assert added > 0
+    after = session.row(3)["volume_mm3"]
+    voxel = abs(np.linalg.det(state.analysis.volume.affine[:3, :3]))
+    # The painted voxels, give or take the partial-volume ring around the new edge.
+    assert after - before == pytest.approx(added * voxel, abs=0.5 * added * voxel)
+    assert after > before
+    assert table_value(review, 3, "volume_mm3") == pytest.approx(after)
+    assert edit.last_edit_s is not None and "re-measured 3" in edit.status_label.text()
+    stored = stored_rows(settings_dir, state.analysis.study)
+    assert stored[3]["volume_mm3"] == pytest.approx(after)
+    # Erase it all: the nodule is gone from the table and the store.
+    layer.data_setitem(np.nonzero(layer.data == 3), 0)
+    assert 3 not in session.ids and review._row_of(3) is None
+    assert 3 not in stored_rows(settings_dir, state.analysis.study)
+
+
+def test_fascia_edit_changes_fascia_offset(editing, settings_dir):  # noqa: F811
+    from napari_backmice._state import LAYER_FASCIA
+
+    viewer, review, _edit, state = editing
+    layer = viewer.layers[LAYER_FASCIA]
+    session = review.session
+    before = {i: session.row(i)["fascia_offset_mm"] for i in session.ids}
+    # Paint the deep side 3 pixels (2.4 mm) further toward the skin, everywhere.
+    deep = layer.data.astype(bool)
+    grown = deep.copy()
+    for _ in range(3):
+        grown[:, 1:] |= grown[:, :-1]
+    grown &= state.analysis.body.mask
+    layer.data_setitem(np.nonzero(grown & ~deep), 1)
+    for i, old in before.items():
+        assert session.row(i)["fascia_offset_mm"] < old - 1.0
+        assert table_value(review, i, "fascia_offset_mm") == pytest.approx(
+            session.row(i)["fascia_offset_mm"]
+        )
+    from backmice.store import Project
+
+    with Project.open(settings_dir / "project", create=False) as project:
+        signed = project.fascia(state.analysis.study, reader="anna")
+        events = [e.action for e in project.events(state.analysis.study, reader="anna")]
+    assert "edit_fascia" in events
+    assert np.array_equal(signed < 0, session.editor.deep)
+
+
+def test_split_merge_and_add_by_click(editing, settings_dir):  # noqa: F811
+    from napari_backmice._state import LAYER_NODULES
+
+    viewer, review, edit, state = editing
+    layer = viewer.layers[LAYER_NODULES]
+    session = review.session
+    review.select(1)
+    total = session.row(1)["volume_mm3"]
+    change = edit.split_selected()
+    (new,) = change.added
+    assert set(np.unique(layer.data)) >= {1, new}  # the layer shows both parts
+    assert review._row_of(new) is not None
+    assert session.row(1)["volume_mm3"] + session.row(new)["volume_mm3"] == pytest.approx(
+        total, rel=0.02
+    )
+    edit.merge_a.setValue(1)
+    edit.merge_b.setValue(new)
+    edit.merge_button.click()
+    assert new not in session.ids and not (layer.data == new).any()
+    assert session.row(1)["volume_mm3"] == pytest.approx(total)
+
+    # A missed nodule: erase nodule 2, then click inside where it was.
+    where = np.argwhere(layer.data == 2)
+    centre = where[np.argmin(((where - where.mean(axis=0)) ** 2).sum(axis=1))]
+    layer.data_setitem(tuple(where.T), 0)
+    assert 2 not in session.ids
+    edit.add_button.setChecked(True)
+    click = SimpleNamespace(type="mouse_press", position=tuple(layer.data_to_world(centre)))
+    for callback in list(layer.mouse_drag_callbacks):
+        if getattr(callback, "__self__", None) is edit:
+            callback(layer, click)
+    assert not edit.add_button.isChecked()
+    grown = session.ids[-1]
+    assert grown not in (1, 2, 3, 4)
+    assert (layer.data == grown).sum() > 0.5 * len(where)
+    assert session.row(grown)["volume_mm3"] > 0
+    rows = stored_rows(settings_dir, state.analysis.study)
+    assert grown in rows and 2 not in rows
