@@ -136,3 +136,18 @@ def test_reanalysis_keeps_added_nodules_and_renumbers_clashes(project):
     assert rows[5]["status"] == "accepted" and rows[5]["volume_mm3"] == pytest.approx(16.0)
     assert project.events("s")[-1].after["nodule_ids"] == [1, 2, 3, 4]
     assert project.events("s")[-1].before["renumbered"] == [{"reader": "anna", "from": 4, "to": 5}]
+
+
+def test_reanalysis_keeps_mask_edits_and_refuses_another_grid(project):
+    grown = project.mask("s", 1)
+    grown[1:4, 8, 2:6] = True
+    project.record("s", Action.EDIT_MASK, reader="anna", nodule_id=1, mask=grown)
+    project.record("s", Action.EDIT_MASK, reader="anna", nodule_id=3, mask=project.mask("s", 3))
+    project.add_analysis(tiny_analysis("s", n=2))
+    np.testing.assert_array_equal(project.mask("s", 1, reader="anna"), grown)
+    assert project.events("s")[-1].before["dropped_edits"] == [
+        {"nodule_id": 3, "reader": "anna", "kind": "edit"}
+    ]
+    with pytest.raises(InputError, match="another grid"):
+        project.add_analysis(tiny_analysis("s", shape=(6, 20, 30)))
+    assert project.study("s").shape == (6, 20, 24)

@@ -309,7 +309,6 @@ class Project:
         self.pending: list[PendingAction] = []
         self.readonly = False
         self._retries = retries
-        self._cache: dict[str, tuple[tuple[int, int, int], np.ndarray]] = {}
 
     # ----------------------------------------------------------------- opening
 
@@ -740,7 +739,20 @@ class Project:
         at = now_iso()
 
         def write(cur: sqlite3.Connection) -> None:
-            old = cur.execute("SELECT key FROM studies WHERE key = ?", (key,)).fetchone()
+            old = cur.execute(
+                "SELECT key, shape, affine FROM studies WHERE key = ?", (key,)
+            ).fetchone()
+            if old is not None and (
+                tuple(json.loads(old[1])) != shape
+                or not np.allclose(json.loads(old[2]), affine, atol=1e-3)
+            ):
+                # Readers' masks and fascia corrections live on the old grid.
+                raise InputError(
+                    f"study {key!r} is already in the project on another grid "
+                    f"({tuple(json.loads(old[1]))}, now {shape}): add it under another name "
+                    "(study=...)",
+                    path=self.path,
+                )
             new_ids = {e[0] for e in encoded}
             before = None
             if old is not None:
@@ -802,7 +814,6 @@ class Project:
             )
 
         self._transaction(write)
-        self._cache.pop(key, None)
         log.info("%s: study %s stored with %d nodule(s)", self.path, key, len(encoded))
         return key
 
@@ -947,7 +958,23 @@ class Project:
         )
 
     def _visible_ids(self, key: str, reader: str | None) -> set[int]:
-        return set(self._geometry(key, reader))
+        """The nodule ids in this reader's view (no masks read)."""
+        ids = {
+            r["nodule_id"]
+            for r in self._read("SELECT nodule_id FROM nodules WHERE study = ?", (key,))
+        }
+        sql = "SELECT nodule_id, kind FROM nodule_edits WHERE study = ?"
+        params: list[Any] = [key]
+        if reader is not None:
+            sql += " AND reader = ?"
+            params.append(reader)
+        latest = {r["nodule_id"]: r["kind"] for r in self._read(sql + " ORDER BY event", params)}
+        for nid, kind in latest.items():
+            if kind == "deleted":
+                ids.discard(nid)
+            else:
+                ids.add(nid)
+        return ids
 
     def _edits(self, key: str, reader: str | None) -> dict[int, sqlite3.Row]:
         """Per nodule id, the reader's edit (None: the latest edit by anyone)."""
