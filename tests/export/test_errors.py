@@ -42,7 +42,7 @@ def test_not_a_result_folder(tmp_path):
         export_annotations(tmp_path, tmp_path / "out", formats=["csv"])
     with pytest.raises(InputError, match="no such file"):
         export_annotations(tmp_path / "nope", tmp_path / "out", formats=["csv"])
-    with pytest.raises(InputError, match="not a backmice result folder"):
+    with pytest.raises(InputError, match="neither a backmice result folder"):
         import_files([tmp_path / "x.dcm"], into=tmp_path)
 
 

@@ -12,16 +12,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``backmice import``."""
     p = subparsers.add_parser(
         "import",
-        help="import a DICOM SEG and/or SR into a result folder",
+        help="import a DICOM SEG and/or SR into a result folder or project",
         description=(
             "Read a DICOM Segmentation (from backmice, 3D Slicer, OHIF: any binary, fractional "
-            "or label-map SEG over the folder's series) and TID 1500 SRs, and write the "
-            "folder's labels.nii.gz, nodules.csv and nodules.json from them."
+            "or label-map SEG over the series) and TID 1500 SRs. Into a result folder: write its "
+            "labels.nii.gz, nodules.csv and nodules.json from them. Into a project: record them "
+            "as the reader's actions (added, edited, deleted nodules, status, subtype)."
         ),
     )
     p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="SEG and SR files")
     p.add_argument(
-        "--into", type=Path, required=True, metavar="PROJECT_OR_DIR", help="result folder"
+        "--into",
+        type=Path,
+        required=True,
+        metavar="PROJECT_OR_DIR",
+        help="result folder or project",
+    )
+    p.add_argument(
+        "--reader",
+        metavar="NAME",
+        help="project only: whose annotations these are, when the SR does not say",
     )
     p.set_defaults(func=run)
 
@@ -33,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from backmice.cli import console_width
     from backmice.export import import_files
 
-    result = import_files(args.files, into=args.into)
+    result = import_files(args.files, into=args.into, reader=args.reader)
     console = Console(width=console_width())
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)

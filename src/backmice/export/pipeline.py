@@ -31,7 +31,9 @@ from backmice.export.anonymize import Pseudonymizer
 from backmice.export.seg import SEG_SOP_CLASSES, SegVolume, build_seg, read_seg
 from backmice.export.source import (
     Annotations,
+    from_project,
     from_result,
+    is_project,
     is_result_folder,
     open_annotations,
     read_labels,
@@ -249,19 +251,25 @@ def import_files(
     files: Sequence[str | os.PathLike[str]],
     *,
     into: str | os.PathLike[str],
+    reader: str | None = None,
     write: bool = True,
 ) -> ImportResult:
-    """Import a SEG and/or SRs into a result folder (labels.nii.gz, nodules.csv/json).
+    """Import a SEG and/or SRs into a result folder or a project.
 
     Parameters
     ----------
     files : sequence of path-like
-        At most one DICOM SEG over the folder's series (any valid binary,
-        fractional or label-map SEG), and any number of TID 1500 SRs.
+        At most one DICOM SEG over the series (any valid binary, fractional or
+        label-map SEG), and any number of TID 1500 SRs.
     into : path-like
-        A result folder (its series grid and source files decide where the SEG lies).
+        A result folder (writes ``labels.nii.gz``, ``nodules.csv`` and
+        ``nodules.json``) or a project (records the reader's actions: added,
+        edited and deleted nodules, status and subtype).
+    reader : str, optional
+        Project only: who the imported annotations are from, when the SR does
+        not say (a SEG alone, or an SR observed by a device).
     write : bool
-        Write the folder's ``labels.nii.gz``, ``nodules.csv`` and ``nodules.json``.
+        Write the result (False: only compute it).
 
     Returns
     -------
@@ -273,27 +281,61 @@ def import_files(
     ``nodule N``; without an SR, a segment's tracking ID ``nodule N``; else the
     segments in number order become nodules 1, 2, .... Rows: from the SR
     (measurements, subtype, suggested subtype, status, relation, red flags, side,
-    reader) over the folder's row of the same nodule; without an SR, the folder's
-    row where the mask is unchanged, else measured from the mask (shape, and the
-    fascia distances from ``fascia.nii.gz``), with the subtype of the segment
-    label.
+    reader) over the existing row of the same nodule; without an SR, the
+    existing row where the mask is unchanged, else measured from the mask (shape,
+    and the fascia distances), with the subtype of the segment label.
     """
     into = Path(into)
-    if not is_result_folder(into):
-        if (into / "backmice.db").is_file():
-            raise InputError(
-                "importing into a project needs backmice.store (not available yet)", path=into
-            )
-        raise InputError("not a backmice result folder (no nodules.json)", path=into)
     paths = [Path(f) for f in files]
     if not paths:
         raise InputError("no files to import")
+    project = is_project(into)
+    if not project and not is_result_folder(into):
+        raise InputError(
+            "neither a backmice result folder (nodules.json) nor a project (backmice.db)",
+            path=into,
+        )
     segs, srs = _classify(paths)
-    ann = from_result(into)
-    base = {int(r["nodule_id"]): r for r in ann.rows}
     sr_nodules: list[SRNodule] = []
     for p in srs:
         sr_nodules.extend(read_sr(p)[0])
+    if project:
+        readers = {n.get("reader") for n in sr_nodules} - {None}
+        if len(readers) > 1:
+            raise InputError(
+                f"SRs of several readers ({', '.join(sorted(readers))}): import one at a time",
+                path=srs[0],
+            )
+        reader = reader or (readers.pop() if readers else None)
+        if not reader:
+            raise InputError("say whose annotations these are: --reader NAME", path=paths[0])
+        ann, fascia = _project_study(into, paths, reader)
+    else:
+        ann = from_result(into)
+        fascia = None
+        if (into / "fascia.nii.gz").is_file():
+            fascia = read_labels(into / "fascia.nii.gz")[0]
+    result = _merge(ann, segs, srs, sr_nodules, fascia)
+    if project:
+        for row in result.rows:
+            row["reader"] = reader
+    if write:
+        if project:
+            result.written = [_record_into_project(into, ann, result, reader, replace=bool(segs))]
+        else:
+            result.written = _write_result(into, ann, result.labels, result.rows)
+    return result
+
+
+def _merge(
+    ann: Annotations,
+    segs: Sequence[Path],
+    srs: Sequence[Path],
+    sr_nodules: list[SRNodule],
+    fascia: np.ndarray | None,
+) -> ImportResult:
+    """The labels and rows the files give, over the existing annotations ``ann``."""
+    base = {int(r["nodule_id"]): r for r in ann.rows}
     warnings: list[str] = []
     labels = ann.labels
     segvol: SegVolume | None = None
@@ -336,9 +378,6 @@ def import_files(
         if missing:
             warnings.append(f"segments without SR measurements: nodules {sorted(missing)}")
     else:
-        fascia = None
-        if (into / "fascia.nii.gz").is_file():
-            fascia = read_labels(into / "fascia.nii.gz")[0]
         subtypes = {}
         if segvol is not None:
             subtypes = {mapping[s.number]: s.subtype for s in segvol.segments}
@@ -353,10 +392,78 @@ def import_files(
     for w in warnings:
         log.warning("%s", w)
     rows.sort(key=lambda r: int(r["nodule_id"]))
-    result = ImportResult(labels=labels, rows=rows, warnings=warnings)
-    if write:
-        result.written = _write_result(into, ann, labels, rows)
-    return result
+    return ImportResult(labels=labels, rows=rows, warnings=warnings)
+
+
+def _referenced_series(path: Path) -> set[str]:
+    """Series a SEG is over, or an SR's evidence is from."""
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    out = {str(s.SeriesInstanceUID) for s in ds.get("ReferencedSeriesSequence", [])}
+    for study in ds.get("CurrentRequestedProcedureEvidenceSequence", []):
+        out |= {str(s.SeriesInstanceUID) for s in study.get("ReferencedSeriesSequence", [])}
+    return out
+
+
+def _project_study(
+    folder: Path, paths: Sequence[Path], reader: str
+) -> tuple[Annotations, np.ndarray]:
+    """The project study whose series the files are about, as ``reader`` sees it, and its fascia."""
+    from backmice.store import Project
+
+    series: set[str] = set()
+    for p in paths:
+        series |= _referenced_series(p)
+    with Project.open(folder, create=False) as project:
+        matches = [r for r in project.studies() if r.series_uid in series]
+        if not matches:
+            raise InputError(
+                "the project has no study of the series the files reference", path=paths[0]
+            )
+        key = matches[0].key
+        fascia = project.fascia(key, reader=reader)
+    ann = next(a for a in from_project(folder, reader=reader) if a.study == key)
+    return ann, fascia
+
+
+def _record_into_project(
+    folder: Path, ann: Annotations, result: ImportResult, reader: str, *, replace: bool
+) -> Path:
+    """Record the imported annotations as ``reader``'s actions (one transaction each)."""
+    from backmice.store import Action, Project
+
+    key = ann.study
+    current = {int(r["nodule_id"]): r for r in ann.rows}
+    geometry = [c for c in COLUMNS if c.endswith("_mm") or c in ("volume_mm3", "relation")]
+    with Project.open(folder, create=False) as project:
+        for row in result.rows:
+            nid = int(row["nodule_id"])
+            mask = result.labels == nid
+            spec = {c: row.get(c) for c in COLUMNS}
+            if nid not in current:
+                project.record(
+                    key, Action.ADD_NODULE, reader=reader, nodule_id=nid, mask=mask, row=spec
+                )
+            elif not np.array_equal(mask, ann.labels == nid) or any(
+                row.get(c) != current[nid].get(c) for c in geometry
+            ):
+                project.record(
+                    key, Action.EDIT_MASK, reader=reader, nodule_id=nid, mask=mask, row=spec
+                )
+            was = current.get(nid, {})
+            status = row.get("status") or "candidate"
+            if status != (was.get("status") or "candidate"):
+                action = {"accepted": Action.ACCEPT, "rejected": Action.REJECT}.get(
+                    status, Action.RESET
+                )
+                project.record(key, action, reader=reader, nodule_id=nid)
+            if row.get("subtype") != was.get("subtype"):
+                project.record(
+                    key, Action.SET_SUBTYPE, reader=reader, nodule_id=nid, value=row.get("subtype")
+                )
+        if replace:
+            for nid in sorted(set(current) - {int(r["nodule_id"]) for r in result.rows}):
+                project.record(key, Action.DELETE_NODULE, reader=reader, nodule_id=nid)
+    return folder
 
 
 def _same(a: dict, b: dict) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,8 +33,10 @@ from backmice.errors import InputError
 __all__ = [
     "Annotations",
     "SourceSeries",
+    "find_series_files",
     "from_project",
     "from_result",
+    "is_project",
     "is_result_folder",
     "open_annotations",
     "read_labels",
@@ -98,6 +100,9 @@ class Annotations:
         Index ``(slice, row, col, 1)`` to LPS mm.
     source_paths : tuple of Path
         The source DICOM files of the series (read lazily by :meth:`source`).
+    locate_source : callable, optional
+        Finds ``source_paths`` when they are needed and not known (a project
+        records the study's folder, not its files).
     reader : str or None
         The reader whose view this is (None: every row as stored).
     origin : Path or None
@@ -112,6 +117,7 @@ class Annotations:
     source_paths: tuple[Path, ...] = ()
     reader: str | None = None
     origin: Path | None = None
+    locate_source: Callable[[], tuple[Path, ...]] | None = field(default=None, repr=False)
     _source: SourceSeries | None = field(default=None, repr=False)
 
     def source(self) -> SourceSeries:
@@ -124,6 +130,8 @@ class Annotations:
             or does not lie on the labels' grid.
         """
         if self._source is None:
+            if not self.source_paths and self.locate_source is not None:
+                self.source_paths = self.locate_source()
             self._source = read_source(
                 self.source_paths,
                 shape=self.labels.shape,
@@ -397,46 +405,96 @@ def _series_files(paths: tuple[Path, ...], series_uid: str) -> tuple[Path, ...]:
 # --------------------------------------------------------------------------- projects
 
 
-def _is_project(path: Path) -> bool:
-    return (path / "backmice.db").is_file() or (path.is_file() and path.name == "backmice.db")
+def find_series_files(
+    folder: str | os.PathLike[str],
+    *,
+    series_uid: str,
+    shape: tuple[int, int, int],
+    affine: np.ndarray,
+) -> tuple[Path, ...]:
+    """The files of the stack of ``series_uid`` on a grid, found under ``folder`` (headers only).
+
+    Among the stacks of that series with that shape and geometry (Dixon
+    components may share one series), a non-water one is preferred: the fat
+    image is the one analysed.
+
+    Raises
+    ------
+    InputError
+        The folder is gone or holds no such stack.
+    """
+    from backmice.io import Role, open_study
+
+    if not Path(folder).exists():
+        raise InputError("the study's source folder is missing", path=folder)
+    study = open_study(folder)
+    stacks = [
+        s
+        for s in study.stacks
+        if s.series_uid == series_uid
+        and tuple(s.shape) == tuple(shape)
+        and np.allclose(s.affine, affine, atol=1e-2)
+    ]
+    if not stacks:
+        raise InputError(f"no stack of series {series_uid} on the project's grid", path=folder)
+    stacks.sort(key=lambda s: s.role is Role.DIXON_WATER)
+    return tuple(stacks[0].paths)
 
 
-def from_project(
-    path: str | os.PathLike[str], *, reader: str | None = None
-) -> list[Annotations]:  # pragma: no cover - needs the store (backmice.store)
+def from_project(path: str | os.PathLike[str], *, reader: str | None = None) -> list[Annotations]:
     """Annotations of every study of an annotation project (``backmice.store``).
 
-    Uses ``Project.open(path)``, ``project.studies()``, ``project.nodules(study,
-    reader=...)`` and ``project.labels(study, reader=...)``.
+    Parameters
+    ----------
+    path : path-like
+        The project folder or its ``backmice.db``.
+    reader : str, optional
+        That reader's view (their review and mask edits); None: the latest by anyone.
+
+    Returns
+    -------
+    list of Annotations
+        One per study, in key order. The source files are looked up in the
+        study's source folder when a SEG or SR needs them.
     """
-    try:
-        from backmice.store import Project
-    except ImportError:
-        raise InputError(
-            "this backmice has no project store yet; export a result folder", path=path
-        ) from None
-    project = Project.open(path)
+    from backmice.store import Project
+
     out = []
-    for study in project.studies():
-        key = getattr(study, "key", study)
-        rows = [dict(r) for r in project.nodules(key, reader=reader)]
-        lab = project.labels(key, reader=reader)
-        labels, affine = (lab.array, lab.affine) if hasattr(lab, "array") else lab
-        src = getattr(study, "source_files", None) or getattr(lab, "source_files", ())
-        series_uid = str(rows[0]["series_uid"]) if rows else str(getattr(study, "series_uid", ""))
-        out.append(
-            Annotations(
-                study=str(key),
-                series_uid=series_uid,
-                rows=rows,
-                labels=np.asarray(labels, dtype=np.uint32),
-                affine=np.asarray(affine, dtype=float),
-                source_paths=tuple(Path(p) for p in src),
-                reader=reader,
-                origin=Path(path),
+    with Project.open(path, create=False) as project:
+        for rec in project.studies():
+            rows = [
+                {k: v for k, v in r.items() if k not in ("note", "notes")}
+                for r in project.nodules(rec.key, reader=reader)
+            ]
+            labels, affine = project.labels(rec.key, reader=reader)
+            series_uid = str(rec.series_uid or (rows[0]["series_uid"] if rows else ""))
+
+            def locate(rec=rec, series_uid=series_uid, labels=labels, affine=affine):
+                if not rec.source:
+                    raise InputError(f"study {rec.key!r} has no source folder", path=path)
+                return find_series_files(
+                    rec.source, series_uid=series_uid, shape=labels.shape, affine=affine
+                )
+
+            out.append(
+                Annotations(
+                    study=str(rec.key),
+                    series_uid=series_uid,
+                    rows=rows,
+                    labels=np.asarray(labels, dtype=np.uint32),
+                    affine=np.asarray(affine, dtype=float),
+                    reader=reader,
+                    origin=Path(path),
+                    locate_source=locate,
+                )
             )
-        )
     return out
+
+
+def is_project(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a project folder (``backmice.db`` in it) or the database."""
+    path = Path(path)
+    return (path / "backmice.db").is_file() or (path.is_file() and path.name == "backmice.db")
 
 
 def open_annotations(
@@ -452,7 +510,7 @@ def open_annotations(
     path = Path(path)
     if is_result_folder(path):
         return [from_result(path, reader=reader)]
-    if _is_project(path):
+    if is_project(path):
         return from_project(path, reader=reader)
     if not path.exists():
         raise InputError("no such file or folder", path=path)
