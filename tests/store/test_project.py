@@ -80,6 +80,11 @@ def test_real_analysis_round_trips(project, t1_analysis):
     assert record.series_uid == t1_analysis.stacks[0].series_uid
     assert record.n_nodules == len(t1_analysis.nodules) and record.readers == {}
     assert record.source and record.source.endswith("t1_axial/01_t1")
+    assert record.method == "t1" and record.params["threshold"] == t1_analysis.fat.threshold
+    (stack,) = project.stacks(key)
+    assert stack["series_uid"] == t1_analysis.stacks[0].series_uid and stack["role"] == "t1"
+    assert stack["shape"] == (16, 192, 288) and stack["spacing_mm"] == (4.0, 0.8, 0.8)
+    np.testing.assert_allclose(stack["affine"], t1_analysis.stacks[0].affine)
 
 
 def test_reviews_per_reader_and_latest(project):

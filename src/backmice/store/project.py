@@ -197,6 +197,10 @@ class StudyRecord:
         Index to LPS mm.
     series_uid : str or None
         The analysed series.
+    method : str or None
+        ``t1`` or ``dixon``.
+    params : dict
+        The analysis parameters as stored (method, threshold, warnings, ...).
     """
 
     key: str
@@ -208,6 +212,8 @@ class StudyRecord:
     shape: tuple[int, int, int]
     affine: np.ndarray
     series_uid: str | None
+    method: str | None = None
+    params: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -955,7 +961,32 @@ class Project:
             shape=tuple(json.loads(row["shape"])),
             affine=np.asarray(json.loads(row["affine"]), dtype=float),
             series_uid=series[0]["series_uid"] if series else None,
+            method=row["method"],
+            params=json.loads(row["params"]),
         )
+
+    def stacks(self, study: str) -> list[dict]:
+        """The stacks a study was measured on, the analysed one first.
+
+        Returns
+        -------
+        list of dict
+            ``series_uid``, ``role``, ``description``, ``shape`` (slice, row, col),
+            ``spacing_mm`` (None where unknown) and ``affine`` (4x4 list, or None
+            when not known, as for the water stack of an imported result folder).
+        """
+        self._study_row(study)
+        return [
+            {
+                "series_uid": r["series_uid"],
+                "role": r["role"],
+                "description": r["description"],
+                "shape": tuple(json.loads(r["shape"])),
+                "spacing_mm": tuple(json.loads(r["spacing_mm"])),
+                "affine": _loads(r["affine"]),
+            }
+            for r in self._read("SELECT * FROM stacks WHERE study = ? ORDER BY position", (study,))
+        ]
 
     def _visible_ids(self, key: str, reader: str | None) -> set[int]:
         """The nodule ids in this reader's view (no masks read)."""
