@@ -153,9 +153,11 @@ def _union(a: tuple[slice, ...] | None, b: tuple[slice, ...] | None) -> tuple[sl
 
 
 def _grow_box(box: tuple[slice, ...], margin: int, shape: Sequence[int]) -> tuple[slice, ...]:
+    box = tuple(box) + (slice(None),) * (len(shape) - len(box))
+    bounds = [s.indices(n)[:2] for s, n in zip(box, shape, strict=True)]
     return tuple(
-        slice(max(s.start - margin, 0), min(s.stop + margin, n))
-        for s, n in zip(box, shape, strict=True)
+        slice(max(a - margin, 0), min(b + margin, n))
+        for (a, b), n in zip(bounds, shape, strict=True)
     )
 
 
@@ -416,8 +418,14 @@ class Editor:
             raise InputError("labels must not be negative")
         old = self.labels[region]
         diff = old != new
-        if not diff.any():
+        box = _mask_box(diff)
+        if box is None:
             return Change()
+        # Work on the box of what changed only (a whole-array comparison finds it).
+        old, new, diff = old[box], new[box], diff[box]
+        region = tuple(
+            slice(r.start + b.start, r.start + b.stop) for r, b in zip(region, box, strict=True)
+        )
         return self._apply(region, np.where(diff, new, old).astype(np.uint32), diff)
 
     def paint(self, where: np.ndarray, nodule_id: int) -> Change:
@@ -692,15 +700,31 @@ class Editor:
 
     # ------------------------------------------------------------------ fascia
 
-    def set_fascia(self, deep: np.ndarray, *, region: tuple[slice, ...] | None = None) -> Change:
+    def set_fascia(
+        self,
+        deep: np.ndarray,
+        *,
+        region: tuple[slice, ...] | None = None,
+        exact_mm: float = 30.0,
+    ) -> Change:
         """Take an edited deep side of the fascia; new signed distances, every nodule re-measured.
+
+        The signed distance is recomputed around the edit only: on the edit's
+        bounding box plus ``2 * exact_mm``, where :func:`fascia_signed_mm` of
+        the crop is kept wherever it cannot have missed a surface outside the
+        crop. The result equals a recomputation of the whole map at every voxel
+        within ``exact_mm`` of the fascia both before and after the edit (which
+        is where nodules are measured); farther voxels keep their sign and may
+        keep their old distance.
 
         Parameters
         ----------
         deep : ndarray of bool (or labels, non-zero = deep), shape (slice, row, col)
             The deep side (label 1 of the plugin's fascia layer).
         region : tuple of 3 slice, optional
-            Where it was edited (default: anywhere); only used to skip a no-op.
+            Where it was edited (default: anywhere); voxels outside are not compared.
+        exact_mm : float
+            See above; ``inf`` recomputes the whole map.
 
         Returns
         -------
@@ -709,13 +733,46 @@ class Editor:
             ``fascia_max_mm``, ``relation`` and the suggestion follow).
         """
         deep = np.asarray(deep) != 0
-        if deep.shape != self.labels.shape:
-            raise InputError(f"fascia of shape {deep.shape}, expected {self.labels.shape}")
+        shape = self.labels.shape
+        if deep.shape != shape:
+            raise InputError(f"fascia of shape {deep.shape}, expected {shape}")
         if self.body is not None:
             deep &= self.body
-        check = region if region is not None else tuple(slice(0, n) for n in deep.shape)
-        if np.array_equal(deep[check], self.deep[check]) and np.array_equal(deep, self.deep):
+        region = _grow_box(region or tuple(slice(0, n) for n in shape), 0, shape)
+        changed = deep[region] != self.deep[region]
+        box = _mask_box(changed)
+        if box is None:
             return Change()
+        box = tuple(
+            slice(r.start + b.start, r.start + b.stop) for r, b in zip(region, box, strict=True)
+        )
+        margin = [
+            (n if not math.isfinite(exact_mm) else math.ceil(2 * exact_mm / sp) + 1)
+            for sp, n in zip(self.spacing_mm, shape, strict=True)
+        ]
+        crop = tuple(
+            slice(max(b.start - m, 0), min(b.stop + m, n))
+            for b, m, n in zip(box, margin, shape, strict=True)
+        )
         self.deep = deep
-        self.site.signed_fascia_mm = fascia_signed_mm(deep, self.spacing_mm)
+        if all(c.start == 0 and c.stop == n for c, n in zip(crop, shape, strict=True)):
+            self.site.signed_fascia_mm = fascia_signed_mm(deep, self.spacing_mm)
+        else:
+            sub = fascia_signed_mm(deep[crop], self.spacing_mm)
+            # Distance (mm) to the crop's faces inside the array: a crop value no
+            # larger than it cannot have missed a surface beyond the crop.
+            face = np.full(sub.shape, np.inf, dtype=np.float32)
+            for axis, (c, n, sp) in enumerate(zip(crop, shape, self.spacing_mm, strict=True)):
+                idx = np.arange(c.stop - c.start, dtype=np.float32)
+                d = np.full(idx.shape, np.inf, dtype=np.float32)
+                if c.start > 0:
+                    d = np.minimum(d, (idx + 1) * sp)
+                if c.stop < n:
+                    d = np.minimum(d, (c.stop - c.start - idx) * sp)
+                view = [None, None, None]
+                view[axis] = slice(None)
+                face = np.minimum(face, d[tuple(view)])
+            current = self.site.signed_fascia_mm[crop]
+            trusted = np.abs(sub) <= face
+            self.site.signed_fascia_mm[crop] = np.where(trusted, sub, current)
         return self.remeasure()

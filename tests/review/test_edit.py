@@ -212,3 +212,17 @@ def test_fascia_edit_on_the_sample(t1_analysis):
     for i, old in before.items():
         assert editor.rows[i]["fascia_offset_mm"] == pytest.approx(old - 1.6, abs=0.6)
     assert not math.isnan(editor.rows[1]["fascia_min_mm"])
+
+
+def test_local_fascia_update_equals_a_full_recompute_near_the_fascia(t1_analysis):
+    editor = Editor.from_analysis(t1_analysis)
+    deep = editor.deep.copy()
+    k, r, c = 8, slice(150, 175), slice(120, 160)
+    deep[k, r, c] = True  # one stroke on one slice: the deep side bulges toward the skin
+    editor.set_fascia(deep, region=(slice(k, k + 1), r, c), exact_mm=10.0)
+    full = fascia_signed_mm(editor.deep, editor.spacing_mm)
+    old = t1_analysis.fascia.signed_mm
+    near = (np.abs(full) < 10.0) & (np.abs(old) < 10.0)
+    assert not np.array_equal(full, old)
+    np.testing.assert_allclose(editor.site.signed_fascia_mm[near], full[near], atol=1e-4)
+    assert np.array_equal(editor.site.signed_fascia_mm < 0, editor.deep)
