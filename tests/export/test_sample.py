@@ -1,0 +1,62 @@
+"""The real analysis of the bundled T1 sample, exported and imported back through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from backmice.analysis import AnalysisOptions, analyze
+from backmice.cli import main
+from backmice.export import from_result
+from backmice.report import write_analysis
+from backmice.vocab import COLUMNS
+
+SAMPLE = Path(__file__).parents[2] / "sample_data" / "t1_axial"
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample") / "result"
+    write_analysis(analyze(SAMPLE, options=AnalysisOptions(n4=False)), out, qc=False)
+    return out
+
+
+def test_sample_exports_and_imports_back(analysed, tmp_path):
+    original = from_result(analysed)
+    assert len(original.rows) >= 2
+    out = tmp_path / "export"
+    args = ["export", str(analysed), "--out", str(out), "--anonymize"]
+    assert main([*args, "--format", "sr", "--format", "csv", "--format", "json"]) == 0
+    source = pydicom.dcmread(original.source_paths[0], stop_before_pixels=True)
+    secrets = [str(source.PatientName), str(source.PatientID)]
+    for path in out.rglob("*"):
+        assert not any(s in str(path) for s in secrets)
+        if path.is_file():
+            assert not any(s.encode() in path.read_bytes() for s in secrets), path
+    (study,) = [p for p in out.iterdir() if p.is_dir()]
+    seg = pydicom.dcmread(study / "seg.dcm")
+    assert (
+        seg.NumberOfSegments
+        if "NumberOfSegments" in seg
+        else len(seg.SegmentSequence) == len(original.rows)
+    )
+    # Import into a copy of the result with its labels and rows forgotten.
+    target = tmp_path / "target"
+    target.mkdir()
+    for name in ("nodules.json", "labels.nii.gz", "fascia.nii.gz"):
+        (target / name).write_bytes((analysed / name).read_bytes())
+    from .test_roundtrip import _wipe
+
+    _wipe(target)
+    assert (
+        main(["import", str(study / "seg.dcm"), str(study / "sr.dcm"), "--into", str(target)]) == 0
+    )
+    back = from_result(target)
+    assert np.array_equal(back.labels, original.labels)
+    for got, want in zip(back.rows, original.rows, strict=True):
+        assert {c: got[c] for c in COLUMNS if c != "updated"} == {
+            c: want[c] for c in COLUMNS if c != "updated"
+        }
