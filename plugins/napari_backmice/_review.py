@@ -255,6 +255,9 @@ class ReviewWidget(QWidget):
         self.save_button.clicked.connect(self.save)
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.clicked.connect(self._export_csv_dialog)
+        self.dicom_button = QPushButton("Export SEG + SR…")
+        self.dicom_button.setToolTip("DICOM Segmentation and Structured Report of this review")
+        self.dicom_button.clicked.connect(self._export_dicom_dialog)
         self.status_label = QLabel("Run an analysis to review its nodules.")
         self.status_label.setWordWrap(True)
 
@@ -273,6 +276,7 @@ class ReviewWidget(QWidget):
         out = QHBoxLayout()
         out.addWidget(self.save_button)
         out.addWidget(self.csv_button)
+        out.addWidget(self.dicom_button)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addWidget(self.table, 1)
@@ -559,3 +563,22 @@ class ReviewWidget(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export CSV", "nodules.csv", "CSV (*.csv)")
         if path:
             self.export_csv(path)
+
+    def export_dicom(self, folder: str | Path) -> list[Path]:
+        """Write ``seg.dcm`` and ``sr.dcm`` of this review into ``folder`` (saves first)."""
+        if self.session is None:
+            return []
+        if self.session.unsaved and not self.save():
+            return []
+        try:
+            written = self.session.export_dicom(folder)
+        except Exception as exc:  # missing source files, nothing to export: say so
+            self._say(f"Export failed: {exc}", error=True)
+            return []
+        self._say("Wrote " + ", ".join(str(p) for p in written))
+        return written
+
+    def _export_dicom_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export SEG + SR into")
+        if folder:
+            self.export_dicom(folder)

@@ -451,6 +451,44 @@ class Session:
 
         return write_csv(path, self.table())
 
+    def export_dicom(self, out: str | os.PathLike[str], *, sr: bool = True) -> list[Path]:
+        """Write this reader's view of the study as a DICOM SEG (and a Comprehensive 3D SR).
+
+        Uses :mod:`backmice.export` on what the project holds (so only saved
+        changes are exported: call :meth:`save` first if :attr:`unsaved`).
+
+        Parameters
+        ----------
+        out : path-like
+            Folder; ``seg.dcm`` and ``sr.dcm`` are written into it.
+        sr : bool
+            Also write the SR.
+
+        Returns
+        -------
+        list of Path
+
+        Raises
+        ------
+        InputError
+            Unsaved changes, no nodules, or the source DICOM files are gone.
+        """
+        from backmice.export import build_seg, build_sr, from_project
+        from backmice.export.pipeline import save_dataset
+
+        if self.unsaved:
+            raise InputError(f"{self.unsaved} change(s) not saved yet; save before exporting")
+        matches = [a for a in from_project(self.project.path, reader=self.reader)]
+        ann = next((a for a in matches if a.study == self.study), None)
+        if ann is None or not ann.rows:
+            raise InputError(f"no nodules to export in study {self.study}")
+        out = Path(out)
+        seg = build_seg(ann)
+        written = [save_dataset(out / "seg.dcm", seg)]
+        if sr:
+            written.append(save_dataset(out / "sr.dcm", build_sr(ann, seg, reader=self.reader)))
+        return written
+
     def table(self) -> list[dict]:
         """The rows with SPEC columns only."""
         return [{k: r.get(k) for k in COLUMNS} for r in self.rows]

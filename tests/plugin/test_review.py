@@ -210,3 +210,14 @@ def test_export_csv(reviewing, tmp_path):
         rows = list(csv.DictReader(fh))
     assert [r["nodule_id"] for r in rows] == ["1", "2", "3", "4"]
     assert rows[2]["status"] == "accepted" and rows[2]["reader"] == "anna"
+
+
+def test_export_seg_and_sr(reviewing, tmp_path):
+    import pydicom
+
+    _viewer, widget, _state = reviewing()
+    widget.session.accept(1)
+    seg, sr = widget.export_dicom(tmp_path / "dicom")
+    assert pydicom.dcmread(seg).Modality == "SEG"
+    assert pydicom.dcmread(sr).Modality == "SR"
+    assert "Wrote" in widget.status_label.text()

@@ -121,3 +121,19 @@ def test_mask_and_fascia_edits_are_stored_and_restored(tmp_path, analysis):
     assert np.array_equal(again.editor.labels, session.editor.labels)
     assert np.array_equal(again.editor.deep, session.editor.deep)
     assert again.rows == before
+
+
+def test_export_seg_and_sr_of_the_reviewed_study(tmp_path, analysis):
+    import pydicom
+
+    session = Session.open(tmp_path / "project", analysis, reader="anna")
+    session.accept(1)
+    session.set_subtype(1, Subtype.EPISACROILIAC_LIPOMA)
+    session.reject(2)
+    seg_path, sr_path = session.export_dicom(tmp_path / "out")
+    seg = pydicom.dcmread(seg_path)
+    assert seg.Modality == "SEG"
+    assert len(seg.SegmentSequence) == 4
+    assert "episacroiliac_lipoma" in seg.SegmentSequence[0].SegmentLabel
+    sr = pydicom.dcmread(sr_path)
+    assert sr.Modality == "SR"
