@@ -97,6 +97,22 @@ def test_full_disk_keeps_pending_actions_in_order(db):
         assert len(project.flush()) == 2
 
 
+def test_leaving_with_pending_actions_saves_them(db, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with Project.open(db) as project:
+        pages = project._conn.execute("PRAGMA page_count").fetchone()[0]
+        project._conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StoreError):
+            for _ in range(50):
+                project.record("s", Action.SET_NOTE, reader="anna", nodule_id=1, value="y" * 20_000)
+    (saved,) = (tmp_path / "cache" / "backmice" / "pending").iterdir()
+    assert str(saved) in caplog.text
+    with Project.open(db) as project:
+        assert project.load_pending(saved) == 1
+        (event,) = project.flush()
+        assert event.after["note"] == "y" * 20_000
+
+
 def _make_readonly(folder: Path) -> list[str] | None:
     """Write-protect a folder and its files; the command that undoes it (None: chmod)."""
     files = [str(p) for p in folder.iterdir()] + [str(folder)]

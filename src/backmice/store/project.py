@@ -255,6 +255,16 @@ class PendingAction:
         return cls(**doc)
 
 
+def pending_rescue_path(db: str | os.PathLike[str]) -> Path:
+    """Where :meth:`Project.__exit__` saves actions it could not write (a new file each time)."""
+    import hashlib
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    tag = hashlib.sha1(str(Path(db).resolve()).encode()).hexdigest()[:8]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return cache / "backmice" / "pending" / f"{Path(db).stem}-{tag}-{stamp}.json"
+
+
 def now_iso() -> str:
     """The current time, ISO 8601 UTC with milliseconds and a ``Z``."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -481,13 +491,36 @@ class Project:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Leave the ``with`` block: write what is pending, or save it where it is safe.
+
+        Pending actions are flushed once more; if that fails they are saved with
+        :meth:`save_pending` under ``$XDG_CACHE_HOME/backmice/pending/`` (default
+        ``~/.cache``) and the file is named in an error log message, so that
+        :meth:`load_pending` can replay them later.
+        """
         if self.pending:
+            with contextlib.suppress(StoreError, InputError):
+                self.flush()
+        if self.pending:
+            try:
+                saved = self.save_pending(pending_rescue_path(self.path))
+            except OSError as exc:
+                log.error(
+                    "%s: %d action(s) could not be written nor saved (%s); they are lost "
+                    "when this process ends",
+                    self.path,
+                    len(self.pending),
+                    exc,
+                )
+                return
             log.error(
-                "%s: %d action(s) could not be written and are lost when this process ends",
+                "%s: %d action(s) could not be written; saved to %s: replay them with "
+                "Project.load_pending(...) and flush()",
                 self.path,
                 len(self.pending),
+                saved,
             )
-            return
+            self.pending.clear()
         self._conn.close()
 
     # ----------------------------------------------------------- transactions
