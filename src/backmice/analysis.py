@@ -36,6 +36,7 @@ from backmice.segment import (
     n4_correct,
     subcutaneous_fat,
 )
+from backmice.segment.level import sacrum_top_z_mm
 
 __all__ = ["Analysis", "AnalysisOptions", "analyze", "analyze_volume", "choose_stacks"]
 
@@ -85,6 +86,15 @@ class AnalysisOptions:
         Size limits and region of interest.
     red_flags : RedFlagRules
         When red flags are raised.
+    sacrum_top_z_mm : float or None
+        LPS z (mm) of the top of the sacrum, when the reader knows it: nodules
+        below it are suggested as lumbosacral herniations. None: unknown
+        (suggested lumbar), unless ``find_sacrum``.
+    find_sacrum : bool
+        Look for the top of the sacrum (:func:`backmice.segment.level.sacrum_top_z_mm`).
+        Experimental and off by default: on the phantoms it is right within a
+        slice in about half the axial studies, says "unknown" in most others,
+        and is 20 mm off in a few (``docs/analysis.md``).
     """
 
     method: Method | None = None
@@ -92,6 +102,8 @@ class AnalysisOptions:
     n4: bool = True
     candidates: CandidateOptions = field(default_factory=CandidateOptions)
     red_flags: RedFlagRules = field(default_factory=RedFlagRules)
+    sacrum_top_z_mm: float | None = None
+    find_sacrum: bool = False
 
 
 @dataclass(slots=True)
@@ -118,6 +130,9 @@ class Analysis:
     timings : dict of str to float
         Seconds per stage.
     warnings : list of str
+    sacrum_top_z_mm : float or None
+        LPS z of the top of the sacrum (:func:`backmice.segment.level.sacrum_top_z_mm`),
+        None when it could not be told.
     """
 
     study: str
@@ -132,6 +147,7 @@ class Analysis:
     nodules: list[dict]
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    sacrum_top_z_mm: float | None = None
 
 
 def _same_grid(a: Stack, b: Stack) -> bool:
@@ -323,6 +339,14 @@ def analyze_volume(
         k, r, c = np.nonzero(body.mask[:, ::2, ::2])
         x = affine[0, 3] + affine[0, 0] * k + affine[0, 1] * (2 * r) + affine[0, 2] * (2 * c)
         midline = float(np.mean(x)) if x.size else None
+    sacrum_top = options.sacrum_top_z_mm
+    if sacrum_top is None and options.find_sacrum and midline is not None:
+        sacrum_top = sacrum_top_z_mm(
+            fat_mask & ~sat & (labels == 0),
+            fascia.signed_mm,
+            affine=affine,
+            midline_x_mm=midline,
+        )
     site = SiteMaps(
         signed_fascia_mm=fascia.signed_mm,
         skin_depth_mm=body.depth_mm,
@@ -331,6 +355,7 @@ def analyze_volume(
         fat=fat_mask,
         midline_x_mm=midline,
         fat_fraction=fat.fat_fraction,
+        sacrum_top_z_mm=sacrum_top,
         # Dixon: the fat fraction of a capsule pixel is not the core's share of it
         # (at 1.3 mm the label already holds the faint capsule), so no partial volume.
         fat_share=fat.score if method is Method.T1 else None,
@@ -363,6 +388,7 @@ def analyze_volume(
         nodules=rows,
         timings=timings,
         warnings=warnings,
+        sacrum_top_z_mm=sacrum_top,
     )
 
 

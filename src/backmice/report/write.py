@@ -139,6 +139,7 @@ def write_analysis(
                 for s in analysis.stacks
             ],
             units=volume.units,
+            sacrum_top_z_mm=analysis.sacrum_top_z_mm,
             warnings=analysis.warnings,
         ),
         "labels": write_nifti(out / "labels.nii.gz", analysis.labels.astype(np.uint16), affine),
