@@ -9,7 +9,7 @@ within max(1 mm, 10 %), fascia depth below the nodule within 0.5 mm, relation
 right. The truth of the relation is the in-plane one: the rendered fat core's
 pixels against the rendered fascia's superficial face.
 
-    python bench/accuracy_us.py [--seeds 101 102 103] [--json out.json]
+    python bench/accuracy_us.py [--seeds 101 102 103] [--json out.json] [--speed]
 """
 
 from __future__ import annotations
@@ -156,12 +156,44 @@ def measure_case(seed: int, case: dict) -> Case:
     )
 
 
+def speed() -> None:
+    """Time the despeckling filters and a whole frame on a 600x800 region (run once)."""
+    from scipy import ndimage as ndi
+    from skimage.restoration import denoise_bilateral, denoise_tv_chambolle
+
+    from backmice.ultrasound import despeckle
+
+    scene = make_scene(0)
+    plane = plane_over(scene, scene.lesion("N1").core.centre, width_mm=64.0, depth_mm=48.0)
+    us = render_ultrasound(scene, plane, frame_size=(700, 900), seed=1)
+    x0, y0, x1, y1 = us.region
+    image = us.image[0, y0 : y1 + 1, x0 : x1 + 1].astype(np.float32)
+    a = image / 255.0
+    print(f"region {image.shape[0]}x{image.shape[1]} px")
+    for name, run in (
+        ("non-local means (used)", lambda: despeckle(image, spacing_mm=(0.08, 0.08))),
+        ("bilateral", lambda: denoise_bilateral(a, sigma_color=0.15, sigma_spatial=4)),
+        ("total variation", lambda: denoise_tv_chambolle(a, weight=0.1)),
+        ("median 9 px", lambda: ndi.median_filter(a, 9)),
+    ):
+        t = time.perf_counter()
+        run()
+        print(f"  {name:<24} {time.perf_counter() - t:6.2f} s")
+    for label, seed_rc in (("automatic", None), ("seeded", (300.0, 400.0))):
+        t = time.perf_counter()
+        analyze_frame(image, spacing_mm=(0.08, 0.08), seed_rc=seed_rc)
+        print(f"  analyze_frame, {label:<10} {time.perf_counter() - t:6.2f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the accuracy table; returns 0 when every case passes, else 1."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--seeds", type=int, nargs="*", default=list(SEEDS))
     parser.add_argument("--json", help="also write the cases as JSON")
+    parser.add_argument("--speed", action="store_true", help="also time a 600x800 frame")
     args = parser.parse_args(argv)
+    if args.speed:
+        speed()
     results: list[Case] = []
     print(
         f"{'seed':>5} {'lesion':>6} {'found':>5} {'long':>6} {'Δlong':>6} {'short':>6} "

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 #: Despeckling scale: the non-local-means patch is about this wide, mm.
 PATCH_MM = 0.55
 #: Non-local-means search window half-width, mm.
-SEARCH_MM = 0.8
+SEARCH_MM = 0.5
 
 
 def _px(mm: float, step_mm: float, *, least: int = 1) -> int:

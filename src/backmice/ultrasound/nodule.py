@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 N_ANGLES = 360
 #: Largest radius searched from the seed, mm.
 MAX_RADIUS_MM = 40.0
+#: Width of the circular median that smooths the contour, degrees.
+SMOOTH_DEG = 7
 #: Smallest radius of the contour, mm.
 MIN_RADIUS_MM = 0.4
 #: Cost of a contour point beyond an edge it has already crossed, per unit of that edge.
@@ -153,7 +155,10 @@ def segment_nodule(
         idx[t] = i
         i -= int(back[t, i])
     middle = idx[N_ANGLES : 2 * N_ANGLES]
-    rho = radii[middle]
+    # Speckle leaves single-degree spikes and notches; a circular median removes them
+    # (a spike sets the caliper width, so the short axis would come out long).
+    rho = ndi.median_filter(radii[middle], size=SMOOTH_DEG, mode="wrap")
+    rho = ndi.gaussian_filter1d(rho, sigma=1.0, mode="wrap")
     contour = np.column_stack(
         [r0 + np.sin(theta) * rho / geo[0], c0 + np.cos(theta) * rho / geo[1]]
     )
