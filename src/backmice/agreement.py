@@ -38,11 +38,13 @@ if TYPE_CHECKING:
     from backmice.store import Project
 
 __all__ = [
+    "CSV_COLUMNS",
     "QUANTITIES",
     "AgreementResult",
     "BlandAltman",
     "agreement",
     "bland_altman",
+    "bland_altman_figure",
     "cohen_kappa",
     "dice",
     "fleiss_kappa",
