@@ -37,6 +37,7 @@ def make_result(
     oblique: bool = True,
     enhanced: bool = False,
     study: str = "case01",
+    dixon_one_series: bool = False,
 ) -> Path:
     """A result folder like ``backmice analyze --out`` writes, over a fresh synthetic series.
 
@@ -48,11 +49,8 @@ def make_result(
     rng = np.random.default_rng(1)
     image = rng.integers(50, 400, size=shape).astype(np.float32)
     dicom = folder / "dicom"
-    write_series(
-        image,
-        dicom,
+    common = dict(
         affine=affine,
-        series_description="T1 TSE AX",
         patient_name=PATIENT_NAME,
         patient_id=PATIENT_ID,
         shuffle=not enhanced,
@@ -60,7 +58,25 @@ def make_result(
         extra_tags={"PatientBirthDate": BIRTH_DATE},
         seed=3,
     )
-    stack = open_study(dicom).stacks[0]
+    role = "t1"
+    if dixon_one_series:
+        uid = "1.2.826.0.1.3680043.8.498.4242"
+        for kind, scale in (("WATER", 0.3), ("FAT", 1.0)):
+            write_series(
+                image * scale,
+                dicom / kind.lower(),
+                series_description="T1 DIXON AX",
+                image_type=("DERIVED", "PRIMARY", "DIXON", kind),
+                series_uid=uid,
+                **common,
+            )
+        role = "dixon_fat"
+    else:
+        write_series(image, dicom, series_description="T1 TSE AX", **common)
+    stacks = open_study(dicom).stacks
+    stack = next(s for s in stacks if str(s.role) == role)
+    # Water's files listed first: the source must still be the analysed (fat) image.
+    all_files = [p for s in sorted(stacks, key=lambda s: s.role != "dixon_water") for p in s.paths]
     volume = load(stack)
     labels = np.zeros(shape, dtype=np.uint32)
     labels[_ellipsoid(shape, (2, 12, 14), (1.6, 6, 7))] = 1
@@ -121,12 +137,12 @@ def make_result(
         out / "nodules.json",
         rows,
         study=study,
-        source_files=[str(p.resolve()) for p in stack.paths],
+        source_files=[str(p.resolve()) for p in all_files],
         method="t1",
         series=[
             {
                 "series_uid": volume.series_uid,
-                "role": "t1",
+                "role": role,
                 "description": stack.description,
                 "shape": list(shape),
                 "spacing_mm": list(volume.spacing_mm),

@@ -12,6 +12,8 @@ from backmice.errors import InputError
 from backmice.export import build_seg, from_result, import_files, read_seg
 from backmice.export.pipeline import save_dataset
 
+from .conftest import make_result
+
 
 @pytest.fixture
 def ann(result):
@@ -184,3 +186,17 @@ def test_seg_file_is_valid_dicom(ann, tmp_path):
     ds = pydicom.dcmread(path)
     assert ds.file_meta.MediaStorageSOPClassUID == ds.SOPClassUID
     assert hd.seg.segread(path).number_of_segments == 3
+
+
+def test_dixon_components_in_one_series_reference_the_analysed_image(tmp_path):
+    folder = make_result(tmp_path, dixon_one_series=True)
+    ann = from_result(folder)
+    source = ann.source()
+    assert len(source.datasets) == ann.labels.shape[0]
+    assert {tuple(ds.ImageType)[-1] for ds in source.datasets} == {"FAT"}
+    seg = build_seg(ann)
+    refs = {
+        f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        for f in seg.PerFrameFunctionalGroupsSequence
+    }
+    assert refs <= {ds.SOPInstanceUID for ds in source.datasets}

@@ -371,17 +371,33 @@ def from_result(folder: str | os.PathLike[str], *, reader: str | None = None) ->
         keep[[int(r["nodule_id"]) for r in rows if int(r["nodule_id"]) < keep.size]] = True
         labels = np.where(keep[labels], labels, 0).astype(np.uint32)
     study = str(doc.get("study") or (rows[0]["study"] if rows else folder.name))
-    paths = tuple(Path(p) for p in doc.get("source_files") or ())
-    # Only the files of the measured series (Dixon writes fat and water).
+    paths = _series_files(tuple(Path(p) for p in doc.get("source_files") or ()), series_uid)
+    role = str(series[0].get("role") or "") if series else None
+    locate = None
+    if len(paths) > labels.shape[0] and all(p.is_file() for p in paths):
+        # Several images per position: Dixon components stored in one series.
+        # Take the analysed stack's files (by role), found from headers.
+        def locate(paths=paths, labels=labels, affine=affine) -> tuple[Path, ...]:
+            return find_series_files(
+                os.path.commonpath([str(p.parent) for p in paths]),
+                series_uid=series_uid,
+                shape=labels.shape,
+                affine=affine,
+                role=role,
+                within=paths,
+            )
+
+        paths = ()
     return Annotations(
         study=study,
         series_uid=series_uid,
         rows=rows,
         labels=labels,
         affine=affine,
-        source_paths=_series_files(paths, series_uid),
+        source_paths=paths,
         reader=reader,
         origin=folder,
+        locate_source=locate,
     )
 
 
@@ -411,12 +427,25 @@ def find_series_files(
     series_uid: str,
     shape: tuple[int, int, int],
     affine: np.ndarray,
+    role: str | None = None,
+    within: Sequence[Path] | None = None,
 ) -> tuple[Path, ...]:
     """The files of the stack of ``series_uid`` on a grid, found under ``folder`` (headers only).
 
     Among the stacks of that series with that shape and geometry (Dixon
-    components may share one series), a non-water one is preferred: the fat
-    image is the one analysed.
+    components may share one series), the one of ``role`` is taken, else a
+    non-water one: the fat image is the one analysed.
+
+    Parameters
+    ----------
+    folder : path-like
+    series_uid : str
+    shape : tuple of 3 int
+    affine : ndarray of shape (4, 4)
+    role : str, optional
+        The role of the analysed stack (``t1``, ``dixon_fat``...).
+    within : sequence of Path, optional
+        Only stacks made of these files.
 
     Raises
     ------
@@ -428,16 +457,18 @@ def find_series_files(
     if not Path(folder).exists():
         raise InputError("the study's source folder is missing", path=folder)
     study = open_study(folder)
+    allowed = None if within is None else {Path(p).resolve() for p in within}
     stacks = [
         s
         for s in study.stacks
         if s.series_uid == series_uid
         and tuple(s.shape) == tuple(shape)
         and np.allclose(s.affine, affine, atol=1e-2)
+        and (allowed is None or all(p.resolve() in allowed for p in s.paths))
     ]
     if not stacks:
-        raise InputError(f"no stack of series {series_uid} on the project's grid", path=folder)
-    stacks.sort(key=lambda s: s.role is Role.DIXON_WATER)
+        raise InputError(f"no stack of series {series_uid} on the labels' grid", path=folder)
+    stacks.sort(key=lambda s: (str(s.role) != role, s.role is Role.DIXON_WATER))
     return tuple(stacks[0].paths)
 
 
