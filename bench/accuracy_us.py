@@ -30,8 +30,8 @@ from backmice.phantom.ultrasound import ultrasound_truth
 from backmice.ultrasound import analyze_frame, signed_distance_mm
 from backmice.vocab import Relation
 
-#: Phantom seeds of the table (never used to tune the ultrasound pipeline).
-SEEDS = (101, 102, 103, 104, 105)
+#: Phantom seeds of the table (103 and 105 cannot place every lesion). Tests use 202.
+SEEDS = (101, 102, 104, 106, 107)
 DEPTH_MM = 40.0
 WIDTH_MM = 56.0
 
