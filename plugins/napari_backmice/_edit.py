@@ -216,6 +216,7 @@ class EditWidget(QWidget):
             self._nodules_layer = nodules
             if nodules is not None:
                 nodules.events.paint.connect(self._on_nodules_painted)
+                self._bind_history(nodules, self._compare_nodules)
                 if self.add_button.isChecked():
                     nodules.mouse_drag_callbacks.append(self._on_click)
         if fascia is not self._fascia_layer:
@@ -224,6 +225,26 @@ class EditWidget(QWidget):
             self._fascia_layer = fascia
             if fascia is not None:
                 fascia.events.paint.connect(self._on_fascia_painted)
+                self._bind_history(fascia, self._compare_fascia)
+
+    @staticmethod
+    def _bind_history(layer: Any, compare: Any) -> None:
+        """Undo / redo on the layer (Ctrl+Z, Ctrl+Shift+Z) are followed like a stroke.
+
+        napari emits no paint event when it undoes one, so these keys are bound
+        on this layer to undo as napari does, then compare the whole layer.
+        """
+
+        def undo(layer: Any) -> None:
+            layer.undo()
+            compare()
+
+        def redo(layer: Any) -> None:
+            layer.redo()
+            compare()
+
+        layer.bind_key("Control-Z", undo, overwrite=True)
+        layer.bind_key("Control-Shift-Z", redo, overwrite=True)
 
     def session(self) -> Session | None:
         """The viewer's review session (opened if needed)."""

@@ -114,8 +114,21 @@ def open_session(viewer: Any, *, parent: QWidget | None = None, ask: bool = True
     folder = _project_folder(state)
     if reader is None or folder is None:
         return None
+    if isinstance(session, Session):  # a new analysis: finish the previous review's project
+        _close(session)
     state.session = Session.open(folder, state.analysis, reader=reader)
     return state.session
+
+
+def _close(session: Session) -> None:
+    """Close a session's project, unless changes are still waiting to be written."""
+    if session.unsaved and not session.save():
+        log.warning("keeping %s open: %d change(s) not written yet", session.study, session.unsaved)
+        return
+    try:
+        session.project.close()
+    except Exception as exc:  # already closed, or pending again: nothing more to do here
+        log.debug("closing %s: %s", session.project.path, exc)
 
 
 def go_to_nodule(viewer: Any, row: dict, *, zoom: bool = True) -> None:
@@ -339,6 +352,8 @@ class ReviewWidget(QWidget):
             self._reopen()
 
     def _reopen(self) -> None:
+        if isinstance(self.state.session, Session):
+            _close(self.state.session)
         self.state.session = None
         if self.state.analysis is not None:
             self._on_analysis(self.state.analysis)
@@ -358,7 +373,8 @@ class ReviewWidget(QWidget):
             return
         if not self.project_edit.text():
             self.project_edit.setText(str(self.session.project.path.parent))
-        self.session.on_save_error.append(self._on_save_error)
+        if self._on_save_error not in self.session.on_save_error:
+            self.session.on_save_error.append(self._on_save_error)
         self._say(f"Reviewing {self.session.study} as {self.session.reader}.")
         self.refresh()
 

@@ -61,6 +61,12 @@ def test_painting_a_nodule_changes_its_measured_volume(editing, settings_dir):  
     assert edit.last_edit_s is not None and "re-measured 3" in edit.status_label.text()
     stored = stored_rows(settings_dir, state.analysis.study)
     assert stored[3]["volume_mm3"] == pytest.approx(after)
+    # Undo (Ctrl+Z on the layer) takes the stroke back, in the measurements and the store too.
+    undo = next(f for k, f in layer.keymap.items() if str(k) == "Ctrl+Z")
+    undo(layer)
+    assert np.array_equal(layer.data == 3, mask)
+    assert session.row(3)["volume_mm3"] == pytest.approx(before)
+    assert stored_rows(settings_dir, state.analysis.study)[3]["volume_mm3"] == pytest.approx(before)
     # Erase it all: the nodule is gone from the table and the store.
     layer.data_setitem(np.nonzero(layer.data == 3), 0)
     assert 3 not in session.ids and review._row_of(3) is None
