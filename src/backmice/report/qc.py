@@ -50,6 +50,24 @@ def _draw_slice(ax, image2d, extent, vmin, vmax) -> None:
     ax.set_yticks([])
 
 
+def _posterior(analysis: Analysis, affine: np.ndarray) -> np.ndarray:
+    """The posterior half of the body (LPS y above the body's mean), where the fascia is read.
+
+    The fascia is looked for over the back; its zero level elsewhere (the flanks,
+    the abdominal wall) is not drawn, so the picture shows only what was measured.
+    """
+    body = analysis.body.mask
+    k, r, c = np.nonzero(body[:, ::4, ::4])
+    if k.size == 0:
+        return np.ones(body.shape, dtype=bool)
+    y_mid = float(
+        np.mean(affine[1, 3] + affine[1, 0] * k + affine[1, 1] * 4 * r + affine[1, 2] * 4 * c)
+    )
+    kk, rr, cc = np.ogrid[: body.shape[0], : body.shape[1], : body.shape[2]]
+    y = affine[1, 3] + affine[1, 0] * kk + affine[1, 1] * rr + affine[1, 2] * cc
+    return body & (y >= y_mid)
+
+
 def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
     """Draw the QC picture of an analysis into a PNG file.
 
@@ -62,8 +80,12 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
     volume = analysis.volume
     image = analysis.fat.image
     labels = analysis.labels
-    signed = analysis.fascia.signed_mm
     affine = volume.affine if volume.calibrated else np.eye(4)
+    signed = np.where(
+        _posterior(analysis, affine) if volume.calibrated else analysis.body.mask,
+        analysis.fascia.signed_mm,
+        np.nan,
+    )
     pixel = np.linalg.norm(affine[:3, 1:3], axis=0)  # row, col
     dy, dx = float(pixel[0]), float(pixel[1])
     rows, cols = image.shape[1:]
