@@ -37,7 +37,7 @@ from backmice.edit import Change
 from backmice.errors import InputError
 from backmice.review import Session
 
-from ._review import open_session
+from ._review import open_session, sync_layers
 from ._state import LAYER_FASCIA, LAYER_NODULES, state_for
 
 __all__ = ["EditWidget", "replay_stroke", "stroke_region"]
@@ -299,25 +299,9 @@ class EditWidget(QWidget):
 
     def _sync_layers(self, session: Session, change: Change | None = None) -> None:
         """Make the nodules layer show the editor's labels and its features table."""
-        layer = self._nodules_layer
-        if layer is None:
-            return
         self._syncing = True
         try:
-            if layer.data.shape == session.editor.labels.shape and not np.array_equal(
-                layer.data, session.editor.labels
-            ):
-                layer.data[...] = session.editor.labels
-                layer.refresh()
-            try:
-                import pandas as pd
-
-                rows = session.rows
-                layer.features = pd.DataFrame(
-                    [{"index": 0}] + [{"index": r["nodule_id"], **r} for r in rows]
-                )
-            except Exception as exc:  # the features table is a convenience only
-                log.debug("features not updated: %s", exc)
+            sync_layers(self.viewer, session, fascia=False)
         finally:
             self._syncing = False
 

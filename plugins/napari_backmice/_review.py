@@ -45,9 +45,9 @@ from qtpy.QtWidgets import (
 from backmice.review import REVIEW_COLUMNS, Session
 from backmice.vocab import Status, Subtype
 
-from ._state import LAYER_NODULES, ViewerState, state_for
+from ._state import LAYER_FASCIA, LAYER_NODULES, ViewerState, state_for
 
-__all__ = ["ReviewWidget", "go_to_nodule", "open_session", "settings"]
+__all__ = ["ReviewWidget", "go_to_nodule", "open_session", "settings", "sync_layers"]
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,39 @@ def open_session(viewer: Any, *, parent: QWidget | None = None, ask: bool = True
     if isinstance(session, Session):  # a new analysis: finish the previous review's project
         _close(session)
     state.session = Session.open(folder, state.analysis, reader=reader)
+    sync_layers(viewer, state.session)
     return state.session
+
+
+def sync_layers(viewer: Any, session: Session, *, fascia: bool = True) -> None:
+    """Make the nodules (and fascia) layers show the session's labels and deep side.
+
+    A reopened review may hold mask and fascia edits the analysis' own layers
+    do not; the nodules layer's ``features`` table gets the current rows.
+    """
+    layers = viewer.layers
+    editor = session.editor
+    if LAYER_NODULES in layers:
+        layer = layers[LAYER_NODULES]
+        if layer.data.shape == editor.labels.shape and not np.array_equal(
+            layer.data, editor.labels
+        ):
+            layer.data[...] = editor.labels
+            layer.refresh()
+        try:
+            import pandas as pd
+
+            layer.features = pd.DataFrame(
+                [{"index": 0}] + [{"index": r["nodule_id"], **r} for r in session.rows]
+            )
+        except Exception as exc:  # the features table is a convenience only
+            log.debug("features not updated: %s", exc)
+    if fascia and LAYER_FASCIA in layers:
+        layer = layers[LAYER_FASCIA]
+        deep = layer.data != 0
+        if deep.shape == editor.deep.shape and not np.array_equal(deep, editor.deep):
+            layer.data[...] = editor.deep.astype(layer.data.dtype)
+            layer.refresh()
 
 
 def _close(session: Session) -> None:

@@ -159,17 +159,29 @@ def test_accept_reject_tag_and_note_land_in_the_store(reviewing, qtbot, settings
 def test_reopening_restores_the_review_exactly(reviewing, qtbot, t1_analysis):
     from qtpy.QtCore import Qt
 
+    from napari_backmice._state import LAYER_FASCIA, LAYER_NODULES
+
     viewer, widget, _state = reviewing()
     click_row(qtbot, widget, 2)
     qtbot.keyClick(widget.table, Qt.Key_R)
     widget.session.set_subtype(4, "other")
     widget.session.note(4, "check on T2")
+    erase = np.zeros(widget.session.editor.labels.shape, dtype=bool)
+    erase[:, :, : int(np.nonzero(widget.session.editor.mask(1))[2].mean())] = True
+    widget.session.paint(erase & widget.session.editor.mask(1), 0)  # half of nodule 1 erased
+    deep = widget.session.editor.deep.copy()
+    deep[:, 1:] |= deep[:, :-1]
+    widget.session.set_fascia(deep)
     before = widget.session.rows
+    labels, deep = widget.session.editor.labels.copy(), widget.session.editor.deep.copy()
     widget.session.project.close()
     viewer.close()
 
-    _viewer2, widget2, _state2 = reviewing(copy.deepcopy(t1_analysis))
+    viewer2, widget2, _state2 = reviewing(copy.deepcopy(t1_analysis))
     assert widget2.session.rows == before
+    # The layers show the edited masks and fascia, not the analysis' own.
+    np.testing.assert_array_equal(viewer2.layers[LAYER_NODULES].data, labels)
+    np.testing.assert_array_equal(viewer2.layers[LAYER_FASCIA].data != 0, deep)
     col = widget2.table.horizontalHeaderItem
     status_col = [col(c).text() for c in range(widget2.table.columnCount())].index("status")
     shown = {
