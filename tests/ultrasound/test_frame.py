@@ -192,3 +192,17 @@ def test_cine_every_frame_reports_the_spread(tmp_path):
     assert spread["long_axis_mm"]["max"] - spread["long_axis_mm"]["min"] < 2.0
     with pytest.raises(InputError, match="frame 3 does not exist"):
         analyze_ultrasound(three, frame=3)
+
+
+def test_a_region_too_small_to_analyse_is_bad_input(sample_volume):
+    tiny = dataclasses.replace(sample_volume, array=sample_volume.array[:, :5, :40])
+    with pytest.raises(InputError, match="too small to analyse"):
+        analyze_ultrasound(tiny)
+
+
+def test_blank_and_pure_noise_frames_do_not_crash():
+    rng = np.random.default_rng(5)
+    for image in (np.zeros((80, 120)), rng.random((80, 120)) * 255):
+        a = analyze_frame(image, spacing_mm=(0.1, 0.1))
+        assert np.isfinite(a.fascia).all() and np.isfinite(a.fascia_signed_mm).all()
+        assert a.labels.shape == image.shape

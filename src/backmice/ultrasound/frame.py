@@ -172,7 +172,6 @@ def measure_mask(
     ls = long_short_axes_mm(m[None], affine)
     rr, cc = np.nonzero(m)
     centre = np.array([[rr.mean(), cc.mean()]])
-    pts = np.column_stack([rr, cc]).astype(np.float64)
     signed = fascia_signed_mm
     if signed is None:
         signed = signed_distance_mm(fascia_line, (rows, cols), spacing_mm=(dy, dx))
@@ -213,12 +212,11 @@ def measure_mask(
         "fascia_depth_mm": float(np.interp(centre[0, 1], np.arange(cols), fascia_rows) * dy),
         "long_axis_ends_rc": ends["long_axis_end_points_lps"],
         "short_axis_ends_rc": ends["short_axis_end_points_lps"],
-        "pixels": pts.shape[0],
     }
 
 
-def _fat_level(s: NDArray, skin: NDArray, fascia: NDArray, exclude: NDArray) -> NDArray:
-    """Pixels of the subcutaneous fat: 1 mm below the skin to 1 mm above the fascia."""
+def _subcutaneous(s: NDArray, skin: NDArray, fascia: NDArray, exclude: NDArray) -> NDArray:
+    """Pixels of the subcutaneous fat: 2 px below the skin to 2 px above the fascia."""
     rows, cols = s.shape
     r = np.arange(rows)[:, None]
     return (
@@ -291,7 +289,7 @@ def analyze_frame(
         mask, contour = segment_nodule(s, seed_rc, spacing_mm=spacing, box_rc=box_rc)
         masks.append((mask, contour, "seed"))
     elif candidates:
-        region = _fat_level(s, skin, line, np.zeros(s.shape, bool))
+        region = _subcutaneous(s, skin, line, np.zeros(s.shape, bool))
         fat = float(np.median(s[region])) if region.any() else float(np.median(s))
         for seed in automatic_seeds(s, spacing_mm=spacing, skin=skin, fascia=line, fat_level=fat):
             if any(m[round(seed[0]), round(seed[1])] for m, _, _ in masks):
@@ -318,7 +316,7 @@ def analyze_frame(
     taken = np.zeros(s.shape, dtype=bool)
     for m, _, _ in masks:
         taken |= m
-    fat_px = _fat_level(s, skin, line, taken)
+    fat_px = _subcutaneous(s, skin, line, taken)
     fat_level = float(np.median(s[fat_px])) if fat_px.any() else float(np.median(s))
     fat_raw = float(np.median(img[fat_px])) if fat_px.any() else float(np.median(img))
     rows = []

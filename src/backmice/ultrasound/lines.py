@@ -74,7 +74,7 @@ def despeckle(image: NDArray, *, spacing_mm: tuple[float, float] = (0.1, 0.1)) -
     # A light Gaussian first breaks up the speckle grain so patches compare tissue.
     a = ndi.gaussian_filter(a, sigma=max(0.5, 0.1 / step))
     out = denoise_nl_means(
-        a, patch_size=patch, patch_distance=search, h=0.6 * speckle, fast_mode=True
+        a, patch_size=patch, patch_distance=search, h=max(0.6 * speckle, 1e-3), fast_mode=True
     )
     return out.astype(np.float32)
 
@@ -117,8 +117,8 @@ def skin_line(despeckled: NDArray, *, spacing_mm: tuple[float, float]) -> NDArra
     smooth = ndi.uniform_filter1d(s, size=_px(0.3, dy), axis=0)
     bright = smooth >= level
     first = np.where(bright.any(axis=0), bright.argmax(axis=0), 0).astype(np.float64)
-    # A gap in contact or a dark skin column should not make a notch: median along the line.
-    first = ndi.median_filter(first, size=_px(2.0, dx, least=3) | 1, mode="nearest")
+    # A gap in contact or a dark skin column should not make a notch: a 5 mm median.
+    first = ndi.median_filter(first, size=_px(5.0, dx, least=3) | 1, mode="nearest")
     return np.column_stack([np.arange(cols, dtype=np.float64), first])
 
 

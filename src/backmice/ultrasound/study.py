@@ -38,6 +38,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Smallest tissue region analysed, pixels a side.
+MIN_SIZE_PX = 8
 #: Measurements whose spread over the cine frames is reported.
 SPREAD_KEYS: tuple[str, ...] = (
     "long_axis_mm",
@@ -253,11 +255,18 @@ def analyze_ultrasound(
         raise InputError(
             f"frame {frame} does not exist: the series has {n_frames} frame(s), 0-{n_frames - 1}"
         )
+    where = stack.frames[0].path if stack is not None and stack.frames else None
+    if min(volume.array.shape[1:3]) < MIN_SIZE_PX:
+        raise InputError(
+            f"the ultrasound image is {volume.array.shape[2]}x{volume.array.shape[1]} pixels: "
+            f"too small to analyse (at least {MIN_SIZE_PX}x{MIN_SIZE_PX})",
+            path=where,
+        )
     spacing = (
         (float(volume.spacing_mm[1]), float(volume.spacing_mm[2])) if volume.calibrated else None
     )
     seed_rc = None if seed is None else seed_in_region(seed, volume)
-    side = side_from_header(stack.frames[0].path if stack is not None and stack.frames else None)
+    side = side_from_header(where)
     warnings = list(volume.warnings)
 
     def run(k: int) -> UltrasoundAnalysis:
