@@ -38,6 +38,7 @@ def make_result(
     enhanced: bool = False,
     study: str = "case01",
     dixon_one_series: bool = False,
+    nonuniform: bool = False,
 ) -> Path:
     """A result folder like ``backmice analyze --out`` writes, over a fresh synthetic series.
 
@@ -58,6 +59,9 @@ def make_result(
         extra_tags={"PatientBirthDate": BIRTH_DATE},
         seed=3,
     )
+    if nonuniform:  # slices 3 mm apart, but one gap of 4.2 mm
+        steps = np.array([0, 3, 6, 9, 13.2, 16.2, 19.2][: shape[0]])
+        common["positions"] = affine[:3, 3] + steps[:, None] * affine[:3, 0] / 3.0
     role = "t1"
     if dixon_one_series:
         uid = "1.2.826.0.1.3680043.8.498.4242"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pydicom
 import pytest
 
 from backmice.cli import main
@@ -113,3 +114,24 @@ def test_tables_and_labels_match_the_source(result, tmp_path, fmt):
         labels, affine = read_labels(written[0])
         assert np.array_equal(labels, original.labels)
         np.testing.assert_allclose(affine, original.affine, atol=1e-4)
+
+
+def test_nonuniform_slice_spacing_round_trips(tmp_path):
+    folder = make_result(tmp_path, nonuniform=True)
+    original = from_result(folder)
+    source = original.source()
+    gaps = np.linalg.norm(np.diff(source.positions_mm, axis=0), axis=1)
+    assert gaps.max() - gaps.min() > 1.0  # really non-uniform
+    export_annotations(folder, tmp_path / "out", formats=["sr"])
+    seg = pydicom.dcmread(tmp_path / "out" / "case01" / "seg.dcm")
+    by_uid = {ds.SOPInstanceUID: ds for ds in source.datasets}
+    for frame in seg.PerFrameFunctionalGroupsSequence:
+        ref = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        np.testing.assert_allclose(
+            frame.PlanePositionSequence[0].ImagePositionPatient,
+            by_uid[ref].ImagePositionPatient,
+            atol=1e-6,
+        )
+    _wipe(folder)
+    import_files(sorted((tmp_path / "out" / "case01").glob("*.dcm")), into=folder)
+    _assert_same(from_result(folder), original)

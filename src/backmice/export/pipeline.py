@@ -341,17 +341,19 @@ def _merge(
     segvol: SegVolume | None = None
     mapping: dict[int, int] = {}
     if segs:
-        for_uid = ""
+        for_uid, positions = "", None
         try:
-            for_uid = ann.source().frame_of_reference_uid
+            source = ann.source()
+            for_uid, positions = source.frame_of_reference_uid, source.positions_mm
         except InputError as exc:
-            log.info("source series not readable (%s): frame of reference not checked", exc)
+            log.info("source series not readable (%s): SEG placed on the regular grid", exc)
         segvol = read_seg(
             segs[0],
             shape=ann.labels.shape,
             affine=ann.affine,
             series_uid=ann.series_uid or None,
             frame_of_reference_uid=for_uid or None,
+            positions_mm=positions,
         )
         mapping = _number_to_id(segvol, sr_nodules)
         labels = _relabel(segvol, mapping)

@@ -279,6 +279,7 @@ def read_seg(
     affine: np.ndarray,
     series_uid: str | None = None,
     frame_of_reference_uid: str | None = None,
+    positions_mm: np.ndarray | None = None,
 ) -> SegVolume:
     """Read a DICOM SEG onto a series' grid.
 
@@ -294,6 +295,11 @@ def read_seg(
         The series the SEG must be over (its ReferencedSeriesSequence).
     frame_of_reference_uid : str, optional
         Checked when the SEG carries one.
+    positions_mm : ndarray of shape (slice, 3), optional
+        The source's position of each slice (LPS mm; see
+        :attr:`~backmice.export.source.SourceSeries.positions_mm`): frames are
+        matched to them, which also places a series of non-uniform spacing.
+        Default: the positions of the affine's regular grid.
 
     Returns
     -------
@@ -351,8 +357,11 @@ def read_seg(
             f"SEG frames are {pixels.shape[1]}x{pixels.shape[2]}, the series {rows}x{cols}",
             path=path,
         )
-    step = affine[:3, 0]
-    normal = step / np.linalg.norm(step)
+    grid = (
+        affine[:3, 3] + np.arange(n)[:, np.newaxis] * affine[:3, 0]
+        if positions_mm is None
+        else np.asarray(positions_mm, dtype=float).reshape(n, 3)
+    )
     row_dir = affine[:3, 2] / np.linalg.norm(affine[:3, 2])
     col_dir = affine[:3, 1] / np.linalg.norm(affine[:3, 1])
     max_value = float(ds.get("MaximumFractionalValue", 1) or 1)
@@ -369,8 +378,9 @@ def read_seg(
             iop = np.asarray(iop, dtype=float)
             if np.abs(iop[:3] - row_dir).max() > 1e-4 or np.abs(iop[3:] - col_dir).max() > 1e-4:
                 raise InputError("SEG orientation differs from the series'", path=path)
-        k = round(float(np.dot(pos - affine[:3, 3], normal) / np.linalg.norm(step)))
-        if not 0 <= k < n or np.abs(affine[:3, 3] + k * step - pos).max() > POSITION_TOLERANCE_MM:
+        distance = np.abs(grid - pos).max(axis=1)
+        k = int(np.argmin(distance))
+        if distance[k] > POSITION_TOLERANCE_MM:
             raise InputError(
                 f"SEG frame {i + 1} at {np.round(pos, 3).tolist()} is not on the series' grid",
                 path=path,

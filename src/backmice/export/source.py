@@ -65,6 +65,8 @@ class SourceSeries:
     frame_of_slice : tuple of (int, int)
         For each slice ``k`` of the labels: ``(dataset index, 0-based frame
         index)``; the frame index is 0 for single-frame files.
+    positions_mm : ndarray of float64, shape (slice, 3)
+        ImagePositionPatient of each slice's source frame, LPS mm.
     series_uid, study_uid, frame_of_reference_uid : str
         The series' UIDs.
     """
@@ -72,6 +74,7 @@ class SourceSeries:
     datasets: tuple[Dataset, ...]
     paths: tuple[Path, ...]
     frame_of_slice: tuple[tuple[int, int], ...]
+    positions_mm: np.ndarray
     series_uid: str
     study_uid: str
     frame_of_reference_uid: str
@@ -277,7 +280,7 @@ def read_source(
     row_dir = affine[:3, 2] / np.linalg.norm(affine[:3, 2])  # along a row: columns increase
     col_dir = affine[:3, 1] / np.linalg.norm(affine[:3, 1])
     spacing = (np.linalg.norm(affine[:3, 1]), np.linalg.norm(affine[:3, 2]))
-    frames: dict[int, tuple[int, int]] = {}
+    found: list[tuple[float, np.ndarray, int, int, Path]] = []  # (along normal, pos, i, f, path)
     for i, (ds, p) in enumerate(zip(datasets, kept, strict=True)):
         if (int(ds.get("Rows", 0)), int(ds.get("Columns", 0))) != (rows, cols):
             raise InputError(
@@ -293,27 +296,41 @@ def read_source(
                 raise InputError(
                     "source orientation or pixel spacing differs from the labels' grid", path=p
                 )
-            k = float(np.dot(pos - affine[:3, 3], normal) / np.linalg.norm(affine[:3, 0]))
-            kk = round(k)
-            on_grid = np.abs(affine[:3, 3] + kk * affine[:3, 0] - pos).max()
-            if on_grid > POSITION_TOLERANCE_MM or not 0 <= kk < n:
-                raise InputError(
-                    f"source frame {f + 1} at {np.round(pos, 3).tolist()} is not on the labels' "
-                    "grid (another geometry)",
-                    path=p,
-                )
-            frames.setdefault(kk, (i, f))
-    missing = [k for k in range(n) if k not in frames]
-    if missing:
+            found.append((float(np.dot(pos - affine[:3, 3], normal)), pos, i, f, p))
+    # The labels' slices are the source's positions in order along the normal
+    # (as backmice.load stacks them); copies at one position count once.
+    found.sort(key=lambda t: t[0])
+    slices: list[tuple[float, np.ndarray, int, int, Path]] = []
+    for item in found:
+        if not slices or item[0] - slices[-1][0] > POSITION_TOLERANCE_MM:
+            slices.append(item)
+    if len(slices) != n:
         raise InputError(
-            f"no source image for slice(s) {missing[:5]} of {n} (source files missing?)",
+            f"the source has {len(slices)} slice position(s), the labels {n} "
+            "(source files missing, or another series)",
             path=where or kept[0].parent,
         )
+    step = float(np.linalg.norm(affine[:3, 0]))
+    for k, (_, pos, _, f, p) in enumerate(slices):
+        # In plane every slice must lie on the grid; along the normal within half
+        # a slice (non-uniform spacing is stacked in order, like backmice.load).
+        offset = pos - affine[:3, 3] - k * affine[:3, 0]
+        along = abs(float(np.dot(offset, normal)))
+        in_plane = float(np.abs(offset - np.dot(offset, normal) * normal).max())
+        if in_plane > POSITION_TOLERANCE_MM or along > 0.5 * step:
+            raise InputError(
+                f"source frame {f + 1} at {np.round(pos, 3).tolist()} is not on the labels' "
+                "grid (another geometry)",
+                path=p,
+            )
+        if along > POSITION_TOLERANCE_MM:
+            log.info("slice %d is %.3f mm off the regular grid (non-uniform spacing)", k, along)
     first = datasets[0]
     return SourceSeries(
         datasets=tuple(datasets),
         paths=tuple(kept),
-        frame_of_slice=tuple(frames[k] for k in range(n)),
+        frame_of_slice=tuple((i, f) for _, _, i, f, _ in slices),
+        positions_mm=np.array([pos for _, pos, *_ in slices]),
         series_uid=str(first.get("SeriesInstanceUID", "")),
         study_uid=str(first.get("StudyInstanceUID", "")),
         frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
