@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pydicom
 import pytest
 
 import backmice
@@ -206,3 +207,30 @@ def test_blank_and_pure_noise_frames_do_not_crash():
         a = analyze_frame(image, spacing_mm=(0.1, 0.1))
         assert np.isfinite(a.fascia).all() and np.isfinite(a.fascia_signed_mm).all()
         assert a.labels.shape == image.shape
+
+
+@pytest.mark.parametrize(
+    ("tags", "side"),
+    [
+        ({"ImageLaterality": "L"}, "left"),
+        ({"Laterality": "R", "BodyPartExamined": "LEFT BACK"}, "right"),  # the tag wins
+        ({"BodyPartExamined": "LOWER BACK", "ImageComments": "rt SI joint"}, "right"),
+        ({"SeriesDescription": "US BACK LEFT"}, "left"),
+        ({"SeriesDescription": "LEFT vs RIGHT"}, None),  # both named: unknown
+        ({"SeriesDescription": "L12-5 MSK TRANS BACK"}, None),  # a probe name is no side
+    ],
+)
+def test_side_only_when_the_header_says_it(tmp_path, tags, side):
+    from pydicom.dataset import FileMetaDataset
+
+    from backmice.ultrasound import side_from_header
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    for key, value in tags.items():
+        setattr(ds, key, value)
+    path = tmp_path / "us.dcm"
+    ds.save_as(path, enforce_file_format=False)
+    assert side_from_header(path) == side
+    assert side_from_header(None) is None

@@ -106,13 +106,13 @@ def _polyline_signed(points_rc: NDArray, line: NDArray, spacing_mm: tuple[float,
     b = np.column_stack([p[1:, 0] * dx, p[1:, 1] * dy])
     q = np.column_stack([points_rc[:, 1] * dx, points_rc[:, 0] * dy])
     ab = b - a
-    t = np.clip(
-        ((q[:, None, :] - a[None]) * ab[None]).sum(-1) / np.maximum((ab**2).sum(-1), 1e-12),
-        0.0,
-        1.0,
-    )
-    nearest = a[None] + t[..., None] * ab[None]
-    dist = np.sqrt(((q[:, None, :] - nearest) ** 2).sum(-1)).min(axis=1)
+    ab2 = np.maximum((ab**2).sum(-1), 1e-12)
+    dist = np.empty(len(q))
+    for start in range(0, len(q), 256):  # points x segments in blocks of a few MB
+        part = q[start : start + 256, None, :]
+        t = np.clip(((part - a[None]) * ab[None]).sum(-1) / ab2, 0.0, 1.0)
+        nearest = a[None] + t[..., None] * ab[None]
+        dist[start : start + 256] = np.sqrt(((part - nearest) ** 2).sum(-1)).min(axis=1)
     row_at = np.interp(points_rc[:, 1], p[:, 0], p[:, 1])
     return np.where(points_rc[:, 0] < row_at, dist, -dist)
 
