@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from backmice.measure import measure_labels
 from backmice.store import Action, Project
 from backmice.vocab import COLUMNS
 
+from .conftest import make_result
 from .test_anonymize import _leaks
 
 
@@ -93,3 +96,17 @@ def test_project_import_needs_a_reader_for_a_seg_alone(project, tmp_path, capsys
     assert main(["import", str(seg), "--into", str(folder), "--reader", "carl"]) == 0
     labels, _ = _view(folder, key, "carl")
     assert np.array_equal(labels, _view(folder, key, "anna")[0])
+
+
+def test_project_whose_source_folder_is_gone(tmp_path):
+    result = make_result(tmp_path / "own")
+    folder = tmp_path / "project"
+    with Project.open(folder) as p:
+        key = p.add_result_dir(result)
+        source = p.study(key).source
+    shutil.rmtree(source)
+    # Tables need no source; a SEG does, and says which folder is missing.
+    assert export_annotations(folder, tmp_path / "a", formats=["csv", "nifti"])
+    with pytest.raises(InputError, match="source folder is missing") as err:
+        export_annotations(folder, tmp_path / "b", formats=["seg"])
+    assert source in str(err.value)

@@ -9,6 +9,7 @@ import pydicom
 import pytest
 
 from backmice.cli import main
+from backmice.errors import InputError
 from backmice.export import export_annotations, from_result, import_files
 from backmice.report.write import write_json, write_nifti
 from backmice.vocab import COLUMNS
@@ -135,3 +136,23 @@ def test_nonuniform_slice_spacing_round_trips(tmp_path):
     _wipe(folder)
     import_files(sorted((tmp_path / "out" / "case01").glob("*.dcm")), into=folder)
     _assert_same(from_result(folder), original)
+
+
+def test_an_sr_alone_restores_the_review(result, tmp_path):
+    original = from_result(result)
+    export_annotations(result, tmp_path / "out", formats=["sr"])
+    doc = json.loads((result / "nodules.json").read_text())
+    doc["nodules"][0].update(subtype=None, status="candidate", volume_mm3=1.0)
+    (result / "nodules.json").write_text(json.dumps(doc))
+    reports = sorted((tmp_path / "out" / "case01").glob("sr*.dcm"))
+    imported = import_files(reports, into=result)
+    assert not imported.warnings
+    _assert_same(from_result(result), original)
+
+
+def test_an_sr_about_a_nodule_without_mask_is_bad_input(result, tmp_path):
+    export_annotations(result, tmp_path / "out", formats=["sr"])
+    ann = from_result(result)
+    write_nifti(result / "labels.nii.gz", np.where(ann.labels == 1, 0, ann.labels), ann.affine)
+    with pytest.raises(InputError, match="nodule 1 has no mask"):
+        import_files([tmp_path / "out" / "case01" / "sr-anna.dcm"], into=result)
