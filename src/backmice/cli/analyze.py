@@ -22,9 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Pick the study's T1 stack or Dixon fat + water pair (says which), segment the fat, "
             "the skin and the fascia, find candidate nodules and measure them. Writes "
             "DIR/nodules.csv, DIR/nodules.json, DIR/labels.nii.gz, DIR/fascia.nii.gz and "
-            "DIR/qc.png, and prints a table. An ultrasound file (or a study with only "
-            "ultrasound) is analysed as B-mode: the skin and fascia lines, the nodule at --seed "
-            "(or automatic candidates), measured in mm from the ultrasound region's calibration."
+            "DIR/qc.png, and prints a table. An ultrasound file (in a folder: with --series, "
+            "--seed, --frame or --all-frames) is analysed as B-mode: the skin and fascia lines, "
+            "the nodule at --seed (or automatic candidates), in mm from the ultrasound region's "
+            "calibration."
         ),
     )
     p.add_argument("path", type=Path, metavar="PATH", help="study folder, DICOM file or DICOMDIR")

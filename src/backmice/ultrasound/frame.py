@@ -295,12 +295,13 @@ def analyze_frame(
             if any(m[round(seed[0]), round(seed[1])] for m, _, _ in masks):
                 continue
             mask, contour = segment_nodule(s, seed, spacing_mm=spacing)
-            masks.append((mask, contour, "automatic"))
+            if mask.any():
+                masks.append((mask, contour, "automatic"))
         if masks:
             warnings.append(
                 f"{len(masks)} nodule(s) found automatically (status candidate): check them"
             )
-    masks = [m for m in masks if m[0].any()]
+    masks = [m for m in masks if m[0].any()]  # a seed on the region's very edge
     if masks and not fascia_given:
         # Again without the nodules: their capsules are not the fascia.
         exclude = np.zeros(s.shape, dtype=bool)
