@@ -37,10 +37,14 @@ from backmice.edit import Change
 from backmice.errors import InputError
 from backmice.review import Session
 
+from ._layers import layer_transform
 from ._review import open_session, sync_layers
 from ._state import LAYER_FASCIA, LAYER_NODULES, state_for
 
-__all__ = ["EditWidget", "replay_stroke", "stroke_region"]
+__all__ = ["LAYER_CUT", "EditWidget", "replay_stroke", "stroke_region"]
+
+#: Shapes layer holding a line to split a nodule along.
+LAYER_CUT = "cut line"
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +160,9 @@ class EditWidget(QWidget):
         self.split_button = QPushButton("Split selected")
         self.split_button.setToolTip("Cut the selected nodule in two where it narrows")
         self.split_button.clicked.connect(self.split_selected)
+        self.cut_button = QPushButton("Draw cut line")
+        self.cut_button.setToolTip("Draw a line to split along (otherwise split at the waist)")
+        self.cut_button.clicked.connect(self.draw_cut)
         self.merge_a = QSpinBox()
         self.merge_b = QSpinBox()
         for box in (self.merge_a, self.merge_b):
@@ -182,7 +189,8 @@ class EditWidget(QWidget):
         self.status_label.setWordWrap(True)
 
         grid = QGridLayout()
-        grid.addWidget(self.split_button, 0, 0, 1, 2)
+        grid.addWidget(self.cut_button, 0, 0)
+        grid.addWidget(self.split_button, 0, 1)
         grid.addWidget(self.delete_button, 0, 2)
         grid.addWidget(self.merge_a, 1, 0)
         grid.addWidget(self.merge_b, 1, 1)
@@ -385,13 +393,53 @@ class EditWidget(QWidget):
             self.state.nodule_selected.emit(new)
         return change
 
+    def cut_line(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """The last line drawn in the ``cut line`` shapes layer, as two (row, col) indices."""
+        if LAYER_CUT not in self.viewer.layers or self._nodules_layer is None:
+            return None
+        shapes = self.viewer.layers[LAYER_CUT]
+        lines = [
+            d
+            for d, kind in zip(shapes.data, shapes.shape_type, strict=True)
+            if kind in ("line", "path")
+        ]
+        if not lines:
+            return None
+        ends = np.asarray(lines[-1], dtype=float)[[0, -1], -3:]
+        world = [shapes.data_to_world(p) for p in ends]
+        index = [np.asarray(self._nodules_layer.world_to_data(w), dtype=float)[-2:] for w in world]
+        return (tuple(index[0]), tuple(index[1]))
+
     def split_selected(self) -> Change | None:
-        """Split the selected nodule in two."""
+        """Split the selected nodule in two: along the drawn cut line if any, else at its waist."""
         nodule_id = self.selected()
         if nodule_id is None:
             self._say("Select a nodule first (Review table or the layer's label).", error=True)
             return None
-        return self._run(f"split {nodule_id}", lambda s: s.split(nodule_id))
+        line = self.cut_line()
+        change = self._run(f"split {nodule_id}", lambda s: s.split(nodule_id, line=line))
+        if change is not None and line is not None:
+            self.viewer.layers[LAYER_CUT].data = []
+        return change
+
+    def draw_cut(self) -> None:
+        """Add (or select) the ``cut line`` shapes layer, ready to draw a line."""
+        if LAYER_CUT not in self.viewer.layers:
+            kwargs: dict[str, Any] = {}
+            affine = (
+                None
+                if self._nodules_layer is None
+                else self._nodules_layer.metadata.get("backmice_affine")
+            )
+            if affine is not None:  # placed like the other layers (mm, LPS world)
+                kwargs = layer_transform(affine)
+            self.viewer.add_shapes(
+                ndim=3, name=LAYER_CUT, edge_color="yellow", edge_width=0.5, **kwargs
+            )
+        layer = self.viewer.layers[LAYER_CUT]
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add_line"
+        self._say("Draw a line across the nodule, then Split selected.")
 
     def _merge_clicked(self) -> None:
         self.merge(self.merge_a.value(), self.merge_b.value())

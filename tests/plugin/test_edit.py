@@ -139,3 +139,30 @@ def test_split_merge_and_add_by_click(editing, settings_dir):  # noqa: F811
     assert session.row(grown)["volume_mm3"] > 0
     rows = stored_rows(settings_dir, state.analysis.study)
     assert grown in rows and 2 not in rows
+
+
+def test_split_along_a_drawn_cut_line(editing):
+    from napari_backmice._state import LAYER_NODULES
+
+    viewer, review, edit, _state = editing
+    layer = viewer.layers[LAYER_NODULES]
+    session = review.session
+    review.select(4)
+    mask = layer.data == 4
+    k = int(np.argmax(mask.sum(axis=(1, 2))))
+    rows, cols = np.nonzero(mask[k])
+    c = float(np.median(cols)) + 0.5
+    edit.draw_cut()
+    cut = viewer.layers["cut line"]
+    ends = [
+        layer.data_to_world((k, rows.min() - 3, c)),
+        layer.data_to_world((k, rows.max() + 3, c)),
+    ]
+    cut.add_lines(np.array([cut.world_to_data(e) for e in ends]))
+    change = edit.split_selected()
+    (new,) = change.added
+    for part in (layer.data == 4, layer.data == new):
+        side = np.nonzero(part)[2]
+        assert side.max() < c or side.min() > c  # each part on one side of the line
+    assert len(cut.data) == 0
+    assert session.row(4)["volume_mm3"] > 0 and session.row(new)["volume_mm3"] > 0
