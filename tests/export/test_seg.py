@@ -200,3 +200,14 @@ def test_dixon_components_in_one_series_reference_the_analysed_image(tmp_path):
         for f in seg.PerFrameFunctionalGroupsSequence
     }
     assert refs <= {ds.SOPInstanceUID for ds in source.datasets}
+
+
+def test_a_frame_without_position_is_placed_by_its_source_image(ann, result, tmp_path):
+    seg = build_seg(ann)
+    for frame in seg.PerFrameFunctionalGroupsSequence:
+        del frame.PlanePositionSequence
+    path = save_dataset(tmp_path / "seg.dcm", seg)
+    with pytest.raises(InputError, match="no ImagePositionPatient"):
+        read_seg(path, shape=ann.labels.shape, affine=ann.affine)
+    imported = import_files([path], into=result, write=False)
+    assert np.array_equal(imported.labels, ann.labels)

@@ -341,10 +341,13 @@ def _merge(
     segvol: SegVolume | None = None
     mapping: dict[int, int] = {}
     if segs:
-        for_uid, positions = "", None
+        for_uid, positions, instances = "", None, None
         try:
             source = ann.source()
             for_uid, positions = source.frame_of_reference_uid, source.positions_mm
+            instances = [
+                (str(source.datasets[i].SOPInstanceUID), f + 1) for i, f in source.frame_of_slice
+            ]
         except InputError as exc:
             log.info("source series not readable (%s): SEG placed on the regular grid", exc)
         segvol = read_seg(
@@ -354,6 +357,7 @@ def _merge(
             series_uid=ann.series_uid or None,
             frame_of_reference_uid=for_uid or None,
             positions_mm=positions,
+            source_instances=instances,
         )
         mapping = _number_to_id(segvol, sr_nodules)
         labels = _relabel(segvol, mapping)

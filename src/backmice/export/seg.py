@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
@@ -272,6 +274,23 @@ def _frame_attr(item: Dataset, shared: Dataset, seq: str, attr: str) -> object:
     return None
 
 
+def _derived_position(
+    item: Dataset, grid: np.ndarray, source_instances: Sequence[tuple[str, int]] | None
+) -> np.ndarray | None:
+    """The position of the source slice a SEG frame says it is derived from."""
+    if not source_instances:
+        return None
+    where = {(uid, frame): k for k, (uid, frame) in enumerate(source_instances)}
+    for derivation in item.get("DerivationImageSequence", []):
+        for src in derivation.get("SourceImageSequence", []):
+            frames = src.get("ReferencedFrameNumber", 1)
+            frame = int(frames[0]) if isinstance(frames, MultiValue | list) else int(frames)
+            k = where.get((str(src.get("ReferencedSOPInstanceUID", "")), frame))
+            if k is not None:
+                return grid[k]
+    return None
+
+
 def read_seg(
     path: str | os.PathLike[str],
     *,
@@ -280,6 +299,7 @@ def read_seg(
     series_uid: str | None = None,
     frame_of_reference_uid: str | None = None,
     positions_mm: np.ndarray | None = None,
+    source_instances: Sequence[tuple[str, int]] | None = None,
 ) -> SegVolume:
     """Read a DICOM SEG onto a series' grid.
 
@@ -300,6 +320,9 @@ def read_seg(
         :attr:`~backmice.export.source.SourceSeries.positions_mm`): frames are
         matched to them, which also places a series of non-uniform spacing.
         Default: the positions of the affine's regular grid.
+    source_instances : sequence of (str, int), optional
+        Each slice's source SOPInstanceUID and 1-based frame number: places a
+        frame without ImagePositionPatient by the source image it is derived from.
 
     Returns
     -------
@@ -372,7 +395,12 @@ def read_seg(
         pos = _frame_attr(item, shared, "PlanePositionSequence", "ImagePositionPatient")
         iop = _frame_attr(item, shared, "PlaneOrientationSequence", "ImageOrientationPatient")
         if pos is None:
-            raise InputError(f"SEG frame {i + 1} has no ImagePositionPatient", path=path)
+            pos = _derived_position(item, grid, source_instances)
+        if pos is None:
+            raise InputError(
+                f"SEG frame {i + 1} has no ImagePositionPatient and no known source image",
+                path=path,
+            )
         pos = np.asarray(pos, dtype=float)
         if iop is not None:
             iop = np.asarray(iop, dtype=float)

@@ -177,13 +177,13 @@ def _observer(reader: str | None) -> hd.sr.ObservationContext:
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=generate_device_uid(), name="backmice", model_name=f"backmice {__version__}"
+            uid=_device_uid(), name="backmice", model_name=f"backmice {__version__}"
         ),
     )
     return hd.sr.ObservationContext(observer_device_context=device)
 
 
-def generate_device_uid() -> str:
+def _device_uid() -> str:
     """A fixed UID for backmice as an observing device."""
     return pydicom.uid.generate_uid(entropy_srcs=["backmice device"])
 
