@@ -83,6 +83,11 @@ def test_project_round_trip(project, result, tmp_path):
     assert np.array_equal(got_labels, want_labels)
     for got, want in zip(got_rows, want_rows, strict=True):
         assert {c: v for c, v in got.items() if v != want[c]} == {}, want["nodule_id"]
+    with Project.open(fresh, create=False) as p:
+        actions = sorted(str(e.action) for e in p.events(key, reader="anna"))
+    assert actions == sorted(
+        ["accept", "set_subtype", "reject", "edit_mask", "add_nodule", "delete_nodule"]
+    )
     # Nobody else's view changed.
     assert _view(fresh, key, "ben")[0].max() == 3
 

@@ -427,7 +427,7 @@ def _project_study(
             )
         key = matches[0].key
         fascia = project.fascia(key, reader=reader)
-    ann = next(a for a in from_project(folder, reader=reader) if a.study == key)
+    (ann,) = from_project(folder, reader=reader, studies=[key])
     return ann, fascia
 
 

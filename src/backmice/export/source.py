@@ -489,7 +489,12 @@ def find_series_files(
     return tuple(stacks[0].paths)
 
 
-def from_project(path: str | os.PathLike[str], *, reader: str | None = None) -> list[Annotations]:
+def from_project(
+    path: str | os.PathLike[str],
+    *,
+    reader: str | None = None,
+    studies: Sequence[str] | None = None,
+) -> list[Annotations]:
     """Annotations of every study of an annotation project (``backmice.store``).
 
     Parameters
@@ -498,6 +503,8 @@ def from_project(path: str | os.PathLike[str], *, reader: str | None = None) -> 
         The project folder or its ``backmice.db``.
     reader : str, optional
         That reader's view (their review and mask edits); None: the latest by anyone.
+    studies : sequence of str, optional
+        Only these study keys (default every study).
 
     Returns
     -------
@@ -510,6 +517,8 @@ def from_project(path: str | os.PathLike[str], *, reader: str | None = None) -> 
     out = []
     with Project.open(path, create=False) as project:
         for rec in project.studies():
+            if studies is not None and rec.key not in studies:
+                continue
             rows = [
                 {k: v for k, v in r.items() if k not in ("note", "notes")}
                 for r in project.nodules(rec.key, reader=reader)
