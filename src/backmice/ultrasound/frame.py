@@ -48,6 +48,10 @@ EXTRA_COLUMNS: tuple[str, ...] = (
 )
 #: Margin around a nodule that the fascia search ignores (its capsule and blur), mm.
 EXCLUDE_MARGIN_MM = 2.5
+#: Around a nodule, its capsule (about 1.2 mm and the blur), mm.
+CAPSULE_MARGIN_MM = 1.5
+#: A fascia line that leaves the bridged one by more than this over a nodule went over it.
+CLIMB_MM = 1.5
 #: A bright rim at least this much above the fat (despeckled, 0..1) is a capsule.
 CAPSULE_CONTRAST = 0.15
 
@@ -224,6 +228,34 @@ def _subcutaneous(s: NDArray, skin: NDArray, fascia: NDArray, exclude: NDArray) 
     )
 
 
+def _fascia_around(
+    s: NDArray, masks: list[NDArray], *, spacing: tuple[float, float], skin: NDArray, step: float
+) -> NDArray:
+    """The fascia again, the nodules' capsules excluded (they are not the fascia).
+
+    Two readings: (a) the nodules, 2.5 mm around them and everything above them
+    in their columns excluded, the line bridged across (a septum or the capsule
+    over a fat herniation must not lure the line over its top); (b) only the
+    nodules and 1.5 mm around them (their capsule) excluded, so a fascia lying
+    over a subfascial nodule is followed where it is. Where (b) climbs more than
+    1.5 mm above (a) over a nodule it went over a herniation's top: (a) is kept.
+    """
+    core = np.zeros(s.shape, dtype=bool)
+    for m in masks:
+        core |= m
+    wide = ndi.binary_dilation(core, iterations=max(1, round(EXCLUDE_MARGIN_MM / step)))
+    above = np.maximum.accumulate(wide[::-1], axis=0)[::-1]
+    bridged = fascia_line(s, spacing_mm=spacing, skin=skin, exclude=above)
+    near = ndi.binary_dilation(core, iterations=max(1, round(CAPSULE_MARGIN_MM / step)))
+    followed = fascia_line(s, spacing_mm=spacing, skin=skin, exclude=near)
+    cols = core.any(axis=0)
+    climb = (bridged[cols, 1] - followed[cols, 1]) * spacing[0]
+    calibrated_climb = climb if spacing != (1.0, 1.0) else climb * 0.1
+    if calibrated_climb.size and float(np.max(np.abs(calibrated_climb))) > CLIMB_MM:
+        return bridged
+    return followed
+
+
 def _capsule(s: NDArray, mask: NDArray, fat: float, spacing: tuple[float, float]) -> bool:
     """A bright rim just outside the nodule (0.2-1.0 mm): encapsulated."""
     step = min(spacing) if spacing != (1.0, 1.0) else 0.1
@@ -303,15 +335,7 @@ def analyze_frame(
             )
     masks = [m for m in masks if m[0].any()]  # a seed on the region's very edge
     if masks and not fascia_given:
-        # Again without the nodules: their capsules are not the fascia.
-        exclude = np.zeros(s.shape, dtype=bool)
-        for m, _, _ in masks:
-            exclude |= m
-        exclude = ndi.binary_dilation(exclude, iterations=max(1, round(EXCLUDE_MARGIN_MM / step)))
-        # And everything above it in its columns: a septum over a herniation must not
-        # lure the line over the top of the nodule; below it the fascia stays visible.
-        exclude = np.maximum.accumulate(exclude[::-1], axis=0)[::-1]
-        line = fascia_line(s, spacing_mm=spacing, skin=skin, exclude=exclude)
+        line = _fascia_around(s, [m for m, _, _ in masks], spacing=spacing, skin=skin, step=step)
     signed = signed_distance_mm(line, s.shape, spacing_mm=spacing)
     labels = np.zeros(s.shape, dtype=np.uint16)
     taken = np.zeros(s.shape, dtype=bool)
