@@ -184,6 +184,14 @@ def _single_colour(rgba: tuple[float, float, float, float]):
     return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: rgba})
 
 
+def _find_layer(viewer: Any, name: str) -> Any:
+    """The layer called ``name``, or None (napari's LayerList has no ``get``)."""
+    try:
+        return viewer.layers[name]
+    except KeyError:
+        return None
+
+
 class _Relay(QObject):
     """Carries progress from the worker thread to the GUI thread (queued)."""
 
@@ -342,7 +350,7 @@ class AnalyzeWidget(QWidget):
     def _show_preview_layer(self) -> None:
         assert self.fat_score is not None
         score = self.fat_score
-        layer = self.viewer.layers.get(LAYER_PREVIEW, None)
+        layer = _find_layer(self.viewer, LAYER_PREVIEW)
         if layer is None or layer.data.shape != score.score.shape:
             if layer is not None:
                 self.viewer.layers.remove(layer)

@@ -107,12 +107,17 @@ def screenshot_session(
     -------
     Path
     """
+    from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
 
     from backmice._atomic import atomic_path
 
     _quiet_qt5_notice()
     viewer, widgets = open_viewer(path, show=True)
+    # Nobody is at the keyboard: a widget that asks (a reader's name) is answered "cancel".
+    dismiss = QTimer()
+    dismiss.timeout.connect(_reject_modal_dialogs)
+    dismiss.start(100)
     try:
         viewer.window._qt_window.resize(*size)
         analyze = widgets.get("Analyze")
@@ -127,11 +132,12 @@ def screenshot_session(
             analyze.go_to_nodule(first)
             viewer.layers[LAYER_NODULES].selected_label = first
             state.nodule_selected.emit(first)
-            viewer.text_overlay.visible = True
-            viewer.text_overlay.position = "top_left"
-            viewer.text_overlay.font_size = 10
-            viewer.text_overlay.color = "white"
-            viewer.text_overlay.text = nodule_caption(analysis.nodules[0])
+            text = _text_overlay(viewer)
+            text.visible = True
+            text.position = "top_left"
+            text.font_size = 10
+            text.color = "white"
+            text.text = nodule_caption(analysis.nodules[0])
         for _ in range(3):
             QApplication.processEvents()
         viewer.reset_view()
@@ -140,8 +146,25 @@ def screenshot_session(
         with atomic_path(out) as tmp:
             viewer.screenshot(str(tmp), canvas_only=False)
     finally:
+        dismiss.stop()
         viewer.close()
     return Path(out)
+
+
+def _text_overlay(viewer: Any) -> Any:
+    """The canvas text overlay (``viewer.canvas.overlays.text`` since napari 0.9)."""
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    return getattr(overlays, "text", None) or viewer.text_overlay
+
+
+def _reject_modal_dialogs() -> None:
+    from qtpy.QtWidgets import QApplication, QDialog
+
+    dialog = QApplication.activeModalWidget()
+    if isinstance(dialog, QDialog):
+        log.info("screenshot: dismissed the dialog %r", dialog.windowTitle())
+        dialog.reject()
 
 
 def _quiet_qt5_notice() -> None:

@@ -1,0 +1,54 @@
+"""The writer: a labels layer → NIfTI in its patient geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+pytestmark = pytest.mark.gui
+
+
+def _lps_of_index(image: sitk.Image, index_krc) -> np.ndarray:
+    k, r, c = index_krc
+    return np.array(image.TransformContinuousIndexToPhysicalPoint((c, r, k)))
+
+
+def test_nodule_labels_saved_as_nifti_land_in_place(make_napari_viewer, t1_analysis, tmp_path):
+    from napari_backmice._analyze import result_layers
+
+    viewer = make_napari_viewer()
+    data, kwargs, _ = result_layers(t1_analysis)[0]
+    layer = viewer.add_labels(data, **kwargs)
+    out = tmp_path / "nodules.nii.gz"
+    written = viewer.layers.save(str(out), selected=False, plugin="backmice")
+    assert written == [str(out)]
+    image = sitk.ReadImage(str(out))  # SimpleITK reports LPS, like DICOM
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), layer.data)
+    affine = t1_analysis.volume.affine
+    for index in ([0, 0, 0], [7, 50, 200], [15, 191, 287]):
+        expected = (affine @ np.append(np.asarray(index, float), 1.0))[:3]
+        np.testing.assert_allclose(_lps_of_index(image, index), expected, atol=1e-4)
+
+
+def test_a_labels_layer_made_elsewhere_takes_its_geometry_from_the_layer(
+    make_napari_viewer, tmp_path
+):
+    from backmice.io.writer import rotation_matrix
+    from napari_backmice._layers import layer_transform
+    from napari_backmice._writer import write_labels
+
+    affine = np.eye(4)
+    affine[:3, :3] = rotation_matrix("z", 20.0) @ np.diag([3.0, 0.7, 0.9])
+    affine[:3, 3] = [-40.0, 10.0, 25.0]
+    labels = np.zeros((4, 10, 12), np.uint8)
+    labels[1, 2:5, 3:7] = 2
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(labels, **layer_transform(affine))  # no backmice metadata
+    data, attributes, _ = layer.as_layer_data_tuple()
+    (path,) = write_labels(str(tmp_path / "drawn"), data, attributes)
+    assert path.endswith(".nii.gz")
+    image = sitk.ReadImage(path)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), labels)
+    expected = (affine @ np.array([2.0, 3.0, 5.0, 1.0]))[:3]
+    np.testing.assert_allclose(_lps_of_index(image, (2, 3, 5)), expected, atol=1e-4)
