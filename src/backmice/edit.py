@@ -131,6 +131,7 @@ def site_maps(analysis: Analysis) -> SiteMaps:
         fat=fat.mask & analysis.body.mask,
         midline_x_mm=_midline_x_mm(analysis.body.mask, affine) if calibrated else None,
         fat_fraction=fat.fat_fraction,
+        sacrum_top_z_mm=analysis.sacrum_top_z_mm,
         fat_share=fat.score if analysis.method is Method.T1 else None,
     )
 
