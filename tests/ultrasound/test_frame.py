@@ -234,3 +234,14 @@ def test_side_only_when_the_header_says_it(tmp_path, tags, side):
     ds.save_as(path, enforce_file_format=False)
     assert side_from_header(path) == side
     assert side_from_header(None) is None
+
+
+def test_a_fascia_line_handed_back_is_used_as_given(sample_volume, sample_seeded, sample_truth):
+    _, lesion, _ = sample_truth
+    seed = (lesion["depth_mm"] / 0.08, lesion["x_mm"] / 0.08)
+    edited = sample_seeded.fascia[::50] + np.array([0.0, 25.0])  # sparse, 2 mm deeper
+    a = analyze_frame(sample_volume.array[0], spacing_mm=(0.08, 0.08), seed_rc=seed, fascia=edited)
+    np.testing.assert_array_equal(a.fascia, edited)
+    before, after = sample_seeded.nodules[0], a.nodules[0]
+    assert after["fascia_offset_mm"] == pytest.approx(before["fascia_offset_mm"] + 2.0, abs=0.1)
+    assert after["long_axis_mm"] == pytest.approx(before["long_axis_mm"], abs=1e-6)
