@@ -66,6 +66,10 @@ def test_add_delete_and_ids(project):
     assert [r["nodule_id"] for r in project.nodules("s", reader="anna")] == [1, 2, 3, 4]
     assert [r["nodule_id"] for r in project.nodules("s", reader="ben")] == [1, 2, 3, 5]
     assert project.nodules("s", reader="anna")[3]["volume_mm3"] == pytest.approx(16.0)
+    # A nodule added without a row is measured on the study's series.
+    assert (
+        project.nodules("s", reader="anna")[3]["series_uid"] == project.stacks("s")[0]["series_uid"]
+    )
     project.record("s", Action.ACCEPT, reader="anna", nodule_id=4)
     project.record("s", Action.DELETE_NODULE, reader="anna", nodule_id=2)
     assert [r["nodule_id"] for r in project.nodules("s", reader="anna")] == [1, 3, 4]

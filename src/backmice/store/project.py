@@ -1416,7 +1416,11 @@ class Project:
             if not isinstance(row, dict):
                 raise InputError(f"row must be a dict of SPEC columns, not {type(row).__name__}")
             return _jsonable({c: row.get(c) for c in COLUMNS})
-        return _jsonable(_remeasure(mask, affine, signed, base, study=study))
+        measured = _remeasure(mask, affine, signed, base, study=study)
+        if measured.get("series_uid") is None:  # a new nodule: the series the study was read on
+            stacks = self.stacks(study)
+            measured["series_uid"] = stacks[0]["series_uid"] if stacks else None
+        return _jsonable(measured)
 
     def _check_nodule(self, study: str, reader: str, nodule_id: int | None) -> int:
         if nodule_id is None:
