@@ -128,6 +128,9 @@ def _layer_meta(analysis: Analysis) -> dict[str, Any]:
         "backmice_affine": np.asarray(analysis.volume.affine, dtype=float),
         "series_uid": analysis.volume.series_uid,
         "units": analysis.volume.units,
+        "study": analysis.study,
+        # The writers' needs: the source series (DICOM SEG references it) and the rows.
+        "source_paths": [str(p) for p in analysis.stacks[0].paths] if analysis.stacks else [],
     }
 
 
@@ -155,7 +158,7 @@ def result_layers(analysis: Analysis) -> list[tuple[Any, dict, str]]:
         **transform,
         "name": LAYER_NODULES,
         "opacity": 0.6,
-        "metadata": _layer_meta(analysis),
+        "metadata": {**_layer_meta(analysis), "nodules": analysis.nodules},
     }
     fascia = {
         **transform,

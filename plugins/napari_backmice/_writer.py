@@ -1,4 +1,4 @@
-"""npe2 writer: a labels layer (nodules, fascia) → NIfTI in its patient geometry.
+"""npe2 writers: a labels layer → NIfTI in its patient geometry, or the nodules → DICOM SEG.
 
 The layer's index-to-LPS affine is taken from ``metadata["backmice_affine"]``
 (every layer the plugin makes carries it); for a labels layer made elsewhere it
@@ -6,11 +6,18 @@ is rebuilt from the layer's scale, translate, rotate and shear in the plugin's
 world (:mod:`napari_backmice._layers`). The file is written atomically by
 :func:`backmice.report.write.write_nifti`, so it opens in the right place in
 3D Slicer, ITK-SNAP or nibabel.
+
+The DICOM SEG writer (:func:`write_seg`) needs what the Analyze widget puts in
+the nodules layer's metadata: the SPEC rows (``nodules``), the study name and
+the source files of the series, so the SEG references the source instances
+(:func:`backmice.export.build_seg`). A label painted without a row gets an
+unmeasured ``candidate`` row.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +26,7 @@ from backmice.report.write import write_nifti
 
 from ._layers import _REVERSE
 
-__all__ = ["lps_affine_of", "write_labels"]
+__all__ = ["lps_affine_of", "write_labels", "write_seg"]
 
 log = logging.getLogger(__name__)
 
@@ -82,4 +89,69 @@ def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     dtype = np.uint16 if array.max(initial=0) < 2**16 else np.uint32
     write_nifti(path, array.astype(dtype), lps_affine_of(attributes))
     log.info("wrote %s", path)
+    return [path]
+
+
+def write_seg(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """npe2 single-layer writer: save the nodules labels layer as a DICOM SEG.
+
+    Parameters
+    ----------
+    path : str
+        Target file; ``.dcm`` is added when missing.
+    data : array-like of int, shape (slice, row, col)
+        Nodule labels (label value = ``nodule_id``).
+    attributes : dict
+        The layer's attributes; ``metadata`` must hold ``series_uid``,
+        ``source_paths`` and ``nodules`` (the Analyze widget's nodules layer does).
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    InputError
+        The layer does not come from a backmice analysis, holds no nodule, or
+        the source files no longer match it.
+    """
+    from backmice.errors import InputError
+    from backmice.export import Annotations, build_seg
+    from backmice.export.pipeline import save_dataset
+    from backmice.vocab import COLUMNS
+
+    if not path.lower().endswith(".dcm"):
+        path = f"{path}.dcm"
+    meta = attributes.get("metadata") or {}
+    if not meta.get("source_paths") or not meta.get("series_uid"):
+        raise InputError(
+            "DICOM SEG needs the nodules layer of a backmice analysis (its source series)",
+            path=path,
+        )
+    labels = np.asarray(data).astype(np.uint32)
+    present = [int(v) for v in np.unique(labels) if v != 0]
+    measured = {int(r["nodule_id"]): r for r in meta.get("nodules") or []}
+    rows = []
+    for nid in present:
+        row = measured.get(nid)
+        if row is None:
+            row = dict.fromkeys(COLUMNS)
+            row.update(
+                series_uid=meta["series_uid"],
+                nodule_id=nid,
+                status="candidate",
+                red_flags="",
+                units=meta.get("units", "mm"),
+            )
+        rows.append(row)
+    annotations = Annotations(
+        study=str(meta.get("study", "")),
+        series_uid=str(meta["series_uid"]),
+        rows=rows,
+        labels=labels,
+        affine=lps_affine_of(attributes),
+        source_paths=tuple(Path(p) for p in meta["source_paths"]),
+    )
+    save_dataset(path, build_seg(annotations))
+    log.info("wrote %s (%d segments)", path, len(rows))
     return [path]

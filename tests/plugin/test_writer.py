@@ -52,3 +52,36 @@ def test_a_labels_layer_made_elsewhere_takes_its_geometry_from_the_layer(
     np.testing.assert_array_equal(sitk.GetArrayFromImage(image), labels)
     expected = (affine @ np.array([2.0, 3.0, 5.0, 1.0]))[:3]
     np.testing.assert_allclose(_lps_of_index(image, (2, 3, 5)), expected, atol=1e-4)
+
+
+def test_nodules_saved_as_dicom_seg_read_back_onto_the_series(
+    make_napari_viewer, t1_analysis, tmp_path
+):
+    from backmice.export import read_seg
+    from napari_backmice._analyze import result_layers
+
+    viewer = make_napari_viewer()
+    data, kwargs, _ = result_layers(t1_analysis)[0]
+    layer = viewer.add_labels(data.copy(), **kwargs)
+    # A reader paints a missed nodule by hand: it gets a segment too.
+    new_id = int(layer.data.max()) + 1
+    layer.data[8, 20:26, 30:36] = new_id
+    out = tmp_path / "nodules.dcm"
+    written = viewer.layers.save(str(out), selected=False, plugin="backmice")
+    assert written == [str(out)]
+    volume = t1_analysis.volume
+    seg = read_seg(out, shape=volume.shape, affine=volume.affine, series_uid=volume.series_uid)
+    by_number = {s.number: s.nodule_id for s in seg.segments}
+    assert sorted(by_number.values()) == [*range(1, new_id + 1)]
+    relabelled = np.zeros_like(layer.data)
+    for number, nid in by_number.items():
+        relabelled[seg.labels == number] = nid
+    np.testing.assert_array_equal(relabelled, layer.data)
+
+
+def test_seg_of_a_layer_without_an_analysis_is_bad_input(tmp_path):
+    from backmice.errors import InputError
+    from napari_backmice._writer import write_seg
+
+    with pytest.raises(InputError, match="backmice analysis"):
+        write_seg(str(tmp_path / "x.dcm"), np.ones((2, 3, 3), np.uint8), {"metadata": {}})
