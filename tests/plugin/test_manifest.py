@@ -42,7 +42,8 @@ def test_manifest_contributes_reader_writer_samples_and_widgets():
     contributions = manifest.contributions
     assert [r.command for r in contributions.readers] == ["backmice.get_reader"]
     assert contributions.readers[0].accepts_directories
-    assert {w.command for w in contributions.writers} == {"backmice.write_labels"}
+    writers = {w.command for w in contributions.writers}
+    assert writers == {"backmice.write_labels", "backmice.write_seg"}
     assert {s.key for s in contributions.sample_data} == {"t1_axial", "dixon", "us"}
     names = {w.display_name for w in contributions.widgets}
     assert {"Analyze", "Measure"} <= names
