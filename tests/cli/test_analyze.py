@@ -56,8 +56,16 @@ def test_rerun_gives_the_same_ids_and_numbers(t1_result, tmp_path):
 
 
 def test_study_without_a_usable_stack_is_bad_input(tmp_path, capsys):
-    code = main(["analyze", str(SAMPLES / "us"), "--out", str(tmp_path)])
+    # An MRI method asked for on an ultrasound-only study: nothing to analyse.
+    code = main(["analyze", str(SAMPLES / "us"), "--out", str(tmp_path), "--method", "t1"])
     assert code == 2
     err = capsys.readouterr().err
     assert "no T1 stack and no Dixon fat + water pair" in err
     assert "us (US" in err  # says what was found
+
+
+def test_ultrasound_only_folder_is_analysed_as_ultrasound(tmp_path):
+    assert main(["analyze", str(SAMPLES / "us"), "--out", str(tmp_path)]) == 0
+    about = json.loads((tmp_path / "nodules.json").read_text(encoding="utf-8"))
+    assert about["nodules"] and all(r["units"] == "mm" for r in about["nodules"])
+    assert (tmp_path / "qc.png").is_file()

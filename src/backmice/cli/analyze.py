@@ -22,10 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Pick the study's T1 stack or Dixon fat + water pair (says which), segment the fat, "
             "the skin and the fascia, find candidate nodules and measure them. Writes "
             "DIR/nodules.csv, DIR/nodules.json, DIR/labels.nii.gz, DIR/fascia.nii.gz and "
-            "DIR/qc.png, and prints a table. An ultrasound file (in a folder: with --series, "
-            "--seed, --frame or --all-frames) is analysed as B-mode: the skin and fascia lines, "
-            "the nodule at --seed (or automatic candidates), in mm from the ultrasound region's "
-            "calibration."
+            "DIR/qc.png, and prints a table. Ultrasound (a study with no MR images, or one "
+            "named by --series, --seed, --frame or --all-frames) is analysed as B-mode: the skin "
+            "and fascia lines, the nodule at --seed (or automatic candidates), in mm from the "
+            "ultrasound region's calibration."
         ),
     )
     p.add_argument("path", type=Path, metavar="PATH", help="study folder, DICOM file or DICOMDIR")
@@ -59,6 +59,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=20.0,
         metavar="MM",
         help="how far deep to the fascia to look, mm (default 20)",
+    )
+    level = p.add_mutually_exclusive_group()
+    level.add_argument(
+        "--sacrum-top-z",
+        type=float,
+        metavar="MM",
+        help="LPS z of the top of the sacrum (S1 endplate), mm: herniations below it are "
+        "suggested as lumbosacral (default: level unknown, suggested lumbar)",
+    )
+    level.add_argument(
+        "--find-sacrum",
+        action="store_true",
+        help="look for the top of the sacrum (experimental, axial series; see docs/analysis.md)",
     )
     p.add_argument("--no-n4", action="store_true", help="skip the T1 bias-field correction")
     us = p.add_argument_group("ultrasound (a B-mode frame or cine: see docs/ultrasound.md)")
@@ -217,8 +230,8 @@ def _run_ultrasound(study, args: argparse.Namespace) -> int:
 
 
 def _is_ultrasound(study, args: argparse.Namespace) -> bool:
-    """Ultrasound when asked for: the series named is, an ultrasound option is given, or
-    PATH is a single file with only ultrasound in it (a folder keeps the MRI analysis)."""
+    """Ultrasound when asked for (the series named is, an ultrasound option is given) or
+    when the study has ultrasound and no MR images; an MRI method asked for keeps MRI."""
     us = [s for s in study.stacks if s.role is Role.US]
     if not us:
         return False
@@ -226,8 +239,10 @@ def _is_ultrasound(study, args: argparse.Namespace) -> bool:
         return any(s.series_uid == args.series for s in us)
     if args.seed is not None or args.frame is not None or args.all_frames:
         return True
+    if args.method is not None:  # t1 / dixon are MRI methods
+        return False
     mr = [s for s in study.stacks if s.role.is_image and s.modality == "MR"]
-    return not mr and Path(args.path).is_file()
+    return not mr
 
 
 def run(args: argparse.Namespace) -> int:
@@ -246,6 +261,8 @@ def run(args: argparse.Namespace) -> int:
         candidates=CandidateOptions(
             min_size_mm=args.min_size, max_size_mm=args.max_size, roi_deep_mm=args.roi_depth
         ),
+        sacrum_top_z_mm=args.sacrum_top_z,
+        find_sacrum=args.find_sacrum,
     )
     err = Console(stderr=True, width=console_width())
     study = open_study(args.path)
@@ -262,7 +279,8 @@ def run(args: argparse.Namespace) -> int:
         if not any(s.role is Role.US for s in study.stacks):
             raise
         raise InputError(
-            f"{exc.problem}; to analyse the ultrasound, give its file, --series UID or --seed",
+            f"{exc.problem}; to analyse the ultrasound, "
+            + ("leave out --method" if args.method else "give --series UID or --seed"),
             path=exc.path,
         ) from None
     out = Console(width=console_width())
