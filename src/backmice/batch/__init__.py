@@ -15,12 +15,11 @@ written at the end. See ``docs/batch.md``.
 from __future__ import annotations
 
 from backmice.batch.discover import StudyTask, discover, fingerprint
-from backmice.batch.runner import MAX_TASKS_PER_CHILD, ProgressCallback, run
+from backmice.batch.runner import ProgressCallback, run
 from backmice.batch.tables import STUDY_COLUMNS, read_nodules
 from backmice.batch.worker import StudyRecord, StudyStatus
 
 __all__ = [
-    "MAX_TASKS_PER_CHILD",
     "STUDY_COLUMNS",
     "ProgressCallback",
     "StudyRecord",

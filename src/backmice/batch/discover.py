@@ -112,10 +112,15 @@ def _file_list(folder: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted(out))
 
 
-def _common_folder(study: Study, uid: str, folder: Path) -> Path:
+def _label(study: Study, uid: str, folder: Path, base: str) -> str:
+    """``<folder>/<sub-folder>`` when the study's files share one sub-folder, else ``""``."""
     paths = [p for s in study.stacks if s.study_uid == uid for p in s.paths]
-    common = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else folder
-    return common
+    if not paths:
+        return ""
+    common = Path(os.path.commonpath([str(p.parent) for p in paths]))
+    if common == folder or not common.is_relative_to(folder):
+        return ""
+    return f"{base}/{common.relative_to(folder).parts[0]}"
 
 
 def scan_folder(root: str, folder: str) -> list[StudyTask]:
@@ -148,13 +153,13 @@ def scan_folder(root: str, folder: str) -> list[StudyTask]:
         uids = sorted({s.study_uid for s in study.stacks})
     if len(uids) <= 1:
         return [StudyTask(safe_name(base), str(folder_p), rel, None, files)]
+    labels = {uid: _label(study, uid, folder_p, base) for uid in uids}
+    shared = [lab for lab in labels.values() if list(labels.values()).count(lab) > 1]
     tasks = []
     for uid in uids:
-        common = _common_folder(study, uid, folder_p)
-        if common != folder_p and common.is_relative_to(root_p):
-            label = common.relative_to(root_p).as_posix()
-        else:
-            label = f"{base}-{uid or 'no_study_uid'}"
+        label = labels[uid]
+        if not label or label in shared:  # mixed in one folder: name it by its UID
+            label = f"{label or base}-{uid or 'no_study_uid'}"
         tasks.append(StudyTask(safe_name(label), str(folder_p), rel, uid, files))
     return tasks
 

@@ -1,9 +1,13 @@
 """Run a batch: discover, skip what is unchanged, analyse the rest in parallel, write tables.
 
 The studies run in worker processes: a local process pool (spawn or
-forkserver, each worker holding one volume at a time and replaced after
-:data:`MAX_TASKS_PER_CHILD` studies), or a Dask distributed cluster (one task
-per study). Either way every study's result lands atomically in
+forkserver; each worker analyses one study at a time, so it holds one volume,
+and frees it before the next), or a Dask distributed cluster (one task per
+study).
+
+The pool does not use ``max_tasks_per_child``: on Python 3.11 to 3.13 (before
+the fix of CPython gh-115634) the pool stops replacing workers that reach the
+limit and hangs with studies still queued. Either way every study's result lands atomically in
 ``OUT/studies/<name>/`` and the cohort tables are assembled from those folders
 in study-name order, so both give byte-identical tables (apart from timings).
 """
@@ -37,12 +41,9 @@ from backmice.batch.worker import (
 )
 from backmice.errors import InputError
 
-__all__ = ["MAX_TASKS_PER_CHILD", "ProgressCallback", "run"]
+__all__ = ["ProgressCallback", "run"]
 
 log = logging.getLogger(__name__)
-
-#: Studies a pool worker process analyses before it is replaced (memory stays flat).
-MAX_TASKS_PER_CHILD = 8
 
 #: ``progress(record, done, total)``: once with ``record=None`` when the work is known
 #: (``done`` = studies reused by ``--resume``), then once per finished study.
@@ -95,13 +96,13 @@ class _Pool:
     def __init__(self, workers: int, log_level: int) -> None:
         self.workers = workers
         self.log_level = log_level
+        self.fn = analyze_study  # the task; replaceable in tests (a worker that dies)
         self.pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=_context(),
-            max_tasks_per_child=MAX_TASKS_PER_CHILD,
             initializer=init_worker,
             initargs=(self.log_level,),
         )
@@ -113,7 +114,7 @@ class _Pool:
         pending = {task.name: (task, fp) for task, fp in jobs}
         for _attempt in range(2):
             futures = {
-                self.pool.submit(analyze_study, task, out, options, fp, qc=qc): name
+                self.pool.submit(self.fn, task, out, options, fp, qc=qc): name
                 for name, (task, fp) in pending.items()
             }
             try:

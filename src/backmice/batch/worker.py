@@ -11,6 +11,7 @@ and the cohort tables read back.
 from __future__ import annotations
 
 import enum
+import gc
 import json
 import logging
 import os
@@ -181,6 +182,17 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def _root_of(task) -> str:
+    """The cohort root of a task (its folder without the relative part)."""
+    folder = Path(task.folder)
+    return str(folder if task.rel == "." else folder.parents[len(Path(task.rel).parts) - 1])
+
+
+def _relative(message: str, task) -> str:
+    """Paths in a message made relative to the cohort root (tables stay portable)."""
+    return message.replace(_root_of(task) + os.sep, "")
+
+
 def analyze_study(task, out: str, options, fingerprint: str, *, qc: bool = True) -> dict:
     """Analyse one study and write ``out/studies/<task.name>/`` atomically.
 
@@ -223,7 +235,7 @@ def analyze_study(task, out: str, options, fingerprint: str, *, qc: bool = True)
             method, stacks = choose_stacks(study, method=options.method)
         except InputError as exc:
             record.status = StudyStatus.NO_STACK
-            record.message = _one_line(exc)
+            record.message = _relative(_one_line(exc), task)
         else:
             record.method = str(method)
             record.series_uid = ";".join(s.series_uid for s in stacks)
@@ -235,15 +247,16 @@ def analyze_study(task, out: str, options, fingerprint: str, *, qc: bool = True)
                     row["study"] = task.name
                 write_analysis(analysis, tmp, qc=qc)
                 record.n_nodules = len(analysis.nodules)
-                record.message = _one_line("; ".join(analysis.warnings))
+                record.message = _relative(_one_line("; ".join(analysis.warnings)), task)
             except InputError as exc:
                 record.status = StudyStatus.ERROR
-                record.message = _one_line(exc)
+                record.message = _relative(_one_line(exc), task)
             except Exception as exc:  # a bug in backmice: record it, keep the batch going
                 log.exception("study %s failed", task.name)
                 record.status = StudyStatus.ERROR
-                record.message = _one_line(
-                    f"internal error (a bug in backmice): {type(exc).__name__}: {exc}"
+                record.message = _relative(
+                    _one_line(f"internal error (a bug in backmice): {type(exc).__name__}: {exc}"),
+                    task,
                 )
         if record.status is not StudyStatus.OK:
             # No partial results next to a failure record.
@@ -255,6 +268,8 @@ def analyze_study(task, out: str, options, fingerprint: str, *, qc: bool = True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        analysis = study = None
+        gc.collect()  # the volume and its maps go before the next study arrives
     return record.to_json()
 
 

@@ -1,0 +1,75 @@
+"""A tiny cohort shared by the batch tests, and one reference batch run over it.
+
+The cohort (about 2 s of analysis in all): two copies of the Dixon sample (one
+in a folder whose name needs escaping), an ultrasound-only study (no usable
+stack), a study whose pixel data cannot be decoded (error), and one folder
+holding two studies (Dixon and ultrasound) that is split by StudyInstanceUID.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.encaps import encapsulate
+from pydicom.uid import JPEGBaseline8Bit
+
+from backmice._names import safe_name
+from backmice.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+
+#: Output names of the cohort's studies and their expected status.
+EXPECTED = {
+    "a": "ok",
+    safe_name("b c"): "ok",  # escaped, with a hash of the original
+    "broken": "error",
+    safe_name("multi/dixon"): "ok",  # one folder, two StudyInstanceUIDs
+    safe_name("multi/us"): "no_stack",
+    "us": "no_stack",
+}
+
+
+def undecodable_study(folder: Path) -> Path:
+    """A one-slice T1 'study' whose JPEG pixel data is garbage (headers are fine)."""
+    folder.mkdir(parents=True)
+    src = sorted((SAMPLES / "t1_axial").glob("*/*.dcm"))[0]
+    ds = pydicom.dcmread(src)
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xe0 not a jpeg" + bytes(100)])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(folder / "im.dcm", enforce_file_format=True)
+    return folder
+
+
+def make_cohort(root: Path) -> Path:
+    """Write the test cohort under ``root`` (see the module docstring)."""
+    shutil.copytree(SAMPLES / "dixon", root / "a")
+    shutil.copytree(SAMPLES / "dixon", root / "b c")
+    shutil.copytree(SAMPLES / "us", root / "us")
+    undecodable_study(root / "broken")
+    shutil.copytree(SAMPLES / "dixon", root / "multi" / "dixon")
+    shutil.copytree(SAMPLES / "us", root / "multi" / "us")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cohort(tmp_path_factory) -> Path:
+    return make_cohort(tmp_path_factory.mktemp("cohort"))
+
+
+@pytest.fixture(scope="session")
+def reference(cohort, tmp_path_factory):
+    """``backmice batch --quiet`` over the cohort (process pool): (out, exit code, stdout)."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("reference")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(["batch", str(cohort), "--out", str(out), "--workers", "2", "--quiet"])
+    return out, code, buffer.getvalue()

@@ -1,0 +1,105 @@
+"""``backmice batch`` and :func:`backmice.batch.run` over the tiny cohort."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+
+from backmice.batch import STUDY_COLUMNS, run
+from backmice.batch.worker import RECORD_FILE
+from backmice.vocab import COLUMNS
+from tests.batch.conftest import EXPECTED
+
+
+def _studies(out) -> list[dict]:
+    with (out / "studies.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_failed_studies_give_exit_3_and_every_other_result(reference):
+    out, code, _ = reference
+    assert code == 3  # error and no_stack both count as failed (docs/batch.md)
+    rows = _studies(out)
+    assert [r["study"] for r in rows] == sorted(EXPECTED)
+    assert {r["study"]: r["status"] for r in rows} == EXPECTED
+    for name, status in EXPECTED.items():
+        folder = out / "studies" / name
+        record = json.loads((folder / RECORD_FILE).read_text())
+        assert record["status"] == status
+        if status == "ok":
+            for f in ("nodules.csv", "nodules.json", "labels.nii.gz", "fascia.nii.gz", "qc.png"):
+                assert (folder / f).stat().st_size > 0
+        else:  # a failure leaves only its record
+            assert sorted(p.name for p in folder.iterdir()) == [RECORD_FILE]
+
+
+def test_studies_csv_says_what_was_used_and_why_not(reference):
+    out, _, _ = reference
+    with (out / "studies.csv").open() as fh:
+        assert tuple(next(csv.reader(fh))) == STUDY_COLUMNS
+    rows = {r["study"]: r for r in _studies(out)}
+    a = rows["a"]
+    assert a["method"] == "dixon" and a["series_description"] == "T1 DIXON AX F;T1 DIXON AX W"
+    assert len(a["series_uid"].split(";")) == 2 and int(a["n_nodules"]) >= 3
+    assert float(a["seconds"]) > 0
+    assert rows["broken"]["message"].startswith("broken/im.dcm: cannot decode the pixel data")
+    assert rows["us"]["message"].startswith("us: no T1 stack")
+    assert rows["broken"]["method"] == "t1"
+    assert "no T1 stack and no Dixon" in rows["us"]["message"]
+    multi = [r for r in rows.values() if r["folder"] == "multi"]
+    assert len(multi) == 2 and all(r["study_uid"] for r in multi)
+
+
+def test_nodule_tables_have_every_spec_column_study_first_in_name_order(reference):
+    out, _, _ = reference
+    with (out / "nodules.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+        assert tuple(rows[0].keys()) == COLUMNS and COLUMNS[0] == "study"
+    ok = sorted(n for n, s in EXPECTED.items() if s == "ok")
+    assert sorted({r["study"] for r in rows}) == ok
+    order = [(r["study"], int(r["nodule_id"])) for r in rows]
+    assert order == sorted(order)
+    # each study's rows are exactly its own nodules.csv, renamed to the batch name
+    for name in ok:
+        with (out / "studies" / name / "nodules.csv").open() as fh:
+            own = list(csv.DictReader(fh))
+        assert own == [r for r in rows if r["study"] == name]
+    # the three copies of one Dixon study measure the same
+    per_study = {n: [r["volume_mm3"] for r in rows if r["study"] == n] for n in ok}
+    assert len({tuple(v) for v in per_study.values()}) == 1
+    frame = pd.read_parquet(out / "nodules.parquet")
+    assert tuple(frame.columns) == COLUMNS and len(frame) == len(rows)
+    assert frame["volume_mm3"].dtype == "float64" and frame["nodule_id"].dtype == "int64"
+    assert list(frame["study"]) == [r["study"] for r in rows]
+    assert (frame["subtype"] == "").all() and (frame["fat_fraction"] > 0.5).all()
+    assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".nodules*"))
+
+
+def test_quiet_prints_one_line_per_study(reference):
+    _, _, stdout = reference
+    lines = [line for line in stdout.splitlines() if line.startswith("[")]
+    assert len(lines) == len(EXPECTED)
+    assert any("broken: error" in line for line in lines)
+    assert "2 failed" not in stdout and "3 failed" in stdout
+
+
+def test_resume_reuses_unchanged_results_and_reruns_failures(reference, cohort, tmp_path):
+    out, _, _ = reference
+    seen = []
+    frame = run(
+        cohort,
+        out,
+        workers=0,  # in this process: only the three failed studies run again
+        resume=True,
+        progress=lambda record, done, total: seen.append((record, done, total)),
+    )
+    assert seen[0] == (None, 3, len(EXPECTED))
+    assert sorted(r.study for r, _, _ in seen[1:]) == sorted(
+        n for n, s in EXPECTED.items() if s != "ok"
+    )
+    again = pd.read_parquet(out / "nodules.parquet")
+    pd.testing.assert_frame_equal(frame, again)
+    assert tuple(frame.columns) == COLUMNS and len(frame) > 0
