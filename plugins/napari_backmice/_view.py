@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,11 @@ log = logging.getLogger(__name__)
 WIDGETS = ("Analyze", "Review", "Edit", "Measure")
 
 
-def dock_widgets(viewer: Any) -> dict[str, Any]:
+def dock_widgets(viewer: Any, *, width: int | None = None) -> dict[str, Any]:
     """Dock every plugin widget the manifest provides on the right of the window.
 
-    Widgets not contributed (yet) are skipped quietly.
+    Widgets not contributed (yet) are skipped quietly. ``width`` (pixels)
+    sets the dock column's width.
 
     Returns
     -------
@@ -36,17 +39,25 @@ def dock_widgets(viewer: Any) -> dict[str, Any]:
         The docked widgets by display name.
     """
     docked: dict[str, Any] = {}
+    docks = []
     for name in WIDGETS:
         try:
-            _dock, widget = viewer.window.add_plugin_dock_widget("backmice", name, tabify=False)
+            dock, widget = viewer.window.add_plugin_dock_widget("backmice", name, tabify=False)
         except (KeyError, ImportError, AttributeError, ModuleNotFoundError) as exc:
             log.info("widget %s not available: %s", name, exc)
             continue
         docked[name] = widget
+        docks.append(dock)
+    if width and docks:
+        from qtpy.QtCore import Qt
+
+        viewer.window._qt_window.resizeDocks(docks, [width] * len(docks), Qt.Orientation.Horizontal)
     return docked
 
 
-def open_viewer(path: str | os.PathLike[str], *, show: bool = True) -> tuple[Any, dict[str, Any]]:
+def open_viewer(
+    path: str | os.PathLike[str], *, show: bool = True, dock_width: int | None = 460
+) -> tuple[Any, dict[str, Any]]:
     """A napari viewer with the study at ``path`` loaded and the widgets docked.
 
     Parameters
@@ -55,6 +66,8 @@ def open_viewer(path: str | os.PathLike[str], *, show: bool = True) -> tuple[Any
         DICOM folder, file or DICOMDIR.
     show : bool
         Show the window.
+    dock_width : int or None
+        Width of the widget column, pixels (None: napari's choice).
 
     Returns
     -------
@@ -81,7 +94,7 @@ def open_viewer(path: str | os.PathLike[str], *, show: bool = True) -> tuple[Any
         viewer.add_image(data, **kwargs)
     state_for(viewer).study_path = str(study.path)
     viewer.scale_bar.visible = True
-    widgets = dock_widgets(viewer)
+    widgets = dock_widgets(viewer, width=dock_width)
     viewer.reset_view()
     return viewer, widgets
 
@@ -90,7 +103,8 @@ def screenshot_session(
     path: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    size: tuple[int, int] = (1500, 900),
+    size: tuple[int, int] = (1600, 1000),
+    reader: str = "screenshot",
 ) -> Path:
     """Open, analyse, select the first nodule and save a screenshot of the whole window.
 
@@ -102,6 +116,14 @@ def screenshot_session(
         PNG to write (atomically).
     size : (int, int)
         Window width and height, pixels.
+    reader : str
+        Reader name of the throw-away review session the picture shows.
+
+    Notes
+    -----
+    For the rest of the process, Qt settings live in a temporary folder
+    (removed at the end), so the user's reader name and project are never
+    used or changed; a dialog that still opens is answered "cancel".
 
     Returns
     -------
@@ -113,6 +135,8 @@ def screenshot_session(
     from backmice._atomic import atomic_path
 
     _quiet_qt5_notice()
+    scratch = Path(tempfile.mkdtemp(prefix="backmice-screenshot-"))
+    _scratch_settings(scratch, reader=reader)
     viewer, widgets = open_viewer(path, show=True)
     # Nobody is at the keyboard: a widget that asks (a reader's name) is answered "cancel".
     dismiss = QTimer()
@@ -120,6 +144,8 @@ def screenshot_session(
     dismiss.start(100)
     try:
         viewer.window._qt_window.resize(*size)
+        QApplication.processEvents()
+        dock_widgets_width(viewer, 460)
         analyze = widgets.get("Analyze")
         if analyze is None:
             from ._analyze import AnalyzeWidget
@@ -148,7 +174,36 @@ def screenshot_session(
     finally:
         dismiss.stop()
         viewer.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     return Path(out)
+
+
+def dock_widgets_width(viewer: Any, width: int) -> None:
+    """Hold the plugin's dock column at ``width`` pixels (long one-line labels are clipped)."""
+    from qtpy.QtWidgets import QDockWidget
+
+    window = viewer.window._qt_window
+    for dock in window.findChildren(QDockWidget):
+        if "(backmice)" in dock.windowTitle():
+            dock.setMinimumWidth(width)
+            dock.setMaximumWidth(width)
+
+
+def _scratch_settings(folder: Path, *, reader: str) -> None:
+    """Point this process's Qt settings at ``folder``, with a reader and a project there.
+
+    The Review widget then opens its store-backed session (in ``folder``) and
+    fills its table, without asking anyone and without touching the user's
+    own settings or projects.
+    """
+    from qtpy.QtCore import QSettings
+
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder / "settings"))
+    settings = QSettings("backmice", "backmice")
+    settings.setValue("reader", reader)
+    settings.setValue("project", str(folder / "project"))
+    settings.sync()
 
 
 def _text_overlay(viewer: Any) -> Any:
