@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 #: (``done`` = studies reused by ``--resume``), then once per finished study.
 ProgressCallback = Callable[[StudyRecord | None, int, int], None]
 
+#: How long to keep trying to reach a Dask scheduler given by address.
+CONNECT_TIMEOUT = "30s"
+
 _DIED = "the worker process died while analysing it (out of memory, or a crash)"
 
 
@@ -153,7 +156,7 @@ class _Dask:
             self.client = Client(self.cluster)
         else:
             try:
-                self.client = Client(scheduler, timeout="30s")
+                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT)
             except OSError as exc:
                 raise InputError(
                     f"cannot reach the Dask scheduler ({exc})", path=scheduler
