@@ -56,12 +56,18 @@ def test_existing_cluster_gives_the_pool_s_tables(cluster, cohort, reference, tm
 
 
 def test_local_cluster_from_the_command_line(cohort, reference, tmp_path):
-    with contextlib.redirect_stdout(io.StringIO()):
-        args = ["--out", str(tmp_path), "--scheduler=local", "--workers=1", "--no-qc"]
-        code = main(["batch", str(cohort), *args])
+    from backmice.store import Project
+
+    out = tmp_path / "out"
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        args = ["--out", str(out), "--scheduler=local", "--workers=1", "--no-qc"]
+        code = main(["batch", str(cohort), *args, "--project", str(tmp_path / "project")])
     assert code == 3
-    _same_as_pool(tmp_path, reference[0])
-    assert not (tmp_path / "studies" / "a" / "qc.png").exists()
+    _same_as_pool(out, reference[0])
+    assert not (out / "studies" / "a" / "qc.png").exists()
+    assert "3 stud(ies) in project" in stdout.getvalue()
+    with Project.open(tmp_path / "project", create=False) as project:
+        assert len(project.studies()) == 3
 
 
 def test_unreachable_scheduler_is_bad_input(cohort, tmp_path, monkeypatch):

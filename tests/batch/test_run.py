@@ -103,3 +103,27 @@ def test_resume_reuses_unchanged_results_and_reruns_failures(reference, cohort, 
     again = pd.read_parquet(out / "nodules.parquet")
     pd.testing.assert_frame_equal(frame, again)
     assert tuple(frame.columns) == COLUMNS and len(frame) > 0
+
+
+def test_results_load_into_an_annotation_project(reference, tmp_path):
+    from backmice.batch import to_project
+    from backmice.store import Project
+
+    out, _, _ = reference
+    ok = sorted(n for n, s in EXPECTED.items() if s == "ok")
+    assert to_project(out, tmp_path / "project") == ok
+    with Project.open(tmp_path / "project", create=False) as project:
+        assert [s.key for s in project.studies()] == ok
+        with (out / "nodules.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        for name in ok:
+            stored = project.nodules(name)
+            mine = [r for r in rows if r["study"] == name]
+            assert [n["nodule_id"] for n in stored] == [int(r["nodule_id"]) for r in mine]
+            assert [round(n["volume_mm3"], 3) for n in stored] == [
+                float(r["volume_mm3"]) for r in mine
+            ]
+    # adding again (a re-run) keeps one entry per study
+    assert to_project(out, tmp_path / "project") == ok
+    with Project.open(tmp_path / "project", create=False) as project:
+        assert len(project.studies()) == len(ok)

@@ -15,6 +15,7 @@ written at the end. See ``docs/batch.md``.
 from __future__ import annotations
 
 from backmice.batch.discover import StudyTask, discover, fingerprint
+from backmice.batch.project import to_project
 from backmice.batch.runner import ProgressCallback, run
 from backmice.batch.tables import STUDY_COLUMNS, read_nodules
 from backmice.batch.worker import StudyRecord, StudyStatus
@@ -29,4 +30,5 @@ __all__ = [
     "fingerprint",
     "read_nodules",
     "run",
+    "to_project",
 ]

@@ -49,6 +49,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="X",
         help="fat threshold: fat score (T1) or fat fraction (Dixon); default 0.5",
     )
+    p.add_argument(
+        "--project",
+        type=Path,
+        metavar="PATH",
+        help="also add every analysed study to this annotation project (created if missing) "
+        "for review in napari",
+    )
     p.add_argument("--no-qc", action="store_true", help="do not draw each study's qc.png")
     p.add_argument(
         "--quiet",
@@ -151,6 +158,11 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     failed = counts["failed"]
+    if args.project is not None:
+        from backmice.batch import to_project
+
+        keys = to_project(args.out, args.project)
+        console.print(f"{len(keys)} stud(ies) in project {args.project}", highlight=False)
     console.print(
         f"{counts['total']} stud(ies): {counts['total'] - failed} ok, {failed} failed "
         f"(see {args.out / 'studies.csv'}); {len(frame)} nodule(s) in {args.out / 'nodules.csv'}",
