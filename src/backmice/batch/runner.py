@@ -93,6 +93,14 @@ def _reusable(out: Path, task: StudyTask, fp: str) -> StudyRecord | None:
     return record
 
 
+def _started(out: Path) -> set[str]:
+    """Names of the studies whose scratch folders are left in ``out`` (then cleared)."""
+    scratch = out / SCRATCH
+    names = {p.name.rsplit(".", 1)[0] for p in scratch.iterdir()} if scratch.is_dir() else set()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return names
+
+
 class _Pool:
     """The local process pool, recreated when a worker process dies."""
 
@@ -114,8 +122,15 @@ class _Pool:
         return list(self.pool.map(fn, *iterables))
 
     def analyse(self, jobs, out: str, options, qc: bool) -> Iterator[tuple[StudyTask, str, dict]]:
+        """Run the jobs; a study whose worker died twice is recorded as ``error``.
+
+        When a worker process dies the whole pool breaks. The studies that had
+        started are those with a scratch folder left (each study makes one
+        first); they are charged an attempt, the others are queued again free.
+        """
         pending = {task.name: (task, fp) for task, fp in jobs}
-        for _attempt in range(2):
+        attempts = dict.fromkeys(pending, 0)
+        while pending:
             futures = {
                 self.pool.submit(self.fn, task, out, options, fp, qc=qc): name
                 for name, (task, fp) in pending.items()
@@ -126,13 +141,19 @@ class _Pool:
                     doc = future.result()
                     task, fp = pending.pop(name)
                     yield task, fp, doc
-                return
             except BrokenProcessPool:
-                log.warning("a worker process died; %d stud(ies) to retry", len(pending))
                 self.pool.shutdown(wait=True, cancel_futures=True)
+                started = _started(Path(out)) & set(pending)
+                log.warning(
+                    "a worker process died while analysing %s; retrying",
+                    ", ".join(sorted(started)) or "an unknown study",
+                )
+                for name in started or set(pending):  # unknown: charge everyone, never loop
+                    attempts[name] += 1
+                    if attempts[name] >= 2:
+                        task, fp = pending.pop(name)
+                        yield task, fp, write_failure(task, out, fp, _DIED)
                 self.pool = self._new()
-        for _name, (task, fp) in sorted(pending.items()):
-            yield task, fp, write_failure(task, out, fp, _DIED)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
