@@ -127,3 +127,30 @@ def test_results_load_into_an_annotation_project(reference, tmp_path):
     assert to_project(out, tmp_path / "project") == ok
     with Project.open(tmp_path / "project", create=False) as project:
         assert len(project.studies()) == len(ok)
+
+
+def test_progress_bar_counts_studies_and_failures():
+    import io
+
+    from rich.console import Console
+
+    from backmice.batch import StudyRecord, StudyStatus
+    from backmice.cli.batch import _Bar
+
+    buffer = io.StringIO()
+    bar = _Bar(Console(file=buffer, force_terminal=True, width=120))
+    with bar.bar:
+        bar(None, 0, 2)
+        bar(StudyRecord("a", StudyStatus.OK, n_nodules=2), 1, 2)
+        bar(StudyRecord("us", StudyStatus.NO_STACK, message="us: no T1 stack"), 2, 2)
+    text = buffer.getvalue()
+    assert "2/2" in text and "1 failed" in text and "us: no_stack: us: no T1 stack" in text
+    assert "ETA" in text
+
+
+def test_bad_root_and_workers_are_bad_input(tmp_path, capsys):
+    from backmice.cli import main
+
+    assert main(["batch", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["batch", str(tmp_path), "--out", str(tmp_path / "o"), "--workers", "-1"]) == 2

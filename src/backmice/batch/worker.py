@@ -20,10 +20,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backmice._atomic import write_text
+from backmice.batch.discover import StudyTask
 from backmice.errors import InputError
 from backmice.io import Study, open_study
+
+if TYPE_CHECKING:
+    from backmice.analysis import AnalysisOptions
 
 __all__ = [
     "RECORD_FILE",
@@ -182,18 +187,25 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _root_of(task) -> str:
+def _root_of(task: StudyTask) -> str:
     """The cohort root of a task (its folder without the relative part)."""
     folder = Path(task.folder)
     return str(folder if task.rel == "." else folder.parents[len(Path(task.rel).parts) - 1])
 
 
-def _relative(message: str, task) -> str:
+def _relative(message: str, task: StudyTask) -> str:
     """Paths in a message made relative to the cohort root (tables stay portable)."""
     return message.replace(_root_of(task) + os.sep, "")
 
 
-def analyze_study(task, out: str, options, fingerprint: str, *, qc: bool = True) -> dict:
+def analyze_study(
+    task: StudyTask,
+    out: str,
+    options: AnalysisOptions,
+    fingerprint: str,
+    *,
+    qc: bool = True,
+) -> dict:
     """Analyse one study and write ``out/studies/<task.name>/`` atomically.
 
     Never raises for a problem of the study: a study without a usable stack is
@@ -273,7 +285,7 @@ def analyze_study(task, out: str, options, fingerprint: str, *, qc: bool = True)
     return record.to_json()
 
 
-def write_failure(task, out: str, fingerprint: str, message: str) -> dict:
+def write_failure(task: StudyTask, out: str, fingerprint: str, message: str) -> dict:
     """Record a study as ``error`` from outside its worker (the worker process died).
 
     Returns
