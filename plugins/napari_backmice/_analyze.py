@@ -39,7 +39,13 @@ from backmice.analysis import Analysis, AnalysisOptions, analyze, choose_stacks
 from backmice.io import Study, load, open_study
 from backmice.segment import Method, body_mask, fat_signal_dixon, fat_signal_t1, n4_correct
 
-from ._layers import WORLD_AXIS_LABELS, layer_transform, layer_units, world_from_lps
+from ._layers import (
+    WORLD_AXIS_LABELS,
+    display_view,
+    layer_transform,
+    layer_units,
+    world_from_lps,
+)
 from ._state import LAYER_BODY, LAYER_FASCIA, LAYER_NODULES, LAYER_PREVIEW, state_for
 
 if TYPE_CHECKING:
@@ -144,41 +150,41 @@ def result_layers(analysis: Analysis) -> list[tuple[Any, dict, str]]:
     Returns
     -------
     list of (data, kwargs, "labels")
-        ``LAYER_NODULES``: uint32 labels, label = ``nodule_id``, feature table
-        with the SPEC rows. ``LAYER_FASCIA``: uint8, 1 deep to the fascia,
+        ``LAYER_NODULES``: uint32 labels, label = ``nodule_id``, the SPEC rows in
+        ``metadata["nodules"]``. ``LAYER_FASCIA``: uint8, 1 deep to the fascia,
         drawn as a contour (paint to correct it). ``LAYER_BODY``: uint8 body
-        mask drawn as its outline. All in the analysis volume's geometry.
+        mask drawn as its outline. All in the analysis volume's geometry; for
+        an axial volume the data are the analysis' own ``(slice, row, col)``
+        arrays, otherwise views transposed by ``metadata["axes"]``
+        (:func:`napari_backmice._layers.display_view`).
     """
-    transform = {
-        **layer_transform(analysis.volume.affine),
-        "units": layer_units(analysis.volume.units),
-        "axis_labels": WORLD_AXIS_LABELS,
+    affine = analysis.volume.affine
+    arrays = {
+        LAYER_NODULES: analysis.labels.astype(np.uint32, copy=False),
+        LAYER_FASCIA: analysis.fascia.deep.astype(np.uint8),
+        LAYER_BODY: analysis.body.mask.astype(np.uint8),
     }
-    nodules = {
-        **transform,
-        "name": LAYER_NODULES,
-        "opacity": 0.6,
-        "metadata": {**_layer_meta(analysis), "nodules": analysis.nodules},
+    style = {
+        LAYER_NODULES: {"opacity": 0.6},
+        LAYER_FASCIA: {"opacity": 0.9, "colormap": _single_colour(FASCIA_COLOUR)},
+        LAYER_BODY: {"opacity": 0.8, "colormap": _single_colour(BODY_COLOUR)},
     }
-    fascia = {
-        **transform,
-        "name": LAYER_FASCIA,
-        "opacity": 0.9,
-        "colormap": _single_colour(FASCIA_COLOUR),
-        "metadata": _layer_meta(analysis),
-    }
-    body = {
-        **transform,
-        "name": LAYER_BODY,
-        "opacity": 0.8,
-        "colormap": _single_colour(BODY_COLOUR),
-        "metadata": _layer_meta(analysis),
-    }
-    return [
-        (analysis.labels.astype(np.uint32, copy=False), nodules, "labels"),
-        (analysis.fascia.deep.astype(np.uint8), fascia, "labels"),
-        (analysis.body.mask.astype(np.uint8), body, "labels"),
-    ]
+    out = []
+    for name, array in arrays.items():
+        data, layer_affine, axes = display_view(array, affine)
+        meta = {**_layer_meta(analysis), "backmice_affine": layer_affine, "axes": axes}
+        if name == LAYER_NODULES:
+            meta["nodules"] = analysis.nodules
+        kwargs = {
+            **layer_transform(layer_affine),
+            "units": layer_units(analysis.volume.units),
+            "axis_labels": WORLD_AXIS_LABELS,
+            "name": name,
+            "metadata": meta,
+            **style[name],
+        }
+        out.append((data, kwargs, "labels"))
+    return out
 
 
 def _single_colour(rgba: tuple[float, float, float, float]):
@@ -218,6 +224,7 @@ class AnalyzeWidget(QWidget):
         self._worker: Any = None
         self._preview_worker: Any = None
         self._preview_slice: int | None = None
+        self._preview_score: np.ndarray | None = None
         self._relay = _Relay()
         self._relay.progress.connect(self._on_progress)
 
@@ -353,18 +360,24 @@ class AnalyzeWidget(QWidget):
     def _show_preview_layer(self) -> None:
         assert self.fat_score is not None
         score = self.fat_score
+        view, view_aff, axes = display_view(score.score, score.affine)
+        self._preview_score = view
         layer = _find_layer(self.viewer, LAYER_PREVIEW)
-        if layer is None or layer.data.shape != score.score.shape:
+        if layer is None or layer.data.shape != view.shape:
             if layer is not None:
                 self.viewer.layers.remove(layer)
             layer = self.viewer.add_labels(
-                np.zeros(score.score.shape, dtype=np.uint8),
+                np.zeros(view.shape, dtype=np.uint8),
                 name=LAYER_PREVIEW,
                 opacity=0.45,
                 colormap=_single_colour(PREVIEW_COLOUR),
-                metadata={"backmice_affine": score.affine, "series_uid": score.series_uid},
+                metadata={
+                    "backmice_affine": view_aff,
+                    "axes": axes,
+                    "series_uid": score.series_uid,
+                },
                 units=self.viewer.layers[0].units if len(self.viewer.layers) else None,
-                **layer_transform(score.affine),
+                **layer_transform(view_aff),
             )
             layer.editable = False
             self._preview_slice = None
@@ -390,7 +403,7 @@ class AnalyzeWidget(QWidget):
         data = layer.data
         if self._preview_slice is not None and self._preview_slice != k:
             data[self._preview_slice] = 0
-        data[k] = self.fat_score.score[k] >= self.threshold
+        data[k] = self._preview_score[k] >= self.threshold
         self._preview_slice = k
         layer.refresh()
 

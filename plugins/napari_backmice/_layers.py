@@ -14,6 +14,14 @@ outline, rulers and ROIs) is placed with :func:`layer_transform` of the
 volume's affine, so they all overlay. A world position ``(z, y, x)`` is the
 LPS point ``(x, y, z)``: :func:`lps_from_world` and :func:`world_from_lps`.
 
+napari draws a 2D slice only of a layer whose data axes run roughly along the
+world axes it slices (a sagittal stack's index (slice, row, col) runs along
+(x, z, y): napari cannot invert that and fails to draw). Such a stack is shown
+through a transposed view of its array (:func:`display_axes`, no copy), and
+``metadata["backmice_affine"]`` is always the affine of the *layer's* data
+index (:func:`view_affine`); ``metadata["axes"]`` says which volume axis each
+layer axis is (``(0, 1, 2)`` for an axial stack, which is never transposed).
+
 Ultrasound has no patient coordinates: its world is the image plane in mm
 (axis 1 depth below the transducer face, axis 2 across), with frames of a cine
 on axis 0, counted, not in mm.
@@ -30,11 +38,14 @@ from backmice.io import Role, Stack, Volume
 
 __all__ = [
     "WORLD_AXIS_LABELS",
+    "display_axes",
+    "display_view",
     "image_layer_data",
     "layer_name",
     "layer_transform",
     "layer_units",
     "lps_from_world",
+    "view_affine",
     "world_affine",
     "world_from_lps",
 ]
@@ -77,13 +88,58 @@ def world_from_lps(lps: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.asarray(lps, dtype=float)[..., ::-1]
 
 
+def display_axes(affine: np.ndarray) -> tuple[int, int, int]:
+    """Which volume axis each layer axis shows, so the layer's axes run along the world's.
+
+    Parameters
+    ----------
+    affine : ndarray of shape (4, 4)
+        Index ``(slice, row, col)`` → LPS mm.
+
+    Returns
+    -------
+    tuple of 3 int
+        ``axes[i]`` is the volume axis shown as layer axis ``i``: ``(0, 1, 2)``
+        for axial stacks; ``(1, 2, 0)`` for a sagittal one (rows run along z,
+        columns along y, slices along x). Oblique stacks take the nearest.
+    """
+    linear = world_affine(affine)[:3, :3]
+    owners = np.argmax(np.abs(linear), axis=0)  # the world axis each volume axis runs along
+    if sorted(owners.tolist()) != [0, 1, 2]:
+        return (0, 1, 2)
+    return tuple(int(np.flatnonzero(owners == i)[0]) for i in range(3))  # type: ignore[return-value]
+
+
+def view_affine(affine: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """The index → LPS affine of the view ``np.transpose(array, axes)``."""
+    permute = np.zeros((4, 4))
+    permute[3, 3] = 1.0
+    for i, j in enumerate(axes):
+        permute[j, i] = 1.0  # volume index j = view index i
+    return np.asarray(affine, dtype=float) @ permute
+
+
+def display_view(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """The array as napari can draw it: ``(view, view_affine, axes)`` (a view, no copy).
+
+    Extra trailing axes (RGB) are kept last.
+    """
+    axes = display_axes(affine)
+    if axes == (0, 1, 2):
+        return array, np.asarray(affine, dtype=float), axes
+    order = (*axes, *range(3, array.ndim))
+    return np.transpose(array, order), view_affine(affine, axes), axes
+
+
 def layer_transform(affine: np.ndarray) -> dict[str, Any]:
     """napari layer keywords (scale, translate, rotate, shear) for a volume's affine.
 
-    The world matrix (:func:`world_affine`) is decomposed so that
-    ``layer.scale`` is the voxel spacing in mm and the rotation carries the
-    orientation (oblique series included); their composition is exactly the
-    volume's affine in world order.
+    The world matrix (:func:`world_affine`) is decomposed (QR) so that
+    ``layer.scale`` is the voxel spacing in mm (negative on the first axis for
+    a mirrored grid) and the rotation carries the orientation (oblique series
+    included), with a shear only for non-orthogonal grids (gantry tilt); their
+    composition is exactly the affine in world order. (napari's own
+    decomposition gets mirrored grids wrong.)
 
     Parameters
     ----------
@@ -95,14 +151,25 @@ def layer_transform(affine: np.ndarray) -> dict[str, Any]:
     dict
         ``scale``, ``translate``, ``rotate`` (3×3), ``shear`` (3 values).
     """
-    from napari.utils.transforms import Affine
-
-    decomposed = Affine(affine_matrix=world_affine(affine))
+    matrix = world_affine(affine)
+    linear = matrix[:3, :3]
+    # linear = rotation @ shear @ diag(scale), napari's order of composition.
+    # QR gives rotation @ upper; the signs are fixed so the scale is positive,
+    # except that a mirrored grid (det < 0) takes its mirror in the first axis.
+    rotation, upper = np.linalg.qr(linear)
+    signs = np.sign(np.diag(upper))
+    signs[signs == 0] = 1.0
+    rotation, upper = rotation * signs, signs[:, None] * upper
+    if np.linalg.det(rotation) < 0:
+        rotation[:, 0] *= -1.0
+        upper[0, :] *= -1.0
+    scale = np.diag(upper).copy()
+    shear_matrix = upper / scale[None, :]
     return {
-        "scale": tuple(float(v) for v in decomposed.scale),
-        "translate": tuple(float(v) for v in decomposed.translate),
-        "rotate": np.asarray(decomposed.rotate, dtype=float),
-        "shear": np.asarray(decomposed.shear, dtype=float),
+        "scale": tuple(float(v) for v in scale),
+        "translate": tuple(float(v) for v in matrix[:3, 3]),
+        "rotate": rotation,
+        "shear": np.array([shear_matrix[0, 1], shear_matrix[0, 2], shear_matrix[1, 2]]),
     }
 
 
@@ -131,10 +198,14 @@ def image_layer_data(volume: Volume, *, name: str | None = None) -> tuple[Any, d
     the units so the writer and widgets recover the geometry exactly.
     """
     is_us = volume.role is Role.US
-    kwargs: dict[str, Any] = layer_transform(volume.affine)
+    array = volume.color if volume.color is not None else volume.array
+    data, affine, axes = display_view(array, volume.affine)
+    kwargs: dict[str, Any] = layer_transform(affine)
     kwargs["name"] = name or layer_name(volume)
     kwargs["metadata"] = {
-        "backmice_affine": np.asarray(volume.affine, dtype=float),
+        "backmice_affine": affine,
+        "axes": axes,
+        "volume_affine": np.asarray(volume.affine, dtype=float),
         "series_uid": volume.series_uid,
         "role": str(volume.role),
         "units": volume.units,
@@ -144,12 +215,11 @@ def image_layer_data(volume: Volume, *, name: str | None = None) -> tuple[Any, d
     kwargs["units"] = layer_units(volume.units, ultrasound=is_us)
     if volume.color is not None:
         kwargs["rgb"] = True
-        return volume.color, kwargs, "image"
-    array = volume.array
+        return data, kwargs, "image"
     sample = array[:: max(1, array.shape[0] // 8), ::2, ::2]
     lo, hi = np.percentile(sample, [1.0, 99.5]) if sample.size else (0.0, 1.0)
     if hi <= lo:
         hi = lo + 1.0
     kwargs["contrast_limits"] = (float(lo), float(hi))
     kwargs["colormap"] = "gray"
-    return array, kwargs, "image"
+    return data, kwargs, "image"

@@ -125,15 +125,20 @@ class RoiStats:
 def roi_stats(
     shapes: list[np.ndarray],
     analysis: Analysis,
+    *,
+    shapes_affine: np.ndarray | None = None,
 ) -> list[RoiStats]:
     """Mean and median fat in each drawn ROI, split at the body midline.
 
     Parameters
     ----------
     shapes : list of ndarray, each shape (n_vertices, 3)
-        Polygons/rectangles in ``(slice, row, col)`` index of the analysis
-        volume; each is rasterised on its (rounded) slice.
+        Polygons/rectangles, in the index of ``shapes_affine``; each is taken
+        to ``(slice, row, col)`` of the analysis volume and rasterised on its
+        (rounded) slice.
     analysis : Analysis
+    shapes_affine : ndarray of shape (4, 4), optional
+        Index → LPS of the shapes' layer; default the analysis volume's.
 
     Returns
     -------
@@ -151,8 +156,12 @@ def roi_stats(
     midline = midline_x_mm(analysis)
     rows, cols = np.mgrid[0 : shape[1], 0 : shape[2]]
     out: list[RoiStats] = []
+    to_volume = (
+        np.eye(4) if shapes_affine is None else np.linalg.inv(affine) @ np.asarray(shapes_affine)
+    )
     for i, vertices in enumerate(shapes, start=1):
         vertices = np.asarray(vertices, dtype=float)
+        vertices = (to_volume[:3, :3] @ vertices.T).T + to_volume[:3, 3]
         k = int(np.clip(np.round(vertices[:, 0].mean()), 0, shape[0] - 1))
         mask = polygon2mask(shape[1:], vertices[:, 1:])
         if midline is None:
@@ -223,9 +232,11 @@ class MeasureWidget(QWidget):
     # --- geometry ----------------------------------------------------------------------------
 
     def _affine(self) -> np.ndarray | None:
-        analysis = self.state.analysis
-        if analysis is not None:
-            return np.asarray(analysis.volume.affine, dtype=float)
+        """Index → LPS of the layer new shapes share their geometry with."""
+        from ._state import LAYER_NODULES
+
+        if LAYER_NODULES in self.viewer.layers:
+            return np.asarray(self.viewer.layers[LAYER_NODULES].metadata["backmice_affine"])
         ref = _reference_image(self.viewer)
         if ref is None:
             return None
@@ -320,7 +331,11 @@ class MeasureWidget(QWidget):
         if LAYER_ROIS not in self.viewer.layers:
             return []
         layer = self.viewer.layers[LAYER_ROIS]
-        self.stats = roi_stats([np.asarray(s) for s in layer.data], analysis)
+        self.stats = roi_stats(
+            [np.asarray(s) for s in layer.data],
+            analysis,
+            shapes_affine=np.asarray(layer.metadata["backmice_affine"], dtype=float),
+        )
         self.table.setRowCount(len(self.stats))
         for i, s in enumerate(self.stats):
             cells = (

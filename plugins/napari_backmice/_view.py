@@ -5,6 +5,7 @@ What ``backmice view PATH [--screenshot FILE]`` runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -19,7 +20,14 @@ from backmice.io import open_study
 from ._reader import study_layers
 from ._state import LAYER_NODULES, state_for
 
-__all__ = ["WIDGETS", "dock_widgets", "nodule_caption", "open_viewer", "screenshot_session"]
+__all__ = [
+    "WIDGETS",
+    "dock_widgets",
+    "nodule_caption",
+    "open_viewer",
+    "screenshot_session",
+    "show_native_plane",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +101,8 @@ def open_viewer(
     for data, kwargs, _kind in layers:
         viewer.add_image(data, **kwargs)
     state_for(viewer).study_path = str(study.path)
-    viewer.scale_bar.visible = True
+    show_native_plane(viewer, viewer.layers[0])
+    _canvas_overlay(viewer, "scale_bar").visible = True
     widgets = dock_widgets(viewer, width=dock_width)
     viewer.reset_view()
     return viewer, widgets
@@ -158,7 +167,7 @@ def screenshot_session(
             analyze.go_to_nodule(first)
             viewer.layers[LAYER_NODULES].selected_label = first
             state.nodule_selected.emit(first)
-            text = _text_overlay(viewer)
+            text = _canvas_overlay(viewer, "text")
             text.visible = True
             text.position = "top_left"
             text.font_size = 10
@@ -176,6 +185,20 @@ def screenshot_session(
         viewer.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return Path(out)
+
+
+def show_native_plane(viewer: Any, layer: Any) -> None:
+    """Slide along ``layer``'s slice axis, so a sagittal or coronal stack shows in its plane.
+
+    Superior is kept up on the screen when z is displayed vertically.
+    """
+    axes = tuple((layer.metadata or {}).get("axes", (0, 1, 2)))
+    if layer.ndim != 3 or axes == (0, 1, 2):
+        return
+    normal = axes.index(0)  # the layer axis that runs along the volume's slices
+    viewer.dims.order = (normal, *[i for i in range(3) if i != normal])
+    with contextlib.suppress(AttributeError, ValueError):  # napari < 0.6 has no orientation
+        viewer.camera.orientation = ("towards", "up", "right")
 
 
 def dock_widgets_width(viewer: Any, width: int) -> None:
@@ -206,11 +229,15 @@ def _scratch_settings(folder: Path, *, reader: str) -> None:
     settings.sync()
 
 
-def _text_overlay(viewer: Any) -> Any:
-    """The canvas text overlay (``viewer.canvas.overlays.text`` since napari 0.9)."""
-    canvas = getattr(viewer, "canvas", None)
-    overlays = getattr(canvas, "overlays", None)
-    return getattr(overlays, "text", None) or viewer.text_overlay
+def _canvas_overlay(viewer: Any, name: str) -> Any:
+    """A canvas overlay (``viewer.canvas.overlays.<name>`` since napari 0.9, else legacy)."""
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    found = getattr(overlays, name, None)
+    return (
+        found
+        if found is not None
+        else getattr(viewer, f"{name}_overlay", None) or getattr(viewer, name)
+    )
 
 
 def _reject_modal_dialogs() -> None:

@@ -57,19 +57,65 @@ def test_mr_small_layer_scale_is_the_spacing():
 def test_oblique_series_layer_affine_equals_the_volume_affine(make_napari_viewer):
     from napari_backmice._layers import lps_from_world, world_affine
 
-    path = real_file("MR2_UNCR.dcm")
+    path = real_file("MR2_UNCR.dcm")  # Philips, coronal-oblique, one slice
     volume = backmice.load(backmice.open_study(path).stacks[0])
     assert volume.orientation == "oblique"
     viewer = make_napari_viewer()
-    layers = viewer.open(str(path), plugin="backmice")
-    layer = layers[0]
-    np.testing.assert_allclose(_composite(layer), world_affine(volume.affine), atol=1e-9)
-    # In-plane spacing is the layer's scale; the orientation is in its rotation.
-    assert layer.scale[1:] == pytest.approx(volume.spacing_mm[1:])
-    # Any voxel lands at its LPS position (world order reversed).
-    index = np.array([0.0, 700.0, 123.0])
+    (layer,) = viewer.open(str(path), plugin="backmice")
+    axes = layer.metadata["axes"]
+    np.testing.assert_array_equal(layer.data, np.transpose(volume.array, axes))
+    np.testing.assert_allclose(layer.metadata["volume_affine"], volume.affine)
+    # The layer's transform is the volume's affine (for the transposed view of its array).
+    index = np.array([0.0, 700.0, 123.0])  # (slice, row, col) of the volume
     expected = (volume.affine @ np.append(index, 1.0))[:3]
-    np.testing.assert_allclose(lps_from_world(layer.data_to_world(index)), expected, atol=1e-6)
+    view_index = index[list(axes)]
+    np.testing.assert_allclose(lps_from_world(layer.data_to_world(view_index)), expected, atol=1e-6)
+    np.testing.assert_allclose(
+        _composite(layer), world_affine(layer.metadata["backmice_affine"]), atol=1e-9
+    )
+    # The layer's scale is the spacing of the volume axis each layer axis shows.
+    spacing = (1.0, *volume.spacing_mm[1:])  # one slice: a unit normal
+    assert tuple(layer.scale) == pytest.approx([spacing[a] for a in axes])
+    viewer.screenshot(canvas_only=True)  # napari can draw it
+
+
+def test_oblique_axial_sample_is_not_transposed_and_keeps_its_affine(make_napari_viewer):
+    from napari_backmice._layers import world_affine
+    from napari_backmice._sample_data import sample_dir
+
+    path = sample_dir("t1_oblique_iso")  # 12° about x, 8° about z
+    volume = backmice.load(backmice.open_study(path).stacks[0])
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="backmice")
+    assert layer.metadata["axes"] == (0, 1, 2)
+    np.testing.assert_allclose(_composite(layer), world_affine(volume.affine), atol=1e-9)
+    assert tuple(layer.scale) == pytest.approx(volume.spacing_mm)
+    viewer.screenshot(canvas_only=True)
+
+
+@pytest.mark.parametrize("orientation", ["sagittal", "coronal"])
+def test_sagittal_and_coronal_series_draw_in_their_own_plane(orientation, tmp_path):
+    from backmice.io.writer import make_affine, write_series
+    from napari_backmice._view import open_viewer
+
+    array = np.zeros((6, 40, 50), np.int16)
+    array[:, 5:12, 4:10] = 900  # top-left of every slice: superior, and anterior or right
+    affine = make_affine((4.0, 0.9, 0.8), orientation=orientation, origin=(10.0, -20.0, 30.0))
+    write_series(array, tmp_path / "s", affine=affine, series_description=orientation)
+    viewer, _ = open_viewer(tmp_path / "s", show=True, dock_width=None)
+    try:
+        (layer,) = [lyr for lyr in viewer.layers if lyr.name.endswith(orientation)]
+        volume_index = np.array([2.0, 8.0, 7.0])
+        expected = (affine @ np.append(volume_index, 1.0))[:3]
+        view_index = volume_index[list(layer.metadata["axes"])]
+        np.testing.assert_allclose(layer.data_to_world(view_index)[::-1], expected, atol=1e-6)
+        # The slider walks along the slices; the plane shown is the acquired one.
+        slider = viewer.dims.order[0]
+        assert layer.metadata["axes"][slider] == 0
+        shot = viewer.screenshot(canvas_only=True)  # draws (napari cannot draw a permuted one)
+        assert shot[..., :3].max() > 100
+    finally:
+        viewer.close()
 
 
 def test_ultrasound_is_in_mm_with_frames_first():
