@@ -44,16 +44,20 @@ class StudyTask:
     study_uid : str or None
         Analyse only the stacks of this StudyInstanceUID (a folder holding
         several studies); None: the whole folder.
-    files : tuple of (str, int, int)
-        ``(path relative to the folder, size in bytes, mtime in ns)`` of every
-        file of the folder, sorted: what the fingerprint is made of.
+    files_digest : str
+        SHA-256 of the folder's sorted file list, each file as ``(path relative
+        to the folder, size in bytes, mtime in ns)``: what the fingerprint is
+        made of (a digest, so ten thousand tasks stay small).
+    n_files : int
+        Number of files in the folder.
     """
 
     name: str
     folder: str
     rel: str
     study_uid: str | None
-    files: tuple[tuple[str, int, int], ...]
+    files_digest: str
+    n_files: int
 
 
 def study_folders(root: str | os.PathLike[str]) -> list[Path]:
@@ -101,7 +105,8 @@ def study_folders(root: str | os.PathLike[str]) -> list[Path]:
     return folders
 
 
-def _file_list(folder: Path) -> tuple[tuple[str, int, int], ...]:
+def _file_list(folder: Path) -> tuple[str, int]:
+    """Digest and number of the folder's files (names, sizes, modification times)."""
     out = []
     for path in iter_files(folder, []):
         try:
@@ -109,7 +114,8 @@ def _file_list(folder: Path) -> tuple[tuple[str, int, int], ...]:
         except OSError:
             continue
         out.append((path.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns))
-    return tuple(sorted(out))
+    text = json.dumps(sorted(out), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest(), len(out)
 
 
 def _label(study: Study, uid: str, folder: Path, base: str) -> str:
@@ -143,7 +149,7 @@ def scan_folder(root: str, folder: str) -> list[StudyTask]:
     root_p, folder_p = Path(root).resolve(), Path(folder).resolve()
     rel = folder_p.relative_to(root_p).as_posix() if folder_p != root_p else "."
     base = folder_p.name if rel == "." else rel
-    files = _file_list(folder_p)
+    digest, n_files = _file_list(folder_p)
     try:
         study = open_study(folder_p)
     except InputError as exc:  # the folder vanished or cannot be read: the worker will say so
@@ -152,7 +158,7 @@ def scan_folder(root: str, folder: str) -> list[StudyTask]:
     else:
         uids = sorted({s.study_uid for s in study.stacks})
     if len(uids) <= 1:
-        return [StudyTask(safe_name(base), str(folder_p), rel, None, files)]
+        return [StudyTask(safe_name(base), str(folder_p), rel, None, digest, n_files)]
     labels = {uid: _label(study, uid, folder_p, base) for uid in uids}
     shared = [lab for lab in labels.values() if list(labels.values()).count(lab) > 1]
     tasks = []
@@ -160,7 +166,7 @@ def scan_folder(root: str, folder: str) -> list[StudyTask]:
         label = labels[uid]
         if not label or label in shared:  # mixed in one folder: name it by its UID
             label = f"{label or base}-{uid or 'no_study_uid'}"
-        tasks.append(StudyTask(safe_name(label), str(folder_p), rel, uid, files))
+        tasks.append(StudyTask(safe_name(label), str(folder_p), rel, uid, digest, n_files))
     return tasks
 
 
@@ -225,7 +231,7 @@ def fingerprint(task: StudyTask, options: object) -> str:
         SHA-256, hexadecimal.
     """
     doc = {
-        "files": task.files,
+        "files": task.files_digest,
         "study_uid": task.study_uid,
         "options": _options_json(options),
         "backmice_version": __version__,

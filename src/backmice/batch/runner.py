@@ -162,7 +162,7 @@ class _Pool:
 class _Dask:
     """A Dask distributed client: an existing cluster, or a LocalCluster it starts."""
 
-    def __init__(self, scheduler: str, workers: int) -> None:
+    def __init__(self, scheduler: str, workers: int, log_level: int) -> None:
         from distributed import Client, LocalCluster
 
         self.cluster = None
@@ -175,6 +175,8 @@ class _Dask:
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)
+            # Our own workers: log like the pool's (a cluster given by address is left alone).
+            self.client.run(init_worker, log_level)
         else:
             try:
                 self.client = Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -294,7 +296,7 @@ def run(
         if scheduler is None:
             executor = _Pool(workers, level) if workers > 0 else _Serial()
         else:
-            executor = _Dask(scheduler, workers)
+            executor = _Dask(scheduler, workers, level)
         try:
             tasks = discover(root, map_fn=executor.map)
             records: dict[str, StudyRecord] = {}
