@@ -284,7 +284,9 @@ class AnalyzeWidget(QWidget):
         for layer in self.viewer.layers:
             meta = getattr(layer, "metadata", {}) or {}
             if meta.get("study_path") and meta.get("series_uid"):
-                self.stack_box.addItem(layer.name, (meta["study_path"], meta["series_uid"]))
+                self.stack_box.addItem(
+                    layer.name, (meta["study_path"], meta["series_uid"], meta.get("role", ""))
+                )
         index = max(0, self.stack_box.findData(current)) if current is not None else 0
         self.stack_box.setCurrentIndex(index)
         self.stack_box.blockSignals(False)
@@ -301,13 +303,19 @@ class AnalyzeWidget(QWidget):
         return self.state.study_path
 
     def _choices(self) -> tuple[str | None, Method | None, str | None]:
+        """(study path, method, series UID) for the analysis.
+
+        A Dixon stack chosen means the Dixon method on its fat + water pair
+        (which may be two series), so no series is imposed then.
+        """
         data = self.stack_box.currentData()
-        method = self.method_box.currentText()
-        return (
-            self.study_path(),
-            None if method == AUTO else Method(method),
-            data[1] if data else None,
+        method = (
+            None if self.method_box.currentText() == AUTO else Method(self.method_box.currentText())
         )
+        series = data[1] if data else None
+        if data and str(data[2]).startswith("dixon") and method in (None, Method.DIXON):
+            return self.study_path(), Method.DIXON, None
+        return self.study_path(), method, series
 
     # --- threshold preview -------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from backmice.report.write import write_nifti
 
-from ._layers import _REVERSE
+from ._layers import _REVERSE, view_affine
 
 __all__ = ["lps_affine_of", "write_labels", "write_seg"]
 
@@ -129,6 +129,12 @@ def write_seg(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
             path=path,
         )
     labels = np.asarray(data).astype(np.uint32)
+    affine = lps_affine_of(attributes)
+    axes = tuple(meta.get("axes") or (0, 1, 2))
+    if axes != (0, 1, 2):  # a transposed view (sagittal, coronal): back to the series' order
+        back = tuple(int(i) for i in np.argsort(axes))
+        labels = np.ascontiguousarray(np.transpose(labels, back))
+        affine = view_affine(affine, back)
     present = [int(v) for v in np.unique(labels) if v != 0]
     measured = {int(r["nodule_id"]): r for r in meta.get("nodules") or []}
     rows = []
@@ -149,7 +155,7 @@ def write_seg(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
         series_uid=str(meta["series_uid"]),
         rows=rows,
         labels=labels,
-        affine=lps_affine_of(attributes),
+        affine=affine,
         source_paths=tuple(Path(p) for p in meta["source_paths"]),
     )
     save_dataset(path, build_seg(annotations))

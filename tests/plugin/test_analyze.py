@@ -124,3 +124,18 @@ def test_go_to_nodule_moves_the_viewer_to_its_slice(viewer_with, t1_study, t1_an
     k = widget.current_slice(layer)
     assert (layer.data[k] == row["nodule_id"]).any()
     assert viewer.dims.point[0] == pytest.approx(row["centroid_z_mm"], abs=2.5)
+
+
+def test_choosing_a_dixon_stack_analyses_the_dixon_pair(make_napari_viewer):
+    from napari_backmice._analyze import AnalyzeWidget
+    from napari_backmice._sample_data import sample_dir
+
+    viewer = make_napari_viewer()
+    viewer.open(str(sample_dir("dixon")), plugin="backmice")
+    widget = AnalyzeWidget(viewer)
+    names = [widget.stack_box.itemText(i) for i in range(widget.stack_box.count())]
+    water = next(i for i, n in enumerate(names) if n.startswith("dixon_water"))
+    widget.stack_box.setCurrentIndex(water)
+    path, method, series = widget._choices()
+    assert (str(method), series) == ("dixon", None)
+    assert path == str(sample_dir("dixon"))

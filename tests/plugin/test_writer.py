@@ -85,3 +85,21 @@ def test_seg_of_a_layer_without_an_analysis_is_bad_input(tmp_path):
 
     with pytest.raises(InputError, match="backmice analysis"):
         write_seg(str(tmp_path / "x.dcm"), np.ones((2, 3, 3), np.uint8), {"metadata": {}})
+
+
+def test_a_transposed_view_maps_back_to_the_series_order():
+    from backmice.io.writer import make_affine
+    from napari_backmice._layers import display_view, view_affine
+
+    affine = make_affine((4.0, 0.9, 0.8), orientation="sagittal", origin=(1.0, 2.0, 3.0))
+    array = np.arange(6 * 7 * 8).reshape(6, 7, 8)
+    view, view_aff, axes = display_view(array, affine)
+    assert axes != (0, 1, 2)
+    back = tuple(int(i) for i in np.argsort(axes))
+    np.testing.assert_array_equal(np.transpose(view, back), array)
+    np.testing.assert_allclose(view_affine(view_aff, back), affine)
+    # The same voxel, reached through either index, is at the same LPS point.
+    k, r, c = 2, 5, 3
+    vi = np.array([k, r, c])[list(axes)]
+    np.testing.assert_allclose(view_aff @ np.append(vi, 1.0), affine @ np.array([k, r, c, 1.0]))
+    assert view[tuple(vi)] == array[k, r, c]
