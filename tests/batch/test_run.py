@@ -154,3 +154,13 @@ def test_bad_root_and_workers_are_bad_input(tmp_path, capsys):
     assert main(["batch", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "no such folder" in capsys.readouterr().err
     assert main(["batch", str(tmp_path), "--out", str(tmp_path / "o"), "--workers", "-1"]) == 2
+
+
+def test_to_project_needs_a_batch_output(tmp_path):
+    import pytest
+
+    from backmice.batch import to_project
+    from backmice.errors import InputError
+
+    with pytest.raises(InputError, match=r"no studies\.csv"):
+        to_project(tmp_path, tmp_path / "project")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from pathlib import Path
@@ -17,7 +18,9 @@ log = logging.getLogger(__name__)
 def to_project(out_dir: str | os.PathLike[str], project_path: str | os.PathLike[str]) -> list[str]:
     """Add every analysed study of a batch to an annotation project.
 
-    Each ``studies/<name>/`` whose record says ``ok`` is added with
+    Each study of ``studies.csv`` (the batch's last run; result folders of
+    studies no longer in the cohort are left out) whose record says ``ok`` is
+    added with
     :meth:`backmice.store.Project.add_result_dir` under the key ``<name>`` (the
     ``study`` of the batch tables). Adding a study again (after a re-run)
     replaces its automatic candidates and keeps the readers' reviews of the
@@ -38,16 +41,23 @@ def to_project(out_dir: str | os.PathLike[str], project_path: str | os.PathLike[
     Raises
     ------
     InputError
-        ``out_dir`` holds no batch results, or a result folder is malformed.
+        ``out_dir`` holds no batch results (no ``studies.csv``), or a result
+        folder is malformed.
     """
     from backmice.store import Project
 
-    studies = Path(out_dir) / "studies"
-    if not studies.is_dir():
-        raise InputError("no studies/ folder: not a backmice batch output", path=out_dir)
+    table = Path(out_dir) / "studies.csv"
+    try:
+        with table.open(encoding="utf-8", newline="") as fh:
+            names = sorted(row["study"] for row in csv.DictReader(fh))
+    except FileNotFoundError:
+        raise InputError("no studies.csv: not a backmice batch output", path=out_dir) from None
+    except (OSError, KeyError, csv.Error) as exc:
+        raise InputError(f"cannot read the study list ({exc})", path=table) from None
     keys = []
     with Project.open(project_path) as project:
-        for folder in sorted(p for p in studies.iterdir() if p.is_dir()):
+        for name in names:
+            folder = Path(out_dir) / "studies" / name
             record = read_record(folder)
             if record is None or record.status is not StudyStatus.OK:
                 continue
