@@ -25,7 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "(status error or no_stack); the others' results are written."
         ),
     )
-    p.add_argument("root", type=Path, metavar="ROOT", help="cohort folder: one sub-folder a study")
+    p.add_argument(
+        "root", type=Path, metavar="ROOT", help="cohort folder: one sub-folder per study"
+    )
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--workers", type=int, metavar="N", help="worker processes (default: the number of CPUs)"
