@@ -160,7 +160,8 @@ def result_layers(analysis: Analysis) -> list[tuple[Any, dict, str]]:
     """
     affine = analysis.volume.affine
     arrays = {
-        LAYER_NODULES: analysis.labels.astype(np.uint32, copy=False),
+        # A copy: painting the layer must not change what the analysis found.
+        LAYER_NODULES: analysis.labels.astype(np.uint32, copy=True),
         LAYER_FASCIA: analysis.fascia.deep.astype(np.uint8),
         LAYER_BODY: analysis.body.mask.astype(np.uint8),
     }

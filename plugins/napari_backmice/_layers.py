@@ -209,7 +209,6 @@ def image_layer_data(volume: Volume, *, name: str | None = None) -> tuple[Any, d
         "series_uid": volume.series_uid,
         "role": str(volume.role),
         "units": volume.units,
-        "backmice_volume": volume,
     }
     kwargs["axis_labels"] = US_AXIS_LABELS if is_us else WORLD_AXIS_LABELS
     kwargs["units"] = layer_units(volume.units, ultrasound=is_us)
