@@ -53,6 +53,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LAYER_RULERS = "rulers"
+#: Ruler line and text: magenta reads on white fat and on dark muscle alike.
+RULER_COLOUR = "#ff3df5"
 LAYER_ROIS = "ROIs"
 
 
@@ -268,14 +270,16 @@ class MeasureWidget(QWidget):
         existed = LAYER_RULERS in self.viewer.layers
         layer = self._shapes_layer(
             LAYER_RULERS,
-            edge_color="yellow",
+            edge_color=RULER_COLOUR,
             edge_width=0.6,
             features={"length_mm": np.zeros(0)},
             text={
                 "string": "{length_mm:.1f} mm",
-                "color": "yellow",
-                "size": 11,
+                "color": RULER_COLOUR,
+                "size": 12,
                 "anchor": "upper_left",
+                # Above the line's start, by a few voxels of the layer.
+                "translation": [0, -4, 0],
             },
         )
         if layer is None:

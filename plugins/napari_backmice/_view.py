@@ -173,6 +173,10 @@ def screenshot_session(
             text.font_size = 10
             text.color = "white"
             text.text = nodule_caption(analysis.nodules[0])
+            measure = widgets.get("Measure")
+            if measure is not None:
+                _ruler_across(viewer, measure, first)
+            viewer.layers.selection.active = viewer.layers[LAYER_NODULES]
         for _ in range(3):
             QApplication.processEvents()
         viewer.reset_view()
@@ -227,6 +231,25 @@ def _scratch_settings(folder: Path, *, reader: str) -> None:
     settings.setValue("reader", reader)
     settings.setValue("project", str(folder / "project"))
     settings.sync()
+
+
+def _ruler_across(viewer: Any, measure: Any, nodule_id: int) -> None:
+    """A ruler across a nodule, left to right, on the slice shown (for the docs' picture)."""
+    import numpy as np
+
+    nodules = viewer.layers[LAYER_NODULES]
+    point = np.asarray(viewer.dims.point, dtype=float)[-3:]
+    k = int(np.clip(np.round(nodules.world_to_data(point)[0]), 0, nodules.data.shape[0] - 1))
+    rows, cols = np.nonzero(nodules.data[k] == nodule_id)
+    if not rows.size:
+        return
+    r = int(np.median(rows))
+    on_row = cols[rows == r]
+    layer = measure.ruler_layer()
+    if layer is None:
+        return
+    layer.add_lines(np.array([[k, r, on_row.min() - 0.5], [k, r, on_row.max() + 0.5]]))
+    layer.mode = "pan_zoom"
 
 
 def _canvas_overlay(viewer: Any, name: str) -> Any:
