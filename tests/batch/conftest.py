@@ -1,9 +1,10 @@
 """A tiny cohort shared by the batch tests, and one reference batch run over it.
 
-The cohort (about 2 s of analysis in all): two copies of the Dixon sample (one
-in a folder whose name needs escaping), an ultrasound-only study (no usable
-stack), a study whose pixel data cannot be decoded (error), and one folder
-holding two studies (Dixon and ultrasound) that is split by StudyInstanceUID.
+The cohort (about 3 s of analysis in all): two copies of the Dixon sample (one
+in a folder whose name needs escaping), an ultrasound-only study (analysed as
+ultrasound), a study whose pixel data cannot be decoded (error), a study holding
+only a DICOM structured report (no usable stack), and one folder holding two
+studies (Dixon and ultrasound) that is split by StudyInstanceUID.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import JPEGBaseline8Bit
+from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
 from backmice._names import safe_name
 from backmice.cli import main
@@ -27,8 +29,9 @@ EXPECTED = {
     safe_name("b c"): "ok",  # escaped, with a hash of the original
     "broken": "error",
     safe_name("multi/dixon"): "ok",  # one folder, two StudyInstanceUIDs
-    safe_name("multi/us"): "no_stack",
-    "us": "no_stack",
+    safe_name("multi/us"): "ok",  # ultrasound, no MR in its study: analysed as ultrasound
+    "sr": "no_stack",  # a structured report and no image
+    "us": "ok",
 }
 
 
@@ -46,6 +49,36 @@ def undecodable_study(folder: Path) -> Path:
     return folder
 
 
+def sr_only_study(folder: Path) -> Path:
+    """A study folder holding one DICOM Basic Text SR (a report, no image)."""
+    folder.mkdir(parents=True)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = BasicTextSRStorage
+    ds.SOPInstanceUID = generate_uid(entropy_srcs=["backmice batch test sr"])
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=["backmice batch test sr study"])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["backmice batch test sr series"])
+    ds.Modality = "SR"
+    ds.PatientID = "sr"
+    ds.SeriesDescription = "report"
+    ds.ValueType = "CONTAINER"
+    ds.ContinuityOfContent = "SEPARATE"
+    ds.save_as(folder / "report.dcm", enforce_file_format=True)
+    return folder
+
+
+def uncalibrated_us_study(folder: Path) -> Path:
+    """The ultrasound sample without its ultrasound regions: pixel size unknown."""
+    folder.mkdir(parents=True)
+    ds = pydicom.dcmread(next((SAMPLES / "us").rglob("*.dcm")))
+    del ds.SequenceOfUltrasoundRegions
+    ds.save_as(folder / "us.dcm", enforce_file_format=True)
+    return folder
+
+
 def make_cohort(root: Path) -> Path:
     """Write the test cohort under ``root`` (see the module docstring)."""
     shutil.copytree(SAMPLES / "dixon", root / "a")
@@ -54,6 +87,7 @@ def make_cohort(root: Path) -> Path:
     undecodable_study(root / "broken")
     shutil.copytree(SAMPLES / "dixon", root / "multi" / "dixon")
     shutil.copytree(SAMPLES / "us", root / "multi" / "us")
+    sr_only_study(root / "sr")
     return root
 
 

@@ -79,12 +79,31 @@ def read_nodules(csv_text: str) -> pd.DataFrame:
 
 
 def _study_lines(folder: Path) -> list[str]:
-    """The data lines of a study's ``nodules.csv`` (checked to have the SPEC header)."""
+    """The data lines of a study's ``nodules.csv``, SPEC columns only.
+
+    An MRI study's lines are taken as they are (the cohort table repeats them
+    byte for byte). An ultrasound study's ``nodules.csv`` has extra columns
+    after the SPEC ones (``backmice.ultrasound.EXTRA_COLUMNS``): its rows are
+    cut to the SPEC columns.
+
+    Raises
+    ------
+    ValueError
+        The header does not start with the SPEC columns.
+    """
     text = (folder / "nodules.csv").read_text(encoding="utf-8")
     header, _, body = text.partition("\n")
-    if tuple(next(csv.reader([header]))) != COLUMNS:
+    columns = tuple(next(csv.reader([header])))
+    if columns[: len(COLUMNS)] != COLUMNS:
         raise ValueError(f"{folder / 'nodules.csv'}: not the SPEC columns")
-    return [line + "\n" for line in body.splitlines() if line]
+    if len(columns) == len(COLUMNS):
+        return [line + "\n" for line in body.splitlines() if line]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in csv.reader(io.StringIO(body)):
+        if row:
+            writer.writerow(row[: len(COLUMNS)])
+    return buffer.getvalue().splitlines(keepends=True)
 
 
 def studies_csv(records: Sequence[StudyRecord]) -> str:

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from backmice._atomic import write_text
 from backmice.batch.discover import StudyTask
+from backmice.batch.modality import ULTRASOUND, is_ultrasound_study
 from backmice.errors import InputError
-from backmice.io import Study, open_study
+from backmice.io import Stack, Study, open_study
 
 if TYPE_CHECKING:
     from backmice.analysis import AnalysisOptions
@@ -80,7 +81,7 @@ class StudyRecord:
     series_uid, series_description : str
         The stack(s) used, ``;``-separated for a Dixon pair (empty if none).
     method : str
-        ``t1`` or ``dixon`` (empty if none).
+        ``t1`` or ``dixon`` (MRI), ``ultrasound``; empty if none.
     n_nodules : int
     seconds : float
         Wall time of the study in its worker.
@@ -198,6 +199,49 @@ def _relative(message: str, task: StudyTask) -> str:
     return message.replace(_root_of(task) + os.sep, "")
 
 
+def _mri(
+    study: Study, options: AnalysisOptions, name: str, folder: Path, *, qc: bool
+) -> tuple[int, list[str]]:
+    """The MRI analysis (``backmice analyze`` on T1 / Dixon) written into ``folder``.
+
+    Returns
+    -------
+    (int, list of str)
+        The number of nodules and the analysis warnings.
+    """
+    from backmice.analysis import analyze
+    from backmice.report.write import write_analysis
+
+    analysis = analyze(study, options=options)
+    analysis.study = name
+    for row in analysis.nodules:
+        row["study"] = name
+    write_analysis(analysis, folder, qc=qc)
+    return len(analysis.nodules), list(analysis.warnings)
+
+
+def _ultrasound(
+    study: Study, stack: Stack, name: str, folder: Path, *, qc: bool
+) -> tuple[int, list[str]]:
+    """The ultrasound analysis written into ``folder``: as ``backmice analyze`` without a seed.
+
+    The first frame, automatic candidates (status ``candidate``), in mm from
+    the ultrasound region's calibration (in px, with a warning, without one).
+
+    Returns
+    -------
+    (int, list of str)
+        The number of nodules and the warnings (the loader's and the analysis').
+    """
+    from backmice.io import load
+    from backmice.ultrasound import analyze_ultrasound, write_ultrasound
+
+    volume = load(stack)
+    result = analyze_ultrasound(volume, frame=0, study=name, stack=stack)
+    write_ultrasound(result, folder, qc=qc)
+    return len(result.nodules), list(result.warnings)
+
+
 def analyze_study(
     task: StudyTask,
     out: str,
@@ -208,8 +252,12 @@ def analyze_study(
 ) -> dict:
     """Analyse one study and write ``out/studies/<task.name>/`` atomically.
 
-    Never raises for a problem of the study: a study without a usable stack is
-    ``no_stack``, bad input or a bug is ``error``, with the message.
+    A study with ultrasound and no MR image stack (and no MRI method forced in
+    ``options``) is analysed as ultrasound, like ``backmice analyze`` without a
+    seed (:func:`~backmice.batch.modality.is_ultrasound_study`); any other as
+    MRI (T1 or Dixon). Never raises for a problem of the study: a study without
+    a usable stack is ``no_stack``, bad input or a bug is ``error``, with the
+    message.
 
     Parameters
     ----------
@@ -217,6 +265,8 @@ def analyze_study(
     out : str
         The batch output folder.
     options : AnalysisOptions
+        The MRI analysis options; ``method`` set keeps a study with both MR and
+        ultrasound stacks on MRI (the ultrasound analysis takes no options).
     fingerprint : str
         Stored with the result, for ``--resume``.
     qc : bool
@@ -227,8 +277,8 @@ def analyze_study(
     dict
         The :class:`StudyRecord` as JSON (plain values travel well between processes).
     """
-    from backmice.analysis import analyze, choose_stacks
-    from backmice.report.write import write_analysis
+    from backmice.analysis import choose_stacks
+    from backmice.ultrasound import choose_ultrasound
 
     t0 = time.perf_counter()
     record = StudyRecord(
@@ -239,12 +289,17 @@ def analyze_study(
         fingerprint=fingerprint,
     )
     tmp = scratch_dir(out, task.name)
+    study = None
     try:
         try:
             study = open_study(task.folder)
             if task.study_uid is not None:
                 study = _only_study(study, task.study_uid)
-            method, stacks = choose_stacks(study, method=options.method)
+            ultrasound = is_ultrasound_study(study, method=options.method)
+            if ultrasound:
+                method, stacks = ULTRASOUND, [choose_ultrasound(study)]
+            else:
+                method, stacks = choose_stacks(study, method=options.method)
         except InputError as exc:
             record.status = StudyStatus.NO_STACK
             record.message = _relative(_one_line(exc), task)
@@ -253,13 +308,12 @@ def analyze_study(
             record.series_uid = ";".join(s.series_uid for s in stacks)
             record.series_description = ";".join(s.description for s in stacks)
             try:
-                analysis = analyze(study, options=options)
-                analysis.study = task.name
-                for row in analysis.nodules:
-                    row["study"] = task.name
-                write_analysis(analysis, tmp, qc=qc)
-                record.n_nodules = len(analysis.nodules)
-                record.message = _relative(_one_line("; ".join(analysis.warnings)), task)
+                if ultrasound:
+                    n, warnings = _ultrasound(study, stacks[0], task.name, tmp, qc=qc)
+                else:
+                    n, warnings = _mri(study, options, task.name, tmp, qc=qc)
+                record.n_nodules = n
+                record.message = _relative(_one_line("; ".join(warnings)), task)
             except InputError as exc:
                 record.status = StudyStatus.ERROR
                 record.message = _relative(_one_line(exc), task)
@@ -280,7 +334,7 @@ def analyze_study(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-        analysis = study = None
+        study = None
         gc.collect()  # the volume and its maps go before the next study arrives
     return record.to_json()
 
