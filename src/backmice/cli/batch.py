@@ -6,10 +6,19 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backmice.cli import EXIT_OK, EXIT_PARTIAL, console_width
 
-__all__ = ["add_parser", "run"]
+if TYPE_CHECKING:
+    from backmice.analysis import AnalysisOptions
+
+__all__ = ["add_parser", "options_from_args", "run"]
+
+#: Defaults shown in --help; None on the command line takes ``CandidateOptions``'
+#: own default (these equal them: tests/batch checks), without importing the
+#: segmentation package to build the parser.
+_DEFAULTS = {"min_size_mm": 5.0, "max_size_mm": 100.0, "roi_deep_mm": 20.0}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "StudyInstanceUID) in worker processes. Writes DIR/studies/<name>/ per study (what "
             "'backmice analyze' writes) and DIR/nodules.csv, DIR/nodules.parquet, "
             "DIR/studies.csv and DIR/summary.png. Exit code 3 when any study failed "
-            "(status error or no_stack); the others' results are written."
+            "(status error or no_stack); the others' results are written. A study with "
+            "ultrasound and no MR images is analysed as ultrasound (automatic candidates on the "
+            "first frame, as 'backmice analyze' without --seed); the MRI options do not apply "
+            "to it."
         ),
     )
     p.add_argument(
@@ -51,6 +63,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="X",
         help="fat threshold: fat score (T1) or fat fraction (Dixon); default 0.5",
     )
+    p.add_argument(
+        "--min-size",
+        type=float,
+        metavar="MM",
+        help=f"smallest nodule, largest diameter in mm (default {_DEFAULTS['min_size_mm']:g})",
+    )
+    p.add_argument(
+        "--max-size",
+        type=float,
+        metavar="MM",
+        help=f"largest nodule, largest diameter in mm (default {_DEFAULTS['max_size_mm']:g})",
+    )
+    p.add_argument(
+        "--roi-depth",
+        type=float,
+        metavar="MM",
+        help=f"how far deep to the fascia to look, mm (default {_DEFAULTS['roi_deep_mm']:g})",
+    )
+    level = p.add_mutually_exclusive_group()
+    level.add_argument(
+        "--sacrum-top-z",
+        type=float,
+        metavar="MM",
+        help="LPS z of the top of the sacrum (S1 endplate), mm, for every study: herniations "
+        "below it are suggested as lumbosacral (default: level unknown, suggested lumbar)",
+    )
+    level.add_argument(
+        "--find-sacrum",
+        action="store_true",
+        help="look for the top of the sacrum in each study (experimental, axial series; see "
+        "docs/analysis.md)",
+    )
+    p.add_argument("--no-n4", action="store_true", help="skip the T1 bias-field correction")
     p.add_argument(
         "--project",
         type=Path,
@@ -125,18 +170,33 @@ class _Bar:
         self.bar.update(self.task, completed=done, failed=self.failed)
 
 
+def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
+    """The analysis options of the command line (as ``backmice analyze`` maps them)."""
+    from backmice.analysis import AnalysisOptions
+    from backmice.segment import CandidateOptions, Method
+
+    given = {
+        "min_size_mm": args.min_size,
+        "max_size_mm": args.max_size,
+        "roi_deep_mm": args.roi_depth,
+    }
+    return AnalysisOptions(
+        method=None if args.method is None else Method(args.method),
+        threshold=args.threshold,
+        n4=not args.no_n4,
+        candidates=CandidateOptions(**{k: v for k, v in given.items() if v is not None}),
+        sacrum_top_z_mm=args.sacrum_top_z,
+        find_sacrum=args.find_sacrum,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice batch``; returns the exit code (3 when any study failed)."""
     from rich.console import Console
 
-    from backmice.analysis import AnalysisOptions
     from backmice.batch import run as run_batch
-    from backmice.segment import Method
 
-    options = AnalysisOptions(
-        method=None if args.method is None else Method(args.method),
-        threshold=args.threshold,
-    )
+    options = options_from_args(args)
     console = Console(width=console_width())
     interactive = sys.stdout.isatty() and not args.quiet
     show = _Bar(console) if interactive else _Lines(console)
