@@ -106,6 +106,8 @@ LAYER_US_AXES = "us axes"
 SKIN_COLOUR = "#4caf50"
 FASCIA_COLOUR = "#ff8c00"
 AXES_COLOUR = "#ffe600"
+#: Nodule outlines: cyan, as in ``qc.png`` (reads on grey speckle, unlike napari's label colours).
+NODULE_COLOUR = (0.0, 0.9, 1.0, 1.0)
 #: The displayed path stays within this many pixels of the pipeline's line.
 SIMPLIFY_PX = 0.5
 #: Keys :func:`measure_mask` returns (replaced on a re-measure).
@@ -201,6 +203,12 @@ def simplify_line(line: NDArray, *, tolerance_px: float = SIMPLIFY_PX) -> NDArra
     if len(p) < 3:
         return p
     return approximate_polygon(p, tolerance=tolerance_px)
+
+
+def _nodule_colours() -> Any:
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: NODULE_COLOUR, 0: (0.0, 0.0, 0.0, 0.0)})
 
 
 def _contour_of(mask: NDArray) -> NDArray:
@@ -857,6 +865,7 @@ class UltrasoundWidget(QWidget):
                     data,
                     name=LAYER_US_NODULES,
                     opacity=0.9,
+                    colormap=_nodule_colours(),
                     units=image.units,
                     metadata={"backmice_affine": affine, "units": state.units},
                     **layer_transform(affine),

@@ -21,22 +21,29 @@ from ._reader import study_layers
 from ._state import LAYER_NODULES, state_for
 
 __all__ = [
+    "US_WIDGETS",
     "WIDGETS",
     "dock_widgets",
     "nodule_caption",
     "open_viewer",
     "screenshot_session",
     "show_native_plane",
+    "us_caption",
+    "widget_names",
 ]
 
 log = logging.getLogger(__name__)
 
 #: The plugin's widgets (manifest display names), docked in this order.
 WIDGETS = ("Analyze", "Review", "Edit", "Measure")
+#: The widgets docked for a study of ultrasound images only.
+US_WIDGETS = ("Ultrasound", "Measure")
 
 
-def dock_widgets(viewer: Any, *, width: int | None = None) -> dict[str, Any]:
-    """Dock every plugin widget the manifest provides on the right of the window.
+def dock_widgets(
+    viewer: Any, *, width: int | None = None, names: tuple[str, ...] = WIDGETS
+) -> dict[str, Any]:
+    """Dock the plugin widgets ``names`` (manifest display names) on the right of the window.
 
     Widgets not contributed (yet) are skipped quietly. ``width`` (pixels)
     sets the dock column's width.
@@ -48,7 +55,7 @@ def dock_widgets(viewer: Any, *, width: int | None = None) -> dict[str, Any]:
     """
     docked: dict[str, Any] = {}
     docks = []
-    for name in WIDGETS:
+    for name in names:
         try:
             dock, widget = viewer.window.add_plugin_dock_widget("backmice", name, tabify=False)
         except (KeyError, ImportError, AttributeError, ModuleNotFoundError) as exc:
@@ -103,9 +110,24 @@ def open_viewer(
     state_for(viewer).study_path = str(study.path)
     show_native_plane(viewer, viewer.layers[0])
     _canvas_overlay(viewer, "scale_bar").visible = True
-    widgets = dock_widgets(viewer, width=dock_width)
+    widgets = dock_widgets(viewer, width=dock_width, names=widget_names(layers))
     viewer.reset_view()
     return viewer, widgets
+
+
+def _is_us(kwargs: dict) -> bool:
+    return (kwargs.get("metadata") or {}).get("role") == "us"
+
+
+def widget_names(layers: list[tuple[Any, dict, str]]) -> tuple[str, ...]:
+    """The widgets to dock for a study's layer data: ultrasound only gets :data:`US_WIDGETS`.
+
+    A study with MR and ultrasound gets the MR widgets and the Ultrasound one.
+    """
+    us = [_is_us(kwargs) for _data, kwargs, _kind in layers]
+    if us and all(us):
+        return US_WIDGETS
+    return (*WIDGETS, "Ultrasound") if any(us) else WIDGETS
 
 
 def screenshot_session(
@@ -155,6 +177,11 @@ def screenshot_session(
         viewer.window._qt_window.resize(*size)
         QApplication.processEvents()
         dock_widgets_width(viewer, 460)
+        if "Analyze" not in widgets and "Ultrasound" in widgets:
+            _ultrasound_shot(viewer, widgets["Ultrasound"])
+            with atomic_path(out) as tmp:
+                viewer.screenshot(str(tmp), canvas_only=False)
+            return Path(out)
         analyze = widgets.get("Analyze")
         if analyze is None:
             from ._analyze import AnalyzeWidget
@@ -189,6 +216,40 @@ def screenshot_session(
         viewer.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return Path(out)
+
+
+def _ultrasound_shot(viewer: Any, widget: Any) -> None:
+    """Ultrasound: lines and automatic candidates on the first frame, the first one captioned."""
+    from qtpy.QtWidgets import QApplication
+
+    widget.find_candidates(blocking=True)
+    rows = widget.nodules()
+    if rows:
+        text = _canvas_overlay(viewer, "text")
+        text.visible = True
+        text.position = "top_left"
+        text.font_size = 10
+        text.color = "white"
+        text.text = us_caption(rows[0], units=widget.state.units)
+        widget.table.selectRow(0)
+    for _ in range(3):
+        QApplication.processEvents()
+    viewer.reset_view()
+    for _ in range(5):
+        QApplication.processEvents()
+
+
+def us_caption(row: dict, *, units: str = "mm") -> str:
+    """One caption about an ultrasound nodule: axes, area, fascia, skin, suggestion."""
+    loud = "" if units == "mm" else "  [UNCALIBRATED: px]"
+    return (
+        f"nodule {row['nodule_id']} ({row['status']}): {row['long_axis_mm']:.1f} x "
+        f"{row['short_axis_mm']:.1f} {units}, {row['area_mm2']:.0f} {units}², "
+        f"{row['relation']}{loud}\n"
+        f"fascia offset {row['fascia_offset_mm']:+.1f} {units}, "
+        f"skin depth {row['skin_depth_mm']:.1f} {units}\n"
+        f"suggested: {row['suggested_subtype']}"
+    )
 
 
 def show_native_plane(viewer: Any, layer: Any) -> None:
