@@ -54,6 +54,9 @@ def test_studies_csv_says_what_was_used_and_why_not(reference):
     assert rows["broken"]["method"] == "t1"
     assert rows["sr"]["message"].startswith("sr: no T1 stack and no Dixon")
     assert "found sr (SR, 'report'" in rows["sr"]["message"] and rows["sr"]["method"] == ""
+    assert {n: r["units"] for n, r in rows.items()} == {
+        n: ("mm" if s == "ok" else "") for n, s in EXPECTED.items()
+    }
     # an ultrasound-only study is analysed as ultrasound, as `backmice analyze` does
     for name in ("us", safe_name("multi/us")):
         us = rows[name]

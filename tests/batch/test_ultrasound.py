@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import shutil
 
@@ -76,6 +78,35 @@ def test_uncalibrated_ultrasound_says_px_in_its_message(us_batch):
     assert doc["units"] == "px" and doc["pixel_mm"] is None and doc["study"] == "px"
     assert json.loads((out / "studies" / "px" / RECORD_FILE).read_text())["method"] == ULTRASOUND
     assert not (out / "studies" / "mm" / "qc.png").exists()  # qc=False reaches ultrasound too
+    assert (rows["px"]["units"], rows["mm"]["units"]) == ("px", "mm")
+
+
+def test_the_command_line_says_uncalibrated_loudly(us_batch):
+    from rich.console import Console
+
+    from backmice.batch import StudyRecord, StudyStatus
+    from backmice.cli.batch import _Lines
+
+    root, out, _, _ = us_batch
+    code, stdout = _quiet_batch(root, out, "--resume")  # nothing re-runs; the summary reads
+    assert code == 0 and "2 unchanged (resumed)" in stdout
+    assert "1 stud(ies) UNCALIBRATED: every length is in PIXELS, not mm (units px): px" in stdout
+    buffer = io.StringIO()
+    lines = _Lines(Console(file=buffer, width=200))
+    lines(StudyRecord("px", StudyStatus.OK, units="px"), 1, 2)
+    lines(StudyRecord("mm", StudyStatus.OK, units="mm"), 2, 2)
+    px, mm = buffer.getvalue().splitlines()
+    assert px.startswith("[1/2] px: ok 0 nodule(s)") and "UNCALIBRATED" in px
+    assert "UNCALIBRATED" not in mm
+
+
+def _quiet_batch(root, out, *argv: str) -> tuple[int, str]:
+    from backmice.cli import main
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(["batch", str(root), "--out", str(out), "--workers=0", "--quiet", *argv])
+    return code, buffer.getvalue()
 
 
 def test_ultrasound_only_tables_keep_fixed_dtypes(us_batch):

@@ -36,6 +36,7 @@ STUDY_COLUMNS: tuple[str, ...] = (
     "seconds",
     "folder",
     "study_uid",
+    "units",
 )
 
 _FLOAT_SUFFIXES = ("_mm", "_mm3")

@@ -91,6 +91,10 @@ class StudyRecord:
         The StudyInstanceUID analysed when the folder was split (else empty).
     fingerprint : str
         Inputs, options and version the result was made from.
+    units : str
+        Units of the study's lengths: ``mm``, or ``px`` for an image without
+        calibration (an ultrasound image without a usable region); empty when
+        nothing was measured.
     resumed : bool
         True when this run reused the result of an earlier run (not stored).
     """
@@ -106,6 +110,7 @@ class StudyRecord:
     folder: str = ""
     study_uid: str = ""
     fingerprint: str = ""
+    units: str = ""
     resumed: bool = field(default=False, compare=False)
 
     def to_json(self) -> dict:
@@ -122,6 +127,7 @@ class StudyRecord:
             "folder": self.folder,
             "study_uid": self.study_uid,
             "fingerprint": self.fingerprint,
+            "units": self.units,
         }
 
     @classmethod
@@ -139,6 +145,7 @@ class StudyRecord:
             folder=str(doc.get("folder", "")),
             study_uid=str(doc.get("study_uid", "")),
             fingerprint=str(doc.get("fingerprint", "")),
+            units=str(doc.get("units", "")),
         )
 
 
@@ -201,13 +208,13 @@ def _relative(message: str, task: StudyTask) -> str:
 
 def _mri(
     study: Study, options: AnalysisOptions, name: str, folder: Path, *, qc: bool
-) -> tuple[int, list[str]]:
+) -> tuple[int, str, list[str]]:
     """The MRI analysis (``backmice analyze`` on T1 / Dixon) written into ``folder``.
 
     Returns
     -------
-    (int, list of str)
-        The number of nodules and the analysis warnings.
+    (int, str, list of str)
+        The number of nodules, the units of the lengths and the analysis warnings.
     """
     from backmice.analysis import analyze
     from backmice.report.write import write_analysis
@@ -217,12 +224,12 @@ def _mri(
     for row in analysis.nodules:
         row["study"] = name
     write_analysis(analysis, folder, qc=qc)
-    return len(analysis.nodules), list(analysis.warnings)
+    return len(analysis.nodules), analysis.volume.units, list(analysis.warnings)
 
 
 def _ultrasound(
     study: Study, stack: Stack, name: str, folder: Path, *, qc: bool
-) -> tuple[int, list[str]]:
+) -> tuple[int, str, list[str]]:
     """The ultrasound analysis written into ``folder``: as ``backmice analyze`` without a seed.
 
     The first frame, automatic candidates (status ``candidate``), in mm from
@@ -230,8 +237,10 @@ def _ultrasound(
 
     Returns
     -------
-    (int, list of str)
-        The number of nodules and the warnings (the loader's and the analysis').
+    (int, str, list of str)
+        The number of nodules, the units of the lengths (``px`` when the image
+        has no usable ultrasound region) and the warnings (the loader's and the
+        analysis').
     """
     from backmice.io import load
     from backmice.ultrasound import analyze_ultrasound, write_ultrasound
@@ -239,7 +248,7 @@ def _ultrasound(
     volume = load(stack)
     result = analyze_ultrasound(volume, frame=0, study=name, stack=stack)
     write_ultrasound(result, folder, qc=qc)
-    return len(result.nodules), list(result.warnings)
+    return len(result.nodules), result.units, list(result.warnings)
 
 
 def analyze_study(
@@ -309,10 +318,11 @@ def analyze_study(
             record.series_description = ";".join(s.description for s in stacks)
             try:
                 if ultrasound:
-                    n, warnings = _ultrasound(study, stacks[0], task.name, tmp, qc=qc)
+                    n, units, warnings = _ultrasound(study, stacks[0], task.name, tmp, qc=qc)
                 else:
-                    n, warnings = _mri(study, options, task.name, tmp, qc=qc)
+                    n, units, warnings = _mri(study, options, task.name, tmp, qc=qc)
                 record.n_nodules = n
+                record.units = units
                 record.message = _relative(_one_line("; ".join(warnings)), task)
             except InputError as exc:
                 record.status = StudyStatus.ERROR

@@ -112,6 +112,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Said of a study measured without calibration (an ultrasound image without a usable region).
+_PX = "UNCALIBRATED: every length is in PIXELS, not mm (units px)"
+
+
+def _px_studies(studies_csv: Path) -> list[str]:
+    """The studies of ``studies.csv`` whose lengths are in px."""
+    import csv
+
+    with studies_csv.open(encoding="utf-8", newline="") as fh:
+        return [row["study"] for row in csv.DictReader(fh) if row.get("units") == "px"]
+
+
 class _Lines:
     """One line per finished study (quiet, or output piped to a file)."""
 
@@ -125,7 +137,8 @@ class _Lines:
             return
         what = f"{record.n_nodules} nodule(s)" if record.status == "ok" else record.message
         self.console.print(
-            f"[{done}/{total}] {record.study}: {record.status} {what} ({record.seconds:.1f} s)",
+            f"[{done}/{total}] {record.study}: {record.status} {what} ({record.seconds:.1f} s)"
+            + (f" {_PX}" if record.units == "px" else ""),
             highlight=False,
             soft_wrap=True,
             markup=False,
@@ -167,6 +180,8 @@ class _Bar:
             self.bar.console.print(
                 f"{record.study}: {record.status}: {record.message}", markup=False, highlight=False
             )
+        elif record is not None and record.units == "px":
+            self.bar.console.print(f"{record.study}: {_PX}", markup=False, highlight=False)
         self.bar.update(self.task, completed=done, failed=self.failed)
 
 
@@ -231,4 +246,14 @@ def run(args: argparse.Namespace) -> int:
         highlight=False,
         soft_wrap=True,
     )
+    px = _px_studies(args.out / "studies.csv")
+    if px:
+        shown = ", ".join(px[:5]) + (f" and {len(px) - 5} more" if len(px) > 5 else "")
+        console.print(
+            f"{len(px)} stud(ies) {_PX}: {shown}",
+            style="bold red",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return EXIT_PARTIAL if failed else EXIT_OK
