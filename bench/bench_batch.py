@@ -3,16 +3,17 @@
 The script makes a cohort of ``--studies`` generated studies (the Dixon sample
 written with seeds 1, 2, ... by :func:`backmice.phantom.samples.write_sample`:
 2 series of 16 × 120 × 176, 1.3 mm; or ``--sample t1_axial``, 16 × 192 × 288 at
-0.8 mm), then, for each worker count, runs ``backmice batch`` once as a fresh
-command (so worker start-up, the header scan, the tables and ``summary.png``
-are all counted) into a new output folder, and prints a table: wall time,
-studies per minute, the speed-up over one worker and the scaling efficiency
-(speed-up / workers), and the median seconds per study inside a worker (from
-``studies.csv``).
+0.8 mm; or ``--sample us``, one 400 × 500 B-mode frame, analysed as
+ultrasound), then, for each worker count, runs ``backmice batch`` once as a
+fresh command (so worker start-up, the header scan, the tables and
+``summary.png`` are all counted) into a new output folder, and prints a table:
+wall time, studies per minute, the speed-up over one worker and the scaling
+efficiency (speed-up / workers), and the median seconds per study inside a
+worker (from ``studies.csv``).
 
 Usage::
 
-    python bench/bench_batch.py [--studies 12] [--workers 1 2] [--sample dixon] \
+    python bench/bench_batch.py [--studies 12] [--workers 1 2] [--sample dixon|t1_axial|us] \
         [--dir DIR] [--no-qc]
 
 With ``--dir`` the cohort is kept there and reused when it has the right
@@ -81,7 +82,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--studies", type=int, default=12)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--sample", default="dixon", choices=("dixon", "t1_axial"))
+    ap.add_argument("--sample", default="dixon", choices=("dixon", "t1_axial", "us"))
     ap.add_argument("--dir", type=Path)
     ap.add_argument("--no-qc", action="store_true")
     args = ap.parse_args()
