@@ -9,6 +9,7 @@ import json
 import shutil
 
 import pandas as pd
+import pydicom
 import pytest
 
 from backmice.analysis import AnalysisOptions
@@ -139,3 +140,20 @@ def test_forcing_an_mri_method_leaves_an_ultrasound_study_without_a_stack(tmp_pa
     with (tmp_path / "out" / "studies.csv").open() as fh:
         (row,) = csv.DictReader(fh)
     assert row["status"] == "no_stack" and row["message"].startswith("us: no T1 stack")
+    assert row["message"].endswith("; its ultrasound is analysed without --method")
+
+
+def test_mr_images_without_a_usable_stack_say_the_ultrasound_was_left_out(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(SAMPLES / "us", root / "s" / "us")
+    fat = sorted((SAMPLES / "dixon").rglob("*.dcm"))[0]  # one Dixon fat image, no water
+    for f in (root / "s" / "us").rglob("*.dcm"):  # one study: the MR image's StudyInstanceUID
+        ds = pydicom.dcmread(f)
+        ds.StudyInstanceUID = pydicom.dcmread(fat, stop_before_pixels=True).StudyInstanceUID
+        ds.save_as(f, enforce_file_format=True)
+    shutil.copy(fat, root / "s" / "fat.dcm")
+    run(root, tmp_path / "out", workers=0, summary=False)
+    with (tmp_path / "out" / "studies.csv").open() as fh:
+        (row,) = csv.DictReader(fh)
+    assert row["status"] == "no_stack" and row["method"] == ""
+    assert "its ultrasound is not analysed when the study has MR images" in row["message"]

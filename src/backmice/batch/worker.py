@@ -26,7 +26,7 @@ from backmice._atomic import write_text
 from backmice.batch.discover import StudyTask
 from backmice.batch.modality import ULTRASOUND, is_ultrasound_study
 from backmice.errors import InputError
-from backmice.io import Stack, Study, open_study
+from backmice.io import Role, Stack, Study, open_study
 
 if TYPE_CHECKING:
     from backmice.analysis import AnalysisOptions
@@ -287,7 +287,6 @@ def analyze_study(
         The :class:`StudyRecord` as JSON (plain values travel well between processes).
     """
     from backmice.analysis import choose_stacks
-    from backmice.ultrasound import choose_ultrasound
 
     t0 = time.perf_counter()
     record = StudyRecord(
@@ -306,12 +305,21 @@ def analyze_study(
                 study = _only_study(study, task.study_uid)
             ultrasound = is_ultrasound_study(study, method=options.method)
             if ultrasound:
+                from backmice.ultrasound import choose_ultrasound
+
                 method, stacks = ULTRASOUND, [choose_ultrasound(study)]
             else:
                 method, stacks = choose_stacks(study, method=options.method)
         except InputError as exc:
             record.status = StudyStatus.NO_STACK
             record.message = _relative(_one_line(exc), task)
+            if study is not None and any(s.role is Role.US for s in study.stacks):
+                record.message += (
+                    "; its ultrasound is analysed without --method"
+                    if options.method is not None
+                    else "; its ultrasound is not analysed when the study has MR images "
+                    "(backmice analyze --series UID analyses it)"
+                )
         else:
             record.method = str(method)
             record.series_uid = ";".join(s.series_uid for s in stacks)
