@@ -193,16 +193,37 @@ def line_from_world(points: NDArray, affine: NDArray) -> tuple[NDArray, float]:
 
 
 def simplify_line(line: NDArray, *, tolerance_px: float = SIMPLIFY_PX) -> NDArray:
-    """The line with fewer vertices (Douglas-Peucker), within ``tolerance_px`` of it.
+    """The line with fewer vertices (Douglas-Peucker), within ``tolerance_px`` rows of it.
 
-    A path of one vertex per column cannot be edited by hand; this one can.
+    A path of one vertex per column cannot be edited by hand; this one can. The
+    tolerance holds for the row at every column (the pipeline's lines are rows
+    as a function of the column), not only perpendicular to the line.
+
+    Parameters
+    ----------
+    line : ndarray of shape (n, 2)
+        ``(col, row)`` points, sorted by column.
+    tolerance_px : float
+        Largest row difference between the line and the simplified one, pixels.
+
+    Returns
+    -------
+    ndarray of shape (m, 2)
+        A subset of the points, the first and last kept.
     """
     from skimage.measure import approximate_polygon
 
     p = np.asarray(line, dtype=float)
     if len(p) < 3:
         return p
-    return approximate_polygon(p, tolerance=tolerance_px)
+    p = p[np.argsort(p[:, 0], kind="stable")]
+    tol = tolerance_px
+    for _ in range(8):
+        out = approximate_polygon(p, tolerance=tol)
+        if np.max(np.abs(np.interp(p[:, 0], out[:, 0], out[:, 1]) - p[:, 1])) <= tolerance_px:
+            return out
+        tol *= 0.7
+    return p
 
 
 def _nodule_colours() -> Any:
