@@ -151,6 +151,23 @@ def _nonfat_share(region: np.ndarray, fat: np.ndarray) -> tuple[float, int]:
     return (float(inner.sum()) / n_env if n_env else 0.0), int(inner.sum())
 
 
+def _fat_fraction_voxels(region: np.ndarray, fat_fraction: np.ndarray) -> float:
+    """The fat core's volume in voxels, from the Dixon fat fraction of the nodule's voxels.
+
+    The fat fraction is linear in the share of a voxel the fat fills: a voxel
+    at the edge that straddles the core and its capsule holds, of the core,
+    its fat fraction over the core's own (the median over the nodule). Each
+    voxel counts that share, at most one.
+    """
+    values = fat_fraction[region].astype(np.float64)
+    if values.size == 0:
+        return 0.0
+    core = float(np.median(values))
+    if not core > 0:
+        return float(values.size)
+    return float(np.minimum(values / core, 1.0).sum())
+
+
 def _thick_septa_mm(
     region: np.ndarray, fat: np.ndarray, *, pixel_mm: float, rules: RedFlagRules
 ) -> float:
@@ -267,6 +284,8 @@ def measure_nodules(
         region = labels[shape.bbox] == shape.label
         nonfat_share, nonfat_voxels = _nonfat_share(region, site.fat[shape.bbox])
         volume = shape.volume_mm3 + voxel_mm3 * _partial_volume(labels, shape, site)
+        if site.fat_share is None and site.fat_fraction is not None:
+            volume = voxel_mm3 * _fat_fraction_voxels(region, site.fat_fraction[shape.bbox])
         ratio = float(signal["median"][j]) / sat_signal if sat_signal > 0 else float("nan")
         fat_fraction = float(ff["median"][j]) if ff is not None else None
         flags: list[RedFlag] = []

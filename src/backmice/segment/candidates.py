@@ -172,7 +172,8 @@ def _grow(
         basins = watershed(-smooth, markers=markers, mask=fat[box] | (markers > 0))
         # The capsule is not part of the nodule (SPEC): where its partly-fat pixels
         # pass the fat threshold, the strict mask leaves them out.
-        region = (basins == i) & (fat[box] if strict is None else strict[box])
+        keep = fat[box] if strict is None else strict[box] | (score[box] >= 0.8)
+        region = (basins == i) & keep
         out[box][region] = i
     return out
 
