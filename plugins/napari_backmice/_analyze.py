@@ -429,12 +429,15 @@ class AnalyzeWidget(QWidget):
 
         Returns
         -------
-        napari.qt.threading.FunctionWorker, or Analysis when ``blocking``.
+        napari.qt.threading.FunctionWorker, or Analysis when ``blocking``; for an
+        ultrasound stack the docked Ultrasound widget (nothing runs here).
         """
         path, method, series = self._choices()
         if path is None:
             self.status.setText("Open a study first.")
             return None
+        if self._ultrasound_only():
+            return self._hand_to_ultrasound()
         options = AnalysisOptions(method=method, threshold=self.threshold)
         self.run_button.setEnabled(False)
         self.progress.setValue(0)
@@ -460,6 +463,30 @@ class AnalyzeWidget(QWidget):
         self._worker = worker
         worker.start()
         return worker
+
+    def _ultrasound_only(self) -> bool:
+        """The chosen stack is ultrasound, or (auto) every loaded stack is."""
+        data = self.stack_box.currentData()
+        if data:
+            return str(data[2]) == "us"
+        roles = [
+            (getattr(layer, "metadata", {}) or {}).get("role")
+            for layer in self.viewer.layers
+            if (getattr(layer, "metadata", {}) or {}).get("study_path")
+        ]
+        return bool(roles) and all(role == "us" for role in roles)
+
+    def _hand_to_ultrasound(self) -> Any:
+        """Ultrasound is analysed in the Ultrasound widget (lines, a click seeds): dock it."""
+        try:
+            _dock, widget = self.viewer.window.add_plugin_dock_widget("backmice", "Ultrasound")
+        except (KeyError, ImportError, AttributeError) as exc:
+            self.status.setText(f"Ultrasound: open the Ultrasound widget ({exc}).")
+            return None
+        self.status.setText(
+            "Ultrasound is measured in the Ultrasound widget: Find fascia, then click a nodule."
+        )
+        return widget
 
     def _on_progress(self, stage: str, fraction: float) -> None:
         self.progress.setValue(round(100 * fraction))

@@ -300,6 +300,18 @@ def test_an_uncalibrated_image_says_px(make_napari_viewer, us_study, tmp_path, q
     assert widget.state.units == "px" and not widget.state.calibrated
 
 
+def test_analyze_hands_an_ultrasound_study_to_the_ultrasound_widget(opened):
+    from napari_backmice._analyze import AnalyzeWidget
+    from napari_backmice._ultrasound import UltrasoundWidget
+
+    viewer, _widget = opened
+    analyze = AnalyzeWidget(viewer)
+    docked = analyze.run()
+    assert isinstance(docked, UltrasoundWidget)
+    assert "Ultrasound widget" in analyze.status.text()
+    assert analyze.run_button.isEnabled()
+
+
 def test_widget_names_for_ultrasound_studies():
     from napari_backmice._view import US_WIDGETS, WIDGETS, widget_names
 
