@@ -405,6 +405,16 @@ def frame_result(
     )
 
 
+def _forget(viewer: Any, callback: Any) -> Any:
+    """A slot that takes the widget's click callback off the viewer (when the widget goes)."""
+
+    def forget(*_args: Any) -> None:
+        if callback in viewer.mouse_drag_callbacks:
+            viewer.mouse_drag_callbacks.remove(callback)
+
+    return forget
+
+
 def _load(study_path: str, series_uid: str | None) -> tuple[Volume, Stack]:
     study = open_study(study_path)
     stack = choose_ultrasound(study, series_uid=series_uid or None)
@@ -490,6 +500,7 @@ class UltrasoundWidget(QWidget):
         self.frame_spin.valueChanged.connect(self._on_frame_spin)
         self.viewer.dims.events.current_step.connect(self._on_step)
         self.viewer.mouse_drag_callbacks.append(self._on_mouse)
+        self.destroyed.connect(_forget(self.viewer, self._on_mouse))
         self.viewer.layers.events.inserted.connect(self._on_layers)
         self.viewer.layers.events.removed.connect(self._on_layers)
         self._refresh_table()
