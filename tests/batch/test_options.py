@@ -13,7 +13,8 @@ import pytest
 from backmice.analysis import AnalysisOptions
 from backmice.batch import discover, fingerprint
 from backmice.cli import build_parser, main
-from backmice.cli.batch import _DEFAULTS, options_from_args
+from backmice.cli._options import DEFAULTS as _DEFAULTS
+from backmice.cli._options import options_from_args
 from backmice.segment import CandidateOptions, Method
 from tests.batch.conftest import SAMPLES
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from backmice.cli import console_width
+from backmice.cli._options import add_analysis_options, options_from_args
 from backmice.errors import InputError
 from backmice.io.model import Role
 
@@ -31,49 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("path", type=Path, metavar="PATH", help="study folder, DICOM file or DICOMDIR")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--series", metavar="UID", help="analyse this series (SeriesInstanceUID)")
-    p.add_argument("--method", choices=("t1", "dixon"), help="force the fat method")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        metavar="X",
-        help="fat threshold: fat score (T1, 0 muscle .. 1 fat) or fat fraction (Dixon); "
-        "default 0.5",
-    )
-    p.add_argument(
-        "--min-size",
-        type=float,
-        default=5.0,
-        metavar="MM",
-        help="smallest nodule, largest diameter in mm (default 5)",
-    )
-    p.add_argument(
-        "--max-size",
-        type=float,
-        default=100.0,
-        metavar="MM",
-        help="largest nodule, largest diameter in mm (default 100)",
-    )
-    p.add_argument(
-        "--roi-depth",
-        type=float,
-        default=20.0,
-        metavar="MM",
-        help="how far deep to the fascia to look, mm (default 20)",
-    )
-    level = p.add_mutually_exclusive_group()
-    level.add_argument(
-        "--sacrum-top-z",
-        type=float,
-        metavar="MM",
-        help="LPS z of the top of the sacrum (S1 endplate), mm: herniations below it are "
-        "suggested as lumbosacral (default: level unknown, suggested lumbar)",
-    )
-    level.add_argument(
-        "--find-sacrum",
-        action="store_true",
-        help="look for the top of the sacrum (experimental, axial series; see docs/analysis.md)",
-    )
-    p.add_argument("--no-n4", action="store_true", help="skip the T1 bias-field correction")
+    add_analysis_options(p)
     us = p.add_argument_group("ultrasound (a B-mode frame or cine: see docs/ultrasound.md)")
     us.add_argument(
         "--seed",
@@ -230,40 +189,26 @@ def _run_ultrasound(study, args: argparse.Namespace) -> int:
 
 
 def _is_ultrasound(study, args: argparse.Namespace) -> bool:
-    """Ultrasound when asked for (the series named is, an ultrasound option is given) or
-    when the study has ultrasound and no MR images; an MRI method asked for keeps MRI."""
-    us = [s for s in study.stacks if s.role is Role.US]
-    if not us:
-        return False
-    if args.series:
-        return any(s.series_uid == args.series for s in us)
-    if args.seed is not None or args.frame is not None or args.all_frames:
-        return True
-    if args.method is not None:  # t1 / dixon are MRI methods
-        return False
-    mr = [s for s in study.stacks if s.role.is_image and s.modality == "MR"]
-    return not mr
+    """Ultrasound when asked for or when the study has no MR images (the batch's rule)."""
+    from backmice.batch.modality import is_ultrasound_study
+
+    return is_ultrasound_study(
+        study,
+        method=args.method,
+        series_uid=args.series,
+        ultrasound_asked=args.seed is not None or args.frame is not None or args.all_frames,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice analyze``; returns the exit code."""
     from rich.console import Console
 
-    from backmice.analysis import AnalysisOptions, analyze, choose_stacks
+    from backmice.analysis import analyze, choose_stacks
     from backmice.io import open_study
     from backmice.report import write_analysis
-    from backmice.segment import CandidateOptions, Method
 
-    options = AnalysisOptions(
-        method=None if args.method is None else Method(args.method),
-        threshold=args.threshold,
-        n4=not args.no_n4,
-        candidates=CandidateOptions(
-            min_size_mm=args.min_size, max_size_mm=args.max_size, roi_deep_mm=args.roi_depth
-        ),
-        sacrum_top_z_mm=args.sacrum_top_z,
-        find_sacrum=args.find_sacrum,
-    )
+    options = options_from_args(args)
     err = Console(stderr=True, width=console_width())
     study = open_study(args.path)
     if _is_ultrasound(study, args):

@@ -6,19 +6,11 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from backmice.cli import EXIT_OK, EXIT_PARTIAL, console_width
-
-if TYPE_CHECKING:
-    from backmice.analysis import AnalysisOptions
+from backmice.cli._options import add_analysis_options, options_from_args
 
 __all__ = ["add_parser", "options_from_args", "run"]
-
-#: Defaults shown in --help; None on the command line takes ``CandidateOptions``'
-#: own default (these equal them: tests/batch checks), without importing the
-#: segmentation package to build the parser.
-_DEFAULTS = {"min_size_mm": 5.0, "max_size_mm": 100.0, "roi_deep_mm": 20.0}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -56,46 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="skip studies whose files, options and backmice version are unchanged since they "
         "succeeded; run changed and failed ones again",
     )
-    p.add_argument("--method", choices=("t1", "dixon"), help="force the fat method")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        metavar="X",
-        help="fat threshold: fat score (T1) or fat fraction (Dixon); default 0.5",
-    )
-    p.add_argument(
-        "--min-size",
-        type=float,
-        metavar="MM",
-        help=f"smallest nodule, largest diameter in mm (default {_DEFAULTS['min_size_mm']:g})",
-    )
-    p.add_argument(
-        "--max-size",
-        type=float,
-        metavar="MM",
-        help=f"largest nodule, largest diameter in mm (default {_DEFAULTS['max_size_mm']:g})",
-    )
-    p.add_argument(
-        "--roi-depth",
-        type=float,
-        metavar="MM",
-        help=f"how far deep to the fascia to look, mm (default {_DEFAULTS['roi_deep_mm']:g})",
-    )
-    level = p.add_mutually_exclusive_group()
-    level.add_argument(
-        "--sacrum-top-z",
-        type=float,
-        metavar="MM",
-        help="LPS z of the top of the sacrum (S1 endplate), mm, for every study: herniations "
-        "below it are suggested as lumbosacral (default: level unknown, suggested lumbar)",
-    )
-    level.add_argument(
-        "--find-sacrum",
-        action="store_true",
-        help="look for the top of the sacrum in each study (experimental, axial series; see "
-        "docs/analysis.md)",
-    )
-    p.add_argument("--no-n4", action="store_true", help="skip the T1 bias-field correction")
+    add_analysis_options(p, each_study=True)
     p.add_argument(
         "--project",
         type=Path,
@@ -183,26 +136,6 @@ class _Bar:
         elif record is not None and record.units == "px":
             self.bar.console.print(f"{record.study}: {_PX}", markup=False, highlight=False)
         self.bar.update(self.task, completed=done, failed=self.failed)
-
-
-def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
-    """The analysis options of the command line (as ``backmice analyze`` maps them)."""
-    from backmice.analysis import AnalysisOptions
-    from backmice.segment import CandidateOptions, Method
-
-    given = {
-        "min_size_mm": args.min_size,
-        "max_size_mm": args.max_size,
-        "roi_deep_mm": args.roi_depth,
-    }
-    return AnalysisOptions(
-        method=None if args.method is None else Method(args.method),
-        threshold=args.threshold,
-        n4=not args.no_n4,
-        candidates=CandidateOptions(**{k: v for k, v in given.items() if v is not None}),
-        sacrum_top_z_mm=args.sacrum_top_z,
-        find_sacrum=args.find_sacrum,
-    )
 
 
 def run(args: argparse.Namespace) -> int:

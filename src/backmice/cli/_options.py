@@ -1,0 +1,92 @@
+"""The analysis options that ``backmice analyze`` and ``backmice batch`` share.
+
+One definition of the flags and one mapping to
+:class:`~backmice.analysis.AnalysisOptions`, so the two commands cannot drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backmice.analysis import AnalysisOptions
+
+__all__ = ["DEFAULTS", "add_analysis_options", "options_from_args"]
+
+#: Defaults shown in --help; None on the command line takes ``CandidateOptions``'
+#: own default (these equal them: tests check), without importing the
+#: segmentation package to build the parser.
+DEFAULTS = {"min_size_mm": 5.0, "max_size_mm": 100.0, "roi_deep_mm": 20.0}
+
+
+def add_analysis_options(p: argparse.ArgumentParser, *, each_study: bool = False) -> None:
+    """Add ``--method``, ``--threshold``, the size limits, the level and ``--no-n4`` to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+    each_study : bool
+        Word the help for a cohort (batch) rather than one study.
+    """
+    every = " for every study" if each_study else ""
+    p.add_argument("--method", choices=("t1", "dixon"), help="force the fat method")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="X",
+        help="fat threshold: fat score (T1, 0 muscle .. 1 fat) or fat fraction (Dixon); "
+        "default 0.5",
+    )
+    p.add_argument(
+        "--min-size",
+        type=float,
+        metavar="MM",
+        help=f"smallest nodule, largest diameter in mm (default {DEFAULTS['min_size_mm']:g})",
+    )
+    p.add_argument(
+        "--max-size",
+        type=float,
+        metavar="MM",
+        help=f"largest nodule, largest diameter in mm (default {DEFAULTS['max_size_mm']:g})",
+    )
+    p.add_argument(
+        "--roi-depth",
+        type=float,
+        metavar="MM",
+        help=f"how far deep to the fascia to look, mm (default {DEFAULTS['roi_deep_mm']:g})",
+    )
+    level = p.add_mutually_exclusive_group()
+    level.add_argument(
+        "--sacrum-top-z",
+        type=float,
+        metavar="MM",
+        help=f"LPS z of the top of the sacrum (S1 endplate), mm{every}: herniations below it "
+        "are suggested as lumbosacral (default: level unknown, suggested lumbar)",
+    )
+    level.add_argument(
+        "--find-sacrum",
+        action="store_true",
+        help="look for the top of the sacrum (experimental, axial series; see docs/analysis.md)",
+    )
+    p.add_argument("--no-n4", action="store_true", help="skip the T1 bias-field correction")
+
+
+def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
+    """The ``AnalysisOptions`` that the flags of :func:`add_analysis_options` ask for."""
+    from backmice.analysis import AnalysisOptions
+    from backmice.segment import CandidateOptions, Method
+
+    given = {
+        "min_size_mm": args.min_size,
+        "max_size_mm": args.max_size,
+        "roi_deep_mm": args.roi_depth,
+    }
+    return AnalysisOptions(
+        method=None if args.method is None else Method(args.method),
+        threshold=args.threshold,
+        n4=not args.no_n4,
+        candidates=CandidateOptions(**{k: v for k, v in given.items() if v is not None}),
+        sacrum_top_z_mm=args.sacrum_top_z,
+        find_sacrum=args.find_sacrum,
+    )
