@@ -17,9 +17,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="open a study in napari with the backmice widgets docked",
         description=(
             "Open the DICOM folder, file or DICOMDIR in napari, one layer per stack in patient "
-            "coordinates (mm), with the Analyze, Review, Edit and Measure widgets docked. "
-            "With --screenshot: run the analysis, select the first nodule, save a PNG of the "
-            "whole window and exit."
+            "coordinates (mm; ultrasound in its image plane, in mm from its calibration), with "
+            "the Analyze, Review, Edit and Measure widgets docked (an ultrasound study: the "
+            "Ultrasound and Measure widgets). With --screenshot: run the analysis, select the "
+            "first nodule, save a PNG of the whole window and exit."
         ),
     )
     p.add_argument("path", type=Path, metavar="PATH", help="study folder, DICOM file or DICOMDIR")
