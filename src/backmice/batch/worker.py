@@ -320,6 +320,13 @@ def analyze_study(
                     else "; its ultrasound is not analysed when the study has MR images "
                     "(backmice analyze --series UID analyses it)"
                 )
+        except Exception as exc:  # a bug while choosing the stack: this study only
+            log.exception("study %s failed", task.name)
+            record.status = StudyStatus.ERROR
+            record.message = _relative(
+                _one_line(f"internal error (a bug in backmice): {type(exc).__name__}: {exc}"),
+                task,
+            )
         else:
             record.method = str(method)
             record.series_uid = ";".join(s.series_uid for s in stacks)

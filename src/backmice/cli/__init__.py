@@ -114,9 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     _setup_logging(args.verbose)
+    from backmice.store import StoreError  # a project that cannot be read or written
+
     try:
         return int(args.func(args) or EXIT_OK)
-    except InputError as exc:
+    except (InputError, StoreError) as exc:
         if args.debug:
             traceback.print_exc()
         # One line per problem, however long: never wrapped at the terminal width.
