@@ -354,6 +354,11 @@ class Session:
             row = self.editor.rows[i]
             if i in change.added:
                 event = self._record("add_nodule", nodule_id=i, mask=self.editor.mask(i), row=row)
+                stored = (getattr(event, "after", None) or {}).get("nodule_id")
+                if stored is not None and int(stored) != i:
+                    # Another reader has a nodule with this id: the store numbered it.
+                    change = self._renumber(i, int(stored), change)
+                    i = int(stored)
             else:
                 event = self._record("edit_mask", nodule_id=i, mask=self.editor.mask(i), row=row)
             self._stamp(i, event)

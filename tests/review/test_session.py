@@ -137,3 +137,22 @@ def test_export_seg_and_sr_of_the_reviewed_study(tmp_path, analysis):
     assert "episacroiliac_lipoma" in seg.SegmentSequence[0].SegmentLabel
     sr = pydicom.dcmread(sr_path)
     assert sr.Modality == "SR"
+
+
+def test_nodules_two_readers_add_get_distinct_ids(tmp_path, analysis):
+    """Ids name one nodule for every reader: agreement must never pair two different ones."""
+    anna = Session.open(tmp_path, analysis, reader="anna")
+    ben = Session.open(anna.project, copy.deepcopy(analysis), reader="ben")
+    where = np.zeros(anna.editor.labels.shape, dtype=bool)
+    k = anna.editor.labels.shape[0] // 2
+    where[k, 5:9, 5:9] = True  # a corner far from every nodule
+    other = np.zeros_like(where)
+    other[k, 5:9, -9:-5] = True
+    first = anna.paint(where, anna.editor.new_id())
+    second = ben.paint(other, ben.editor.new_id())
+    (a,), (b,) = first.added, second.added
+    assert a != b and b in ben.ids and a not in ben.ids
+    with Project.open(tmp_path, create=False) as project:
+        mine = {r["nodule_id"] for r in project.nodules(analysis.study, reader="ben")}
+        assert b in mine and a not in mine
+        np.testing.assert_array_equal(project.mask(analysis.study, b, reader="ben"), other)

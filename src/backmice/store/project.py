@@ -1464,6 +1464,36 @@ class Project:
         )
         return event
 
+    @staticmethod
+    def _id_names_another_nodule(
+        cur: sqlite3.Connection, study: str, nodule_id: int, mask: dict
+    ) -> bool:
+        """Whether ``nodule_id`` already names a different nodule in some reader's view.
+
+        The same id is kept for the same nodule (the new mask overlaps it: a reader
+        importing another's SEG, or adding a nodule back); a nodule elsewhere that
+        another reader added under that id means the id must change.
+        """
+        rows = cur.execute(
+            "SELECT box, mask FROM nodules WHERE study = ?1 AND nodule_id = ?2 "
+            "UNION ALL SELECT box, mask FROM nodule_edits "
+            "WHERE study = ?1 AND nodule_id = ?2 AND kind != 'deleted'",
+            (study, int(nodule_id)),
+        ).fetchall()
+        if not rows:
+            return False
+        shape = tuple(
+            json.loads(
+                cur.execute("SELECT shape FROM studies WHERE key = ?", (study,)).fetchone()[0]
+            )
+        )
+        new = _codec.decode_mask(*_codec.mask_from_json(mask), shape)
+        return not any(
+            (new & _codec.decode_mask(json.loads(box), bits, shape)).any()
+            for box, bits in rows
+            if box is not None and bits is not None
+        )
+
     def _apply_geometry(self, cur: sqlite3.Connection, act: PendingAction) -> Event:
         geometry = self._geometry(act.study, act.reader)
         auto = {
@@ -1498,6 +1528,12 @@ class Project:
             nid = act.nodule_id if act.nodule_id is not None else next_id()
             if nid in geometry:
                 raise InputError(f"nodule_id {nid} is taken in study {act.study!r}")
+            if act.nodule_id is not None and self._id_names_another_nodule(
+                cur, act.study, nid, act.masks[0]
+            ):
+                # Another reader's nodule (or an automatic one this reader deleted) has
+                # it: ids name one nodule for every reader, so take a new one.
+                nid = next_id()
             writes.append((nid, "added", act.rows[0], act.masks[0]))
             touched = [nid]
         else:
