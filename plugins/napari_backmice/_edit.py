@@ -287,6 +287,21 @@ class EditWidget(QWidget):
                 "Run an analysis (and set the reader and project) before editing.", error=True
             )
             return None
+        layer = self._nodules_layer
+        if layer is not None and tuple(layer.metadata.get("axes", (0, 1, 2))) != (0, 1, 2):
+            # The layer shows a sagittal or coronal stack transposed; the edits below
+            # work in the volume's (slice, row, col) order. Put the layers back.
+            self._say(
+                f"{what}: editing works on stacks shown in their own slice order (axial); "
+                "this one is shown transposed, so nothing was changed.",
+                error=True,
+            )
+            self._syncing = True
+            try:
+                sync_layers(self.viewer, session, fascia=True)
+            finally:
+                self._syncing = False
+            return None
         t = time.perf_counter()
         try:
             change = fn(session)

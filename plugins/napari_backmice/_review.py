@@ -121,6 +121,11 @@ def open_session(viewer: Any, *, parent: QWidget | None = None, ask: bool = True
     return state.session
 
 
+def _axes(layer: Any) -> tuple[int, int, int]:
+    """Which volume axis each of the layer's axes is ((0, 1, 2) unless shown transposed)."""
+    return tuple(int(a) for a in layer.metadata.get("axes", (0, 1, 2)))
+
+
 def sync_layers(viewer: Any, session: Session, *, fascia: bool = True) -> None:
     """Make the nodules (and fascia) layers show the session's labels and deep side.
 
@@ -131,11 +136,13 @@ def sync_layers(viewer: Any, session: Session, *, fascia: bool = True) -> None:
     editor = session.editor
     if LAYER_NODULES in layers:
         layer = layers[LAYER_NODULES]
-        if layer.data.shape == editor.labels.shape and not np.array_equal(
-            layer.data, editor.labels
-        ):
-            layer.data[...] = editor.labels
+        # A sagittal or coronal stack is shown through a transposed view (metadata axes).
+        shown = np.transpose(editor.labels, _axes(layer))
+        if layer.data.shape == shown.shape and not np.array_equal(layer.data, shown):
+            layer.data[...] = shown
             layer.refresh()
+        # What the layer's writers (NIfTI, DICOM SEG) export: the reviewed rows.
+        layer.metadata["nodules"] = session.rows
         try:
             import pandas as pd
 
@@ -147,8 +154,9 @@ def sync_layers(viewer: Any, session: Session, *, fascia: bool = True) -> None:
     if fascia and LAYER_FASCIA in layers:
         layer = layers[LAYER_FASCIA]
         deep = layer.data != 0
-        if deep.shape == editor.deep.shape and not np.array_equal(deep, editor.deep):
-            layer.data[...] = editor.deep.astype(layer.data.dtype)
+        shown = np.transpose(editor.deep, _axes(layer))
+        if deep.shape == shown.shape and not np.array_equal(deep, shown):
+            layer.data[...] = shown.astype(layer.data.dtype)
             layer.refresh()
 
 
@@ -432,6 +440,9 @@ class ReviewWidget(QWidget):
     def refresh(self) -> None:
         """Refill the table from the session's rows (keeps the selection and sort)."""
         rows = self.session.rows if self.session is not None else []
+        if self.session is not None and LAYER_NODULES in self.viewer.layers:
+            # What the nodules layer's writers (NIfTI, DICOM SEG) export.
+            self.viewer.layers[LAYER_NODULES].metadata["nodules"] = rows
         current = self.current_id()
         self._filling = True
         sorting = self.table.isSortingEnabled()

@@ -166,3 +166,31 @@ def test_split_along_a_drawn_cut_line(editing):
         assert side.max() < c or side.min() > c  # each part on one side of the line
     assert len(cut.data) == 0
     assert session.row(4)["volume_mm3"] > 0 and session.row(new)["volume_mm3"] > 0
+
+
+def test_a_transposed_stack_is_not_edited(editing, settings_dir):  # noqa: F811
+    """Sagittal and coronal stacks are shown transposed: an edit there is refused, not misplaced."""
+    from napari_backmice._state import LAYER_NODULES
+
+    viewer, review, edit, _state = editing
+    layer = viewer.layers[LAYER_NODULES]
+    session = review.session
+    rows_before = copy.deepcopy(session.rows)
+    labels_before = session.editor.labels.copy()
+    layer.metadata["axes"] = (0, 2, 1)  # as the plugin marks a transposed view
+    assert edit.merge(2, 3) is None
+    assert "transposed" in edit.status_label.text()
+    assert session.rows == rows_before
+    np.testing.assert_array_equal(session.editor.labels, labels_before)
+
+
+def test_exported_rows_follow_the_review(editing, settings_dir):  # noqa: F811
+    """The nodules layer's writers export the reviewed rows, not the analysis' first ones."""
+    from napari_backmice._state import LAYER_NODULES
+
+    viewer, review, _edit, _state = editing
+    review.select(1)
+    review.subtype_combo.setCurrentIndex(review.subtype_combo.findData("liposarcoma_suspected"))
+    review.tag()
+    rows = {r["nodule_id"]: r for r in viewer.layers[LAYER_NODULES].metadata["nodules"]}
+    assert rows[1]["subtype"] == "liposarcoma_suspected"
