@@ -155,3 +155,18 @@ def test_reanalysis_keeps_mask_edits_and_refuses_another_grid(project):
     with pytest.raises(InputError, match="another grid"):
         project.add_analysis(tiny_analysis("s", shape=(6, 20, 30)))
     assert project.study("s").shape == (6, 20, 24)
+
+
+def test_a_nodule_added_to_an_uncalibrated_study_is_in_px(project):
+    """SPEC: units = px where calibration is missing, for nodules the store measures too."""
+    import sqlite3
+
+    con = sqlite3.connect(project.path)
+    with con:
+        con.execute("UPDATE studies SET units = 'px' WHERE key = 's'")
+    con.close()
+    new = np.zeros(project.labels("s")[0].shape, dtype=bool)
+    new[2:4, 12:16, 5:9] = True
+    e = project.record("s", Action.ADD_NODULE, reader="anna", mask=new)
+    row = {r["nodule_id"]: r for r in project.nodules("s", reader="anna")}[e.after["nodule_id"]]
+    assert row["units"] == "px"

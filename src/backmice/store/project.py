@@ -1417,9 +1417,10 @@ class Project:
                 raise InputError(f"row must be a dict of SPEC columns, not {type(row).__name__}")
             return _jsonable({c: row.get(c) for c in COLUMNS})
         measured = _remeasure(mask, affine, signed, base, study=study)
-        if measured.get("series_uid") is None:  # a new nodule: the series the study was read on
+        if base is None:  # a new nodule: the series the study was read on, in its units
             stacks = self.stacks(study)
             measured["series_uid"] = stacks[0]["series_uid"] if stacks else None
+            measured["units"] = self._study_row(study)["units"] or "mm"
         return _jsonable(measured)
 
     def _check_nodule(self, study: str, reader: str, nodule_id: int | None) -> int:
