@@ -170,3 +170,16 @@ def test_a_nodule_added_to_an_uncalibrated_study_is_in_px(project):
     e = project.record("s", Action.ADD_NODULE, reader="anna", mask=new)
     row = {r["nodule_id"]: r for r in project.nodules("s", reader="anna")}[e.after["nodule_id"]]
     assert row["units"] == "px"
+
+
+def test_fascia_correction_also_moves_the_flags_and_the_suggestion(project):
+    """A fascia corrected far above a nodule makes it subfascial with a deep extension."""
+    corrected = project.fascia("s") - 40.0  # the fascia 40 mm more superficial
+    project.record("s", Action.EDIT_FASCIA, reader="anna", value=corrected)
+    for r in project.nodules("s", reader="anna"):
+        assert r["relation"] == "subfascial"
+        assert "deep_extension" in r["red_flags"].split(";")
+        if r["suggested_subtype"] is not None:
+            assert r["suggested_subtype"] == "liposarcoma_suspected"  # a red flag comes first
+    for r in project.nodules("s", reader="ben"):  # ben keeps the automatic fascia
+        assert "deep_extension" not in (r["red_flags"] or "")

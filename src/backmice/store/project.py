@@ -631,6 +631,7 @@ class Project:
             "method": str(analysis.method),
             "threshold": getattr(analysis.fat, "threshold", None),
             "warnings": list(analysis.warnings),
+            "sacrum_top_z_mm": getattr(analysis, "sacrum_top_z_mm", None),
         }
         return self._add_study(
             key,
@@ -718,7 +719,10 @@ class Project:
             for i, s in enumerate(series)
             if isinstance(s, dict)
         ]
-        params = {k: doc.get(k) for k in ("method", "threshold", "warnings", "backmice_version")}
+        params = {
+            k: doc.get(k)
+            for k in ("method", "threshold", "warnings", "backmice_version", "sacrum_top_z_mm")
+        }
         params["result_dir"] = str(folder.resolve())
         return self._add_study(
             key,
@@ -1105,9 +1109,10 @@ class Project:
         if edit is not None:  # a corrected fascia: its distances, not the automatic ones
             shape, affine = self._grid(study)
             signed = _codec.decode_map(edit["map"], shape)
+            sacrum = json.loads(self._study_row(study)["params"] or "{}").get("sacrum_top_z_mm")
             for row, box, bits in geometry.values():
                 mask = _codec.decode_mask(tuple(box), bits, shape)
-                row.update(_fascia_columns(mask, row, signed, affine))
+                row.update(_fascia_columns(mask, row, signed, affine, sacrum_top_z_mm=sacrum))
         for nid, (row, _box, _bits) in sorted(geometry.items()):
             row = {c: row.get(c) for c in COLUMNS}
             row["study"] = study
@@ -1773,17 +1778,34 @@ def _bool_mask(mask: Any, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def _fascia_columns(
-    mask: np.ndarray, row: dict, signed: np.ndarray, affine: np.ndarray
+    mask: np.ndarray,
+    row: dict,
+    signed: np.ndarray,
+    affine: np.ndarray,
+    *,
+    sacrum_top_z_mm: float | None = None,
 ) -> dict[str, Any]:
-    """``fascia_offset_mm`` (at the centroid), ``fascia_min/max_mm`` and ``relation``."""
+    """The columns that follow the fascia: offset, min, max, relation, and what they decide.
+
+    ``fascia_offset_mm`` is read at the centroid, ``fascia_min/max_mm`` over the
+    mask; ``relation`` follows from them (SPEC), and so do the ``deep_extension``
+    red flag and the suggested subtype (SPEC rules), which a corrected fascia
+    can change as well.
+    """
     from scipy import ndimage
 
-    from backmice.vocab import Relation
+    from backmice.measure.nodules import RedFlagRules, suggest_subtype
+    from backmice.vocab import RedFlag, Relation, Subtype
 
     values = signed[mask]
     values = values[np.isfinite(values)]
     if not values.size:
-        return {"fascia_offset_mm": None, "fascia_min_mm": None, "fascia_max_mm": None}
+        return {
+            "fascia_offset_mm": None,
+            "fascia_min_mm": None,
+            "fascia_max_mm": None,
+            "relation": None,
+        }
     fmin, fmax = float(values.min()), float(values.max())
     centroid = [row.get(f"centroid_{a}_mm") for a in "xyz"]
     if any(v is None for v in centroid):
@@ -1791,12 +1813,35 @@ def _fascia_columns(
     else:
         index = (np.linalg.inv(affine) @ np.append(np.asarray(centroid, dtype=float), 1.0))[:3]
     offset = float(ndimage.map_coordinates(signed, index[:, None], order=1, mode="nearest")[0])
-    return {
+    relation = Relation.from_extent(fmin, fmax)
+    flags = [
+        RedFlag(f)
+        for f in str(row.get("red_flags") or "").split(";")
+        if f and f != RedFlag.DEEP_EXTENSION
+    ]
+    if fmin < -RedFlagRules().deep_mm:
+        flags.append(RedFlag.DEEP_EXTENSION)
+    order = list(RedFlag)
+    flags.sort(key=order.index)
+    out: dict[str, Any] = {
         "fascia_offset_mm": offset if math.isfinite(offset) else None,
         "fascia_min_mm": fmin,
         "fascia_max_mm": fmax,
-        "relation": str(Relation.from_extent(fmin, fmax)),
+        "relation": str(relation),
+        "red_flags": ";".join(str(f) for f in flags),
     }
+    if row.get("suggested_subtype") is not None:
+        out["suggested_subtype"] = str(
+            suggest_subtype(
+                relation,
+                red_flags=flags,
+                encapsulated=row.get("suggested_subtype")
+                != Subtype.NON_ENCAPSULATED_FAT_PROMINENCE,
+                centroid_z_mm=row.get("centroid_z_mm"),
+                sacrum_top_z_mm=sacrum_top_z_mm,
+            )
+        )
+    return out
 
 
 def _remeasure(
