@@ -248,6 +248,11 @@ class Session:
         except StoreError as exc:
             self._failed(str(exc))
             return None
+        except InputError as exc:
+            # The project refused the action (it disagrees with what it holds): the
+            # change stays on screen but is not saved, and the reader is told so.
+            self._failed(f"the project refused {action}: {exc}")
+            return None
         self.save_error = None
         return event
 

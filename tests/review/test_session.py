@@ -156,3 +156,15 @@ def test_nodules_two_readers_add_get_distinct_ids(tmp_path, analysis):
         mine = {r["nodule_id"] for r in project.nodules(analysis.study, reader="ben")}
         assert b in mine and a not in mine
         np.testing.assert_array_equal(project.mask(analysis.study, b, reader="ben"), other)
+
+
+def test_an_action_the_project_refuses_is_reported_not_silently_dropped(tmp_path, analysis):
+    session = Session.open(tmp_path, analysis, reader="anna")
+    messages = []
+    session.on_save_error.append(messages.append)
+    session.project.close()  # the project goes away under the session
+    session.project = Project.open(tmp_path / "elsewhere")  # one that does not hold the study
+    session.accept(1)
+    assert session.row(1)["status"] == "accepted"  # kept in memory ...
+    assert session.save_error and "refused" in session.save_error  # ... and said
+    assert messages and "refused" in messages[0]
