@@ -62,17 +62,17 @@ from qtpy.QtWidgets import (
 from backmice.io import Role, Stack, Volume, load, open_study
 from backmice.measure.nodules import suggest_subtype
 from backmice.ultrasound import (
-    EXTRA_COLUMNS,
     UltrasoundAnalysis,
     UltrasoundResult,
     analyze_frame,
     choose_ultrasound,
     measure_mask,
+    result_rows,
     side_from_header,
     signed_distance_mm,
     write_ultrasound,
 )
-from backmice.vocab import COLUMNS, RedFlag, Relation
+from backmice.vocab import RedFlag, Relation
 
 from ._layers import layer_transform, world_affine
 from ._state import state_for
@@ -377,23 +377,13 @@ def frame_result(
         warnings=list(state.warnings),
     )
     where = stack.frames[0].path if stack is not None and stack.frames else None
-    side = side_from_header(where)
-    table = []
-    for n in rows:
-        row: dict = dict.fromkeys(COLUMNS)
-        row.update({k: n.get(k) for k in COLUMNS if k in n})
-        row.update({k: n.get(k) for k in EXTRA_COLUMNS if k in n})
-        row.update(
-            study=study,
-            series_uid=volume.series_uid,
-            side=None if side is None else str(side),
-            subtype="",
-            reader="",
-            updated="",
-            units=state.units,
-            frame=state.frame,
-        )
-        table.append(row)
+    table = result_rows(
+        analysis,
+        study=study,
+        series_uid=volume.series_uid,
+        frame=state.frame,
+        side=side_from_header(where),
+    )
     return UltrasoundResult(
         study=study,
         volume=volume,

@@ -31,6 +31,7 @@ __all__ = [
     "UltrasoundResult",
     "analyze_ultrasound",
     "choose_ultrasound",
+    "result_rows",
     "seed_in_region",
     "side_from_header",
     "write_ultrasound",
@@ -172,7 +173,7 @@ def side_from_header(path: str | os.PathLike[str] | None) -> Side | None:
     return None
 
 
-def _rows(
+def result_rows(
     analysis: UltrasoundAnalysis,
     *,
     study: str,
@@ -180,6 +181,12 @@ def _rows(
     frame: int,
     side: Side | None,
 ) -> list[dict]:
+    """The rows ``backmice analyze`` writes for one analysed frame.
+
+    Every SPEC column (:data:`backmice.vocab.COLUMNS`), then
+    :data:`~backmice.ultrasound.EXTRA_COLUMNS`, with the study, series, side,
+    units and frame filled in and the review columns empty.
+    """
     rows = []
     for n in analysis.nodules:
         row: dict = dict.fromkeys(COLUMNS)
@@ -274,7 +281,7 @@ def analyze_ultrasound(
 
     analysis = run(frame)
     warnings.extend(analysis.warnings)
-    rows = _rows(analysis, study=study, series_uid=volume.series_uid, frame=frame, side=side)
+    rows = result_rows(analysis, study=study, series_uid=volume.series_uid, frame=frame, side=side)
     spread: list[dict] = []
     measured = 1
     if all_frames and n_frames > 1:
