@@ -83,14 +83,11 @@ def midline_x_mm(analysis: Analysis) -> float | None:
     The mean x of the body mask's voxels (sub-sampled by 2 in-plane); None
     without calibration.
     """
+    from backmice.analysis import midline_x_mm as body_midline
+
     if not analysis.volume.calibrated:
         return None
-    affine = analysis.volume.affine
-    k, r, c = np.nonzero(analysis.body.mask[:, ::2, ::2])
-    if not k.size:
-        return None
-    x = affine[0, 3] + affine[0, 0] * k + affine[0, 1] * (2 * r) + affine[0, 2] * (2 * c)
-    return float(np.mean(x))
+    return body_midline(analysis.body.mask, analysis.volume.affine)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,15 @@ from backmice.segment import (
 )
 from backmice.segment.level import sacrum_top_z_mm
 
-__all__ = ["Analysis", "AnalysisOptions", "analyze", "analyze_volume", "choose_stacks"]
+__all__ = [
+    "Analysis",
+    "AnalysisOptions",
+    "analyze",
+    "analyze_volume",
+    "choose_stacks",
+    "midline_x_mm",
+    "site_maps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -334,48 +342,7 @@ def analyze_volume(
     )
     lap("candidates")
     stage("measurements", 0.85)
-    midline = None
-    if calibrated:
-        k, r, c = np.nonzero(body.mask[:, ::2, ::2])
-        x = affine[0, 3] + affine[0, 0] * k + affine[0, 1] * (2 * r) + affine[0, 2] * (2 * c)
-        midline = float(np.mean(x)) if x.size else None
-    sacrum_top = options.sacrum_top_z_mm
-    if sacrum_top is None and options.find_sacrum and midline is not None:
-        sacrum_top = sacrum_top_z_mm(
-            fat_mask & ~sat & (labels == 0),
-            fascia.signed_mm,
-            affine=affine,
-            midline_x_mm=midline,
-        )
-    site = SiteMaps(
-        signed_fascia_mm=fascia.signed_mm,
-        skin_depth_mm=body.depth_mm,
-        image=fat.image,
-        subcutaneous=sat,
-        fat=fat_mask,
-        midline_x_mm=midline,
-        fat_fraction=fat.fat_fraction,
-        sacrum_top_z_mm=sacrum_top,
-        # Dixon: the fat fraction of a capsule pixel is not the core's share of it
-        # (at 1.3 mm the label already holds the faint capsule), so no partial volume.
-        fat_share=fat.score if method is Method.T1 else None,
-    )
-    rows = measure_nodules(
-        labels,
-        affine,
-        site,
-        study=study,
-        series_uid=image.series_uid,
-        calibrated=calibrated,
-        rules=options.red_flags,
-    )
-    labels, rows = _size_filter(labels, rows, options.candidates)
-    lap("measure")
-    stage("done", 1.0)
-    log.info(
-        "%d nodule(s); stages %s", len(rows), ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
-    )
-    return Analysis(
+    analysis = Analysis(
         study=study,
         method=method,
         stacks=stacks,
@@ -385,10 +352,88 @@ def analyze_volume(
         subcutaneous=sat,
         fascia=fascia,
         labels=labels,
-        nodules=rows,
+        nodules=[],
         timings=timings,
         warnings=warnings,
-        sacrum_top_z_mm=sacrum_top,
+    )
+    site = site_maps(analysis)
+    sacrum_top = options.sacrum_top_z_mm
+    if sacrum_top is None and options.find_sacrum and site.midline_x_mm is not None:
+        sacrum_top = sacrum_top_z_mm(
+            fat_mask & ~sat & (labels == 0),
+            fascia.signed_mm,
+            affine=affine,
+            midline_x_mm=site.midline_x_mm,
+        )
+    analysis.sacrum_top_z_mm = site.sacrum_top_z_mm = sacrum_top
+    rows = measure_nodules(
+        labels,
+        affine,
+        site,
+        study=study,
+        series_uid=image.series_uid,
+        calibrated=calibrated,
+        rules=options.red_flags,
+    )
+    analysis.labels, analysis.nodules = _size_filter(labels, rows, options.candidates)
+    lap("measure")
+    stage("done", 1.0)
+    log.info(
+        "%d nodule(s); stages %s",
+        len(analysis.nodules),
+        ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
+    )
+    return analysis
+
+
+def midline_x_mm(body: np.ndarray, affine: np.ndarray) -> float | None:
+    """LPS x (mm) of the body's midsagittal plane: the mean x of the body mask's voxels.
+
+    Parameters
+    ----------
+    body : ndarray of bool, shape (slice, row, col)
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm.
+
+    Returns
+    -------
+    float or None
+        None for an empty mask. The mask is sub-sampled by 2 in the slice plane.
+    """
+    k, r, c = np.nonzero(body[:, ::2, ::2])
+    if not k.size:
+        return None
+    x = affine[0, 3] + affine[0, 0] * k + affine[0, 1] * (2 * r) + affine[0, 2] * (2 * c)
+    return float(np.mean(x))
+
+
+def site_maps(analysis: Analysis) -> SiteMaps:
+    """The maps an analysis measures its nodules with (and re-measures them after an edit).
+
+    Parameters
+    ----------
+    analysis : Analysis
+
+    Returns
+    -------
+    SiteMaps
+        Views of the analysis' own arrays, plus the fat mask within the body.
+    """
+    affine, _spacing, calibrated = _grid(analysis.volume)
+    fat = analysis.fat
+    return SiteMaps(
+        signed_fascia_mm=analysis.fascia.signed_mm,
+        skin_depth_mm=analysis.body.depth_mm,
+        image=fat.image,
+        subcutaneous=analysis.subcutaneous,
+        fat=fat.mask & analysis.body.mask,
+        midline_x_mm=midline_x_mm(analysis.body.mask, affine) if calibrated else None,
+        fat_fraction=fat.fat_fraction,
+        sacrum_top_z_mm=analysis.sacrum_top_z_mm,
+        # Dixon: the fat fraction of a capsule pixel is not the core's share of it
+        # (the label already holds the faint capsule); the volume weighs by the
+        # fat fraction instead (measure_nodules).
+        fat_share=fat.score if analysis.method is Method.T1 else None,
     )
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
+from backmice.analysis import site_maps
 from backmice.errors import InputError
 from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules, suggest_subtype
 from backmice.measure.shape import distance_stats
@@ -96,44 +97,6 @@ def fascia_signed_mm(deep: np.ndarray, spacing_mm: Sequence[float]) -> np.ndarra
     outside = distance_mm(~deep, spacing)
     inside = distance_mm(deep, spacing)
     return np.where(deep, -(inside - half), outside - half).astype(np.float32)
-
-
-def _midline_x_mm(body: np.ndarray, affine: np.ndarray) -> float | None:
-    """LPS x of the body's mean position (the analysis' midsagittal plane)."""
-    k, r, c = np.nonzero(body[:, ::2, ::2])
-    if not k.size:
-        return None
-    x = affine[0, 3] + affine[0, 0] * k + affine[0, 1] * (2 * r) + affine[0, 2] * (2 * c)
-    return float(np.mean(x))
-
-
-def site_maps(analysis: Analysis) -> SiteMaps:
-    """The maps an analysis measured its nodules with (as :func:`backmice.analysis.analyze_volume`).
-
-    Parameters
-    ----------
-    analysis : backmice.analysis.Analysis
-
-    Returns
-    -------
-    SiteMaps
-    """
-    from backmice.analysis import _grid
-    from backmice.segment import Method
-
-    affine, _spacing, calibrated = _grid(analysis.volume)
-    fat = analysis.fat
-    return SiteMaps(
-        signed_fascia_mm=analysis.fascia.signed_mm,
-        skin_depth_mm=analysis.body.depth_mm,
-        image=fat.image,
-        subcutaneous=analysis.subcutaneous,
-        fat=fat.mask & analysis.body.mask,
-        midline_x_mm=_midline_x_mm(analysis.body.mask, affine) if calibrated else None,
-        fat_fraction=fat.fat_fraction,
-        sacrum_top_z_mm=analysis.sacrum_top_z_mm,
-        fat_share=fat.score if analysis.method is Method.T1 else None,
-    )
 
 
 def _crop_affine(affine: np.ndarray, lo: Sequence[int]) -> np.ndarray:
