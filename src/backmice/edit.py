@@ -27,10 +27,8 @@ from scipy import ndimage
 
 from backmice.analysis import site_maps
 from backmice.errors import InputError
-from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules, suggest_subtype
-from backmice.measure.shape import distance_stats
+from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules
 from backmice.segment.body import distance_mm
-from backmice.vocab import RedFlag, Relation
 
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
@@ -287,6 +285,8 @@ class Editor:
                 fat_fraction=None if site.fat_fraction is None else site.fat_fraction[crop_box],
                 sacrum_top_z_mm=site.sacrum_top_z_mm,
                 fat_share=None if site.fat_share is None else site.fat_share[crop_box],
+                # The reference level is the whole study's, not the crop's.
+                sat_signal=self._sat_signal,
             )
             (row,) = measure_nodules(
                 crop,
@@ -297,40 +297,11 @@ class Editor:
                 calibrated=self.calibrated,
                 rules=self.rules,
             )
-            self._fix_signal_ratio(row, crop, sub.image)
             old = self.rows.get(nodule_id)
             if old is not None:  # review columns are not measurements: keep them
                 for key in ("subtype", "status", "reader", "updated"):
                     row[key] = old.get(key, row[key])
             self.rows[nodule_id] = row
-
-    def _fix_signal_ratio(self, row: dict, crop: np.ndarray, image: np.ndarray) -> None:
-        """Signal ratio against the whole study's subcutaneous fat, not the crop's.
-
-        :func:`measure_nodules` takes the reference level from the maps it is
-        given; on a crop that is the fat around the nodule only. The ratio, the
-        ``not_fat`` flag that depends on it and the suggestion that depends on
-        the flags are recomputed with the study-wide level.
-        """
-        median = float(distance_stats(crop, image, [row["nodule_id"]])["median"][0])
-        ratio = median / self._sat_signal if self._sat_signal > 0 else math.nan
-        row["fat_signal_ratio"] = ratio
-        flags = [RedFlag(f) for f in row["red_flags"].split(";") if f]
-        flags = [f for f in flags if f is not RedFlag.NOT_FAT]
-        fat_fraction = row["fat_fraction"]
-        if ratio < self.rules.fat_ratio or (
-            fat_fraction is not None and fat_fraction < self.rules.fat_fraction
-        ):
-            flags.append(RedFlag.NOT_FAT)
-        row["red_flags"] = ";".join(str(f) for f in flags)
-        row["suggested_subtype"] = str(
-            suggest_subtype(
-                Relation(row["relation"]),
-                red_flags=flags,
-                centroid_z_mm=row["centroid_z_mm"],
-                sacrum_top_z_mm=self.site.sacrum_top_z_mm,
-            )
-        )
 
     def remeasure(self, ids: Iterable[int] | None = None) -> Change:
         """Re-measure nodules (default all) from the current labels and maps.

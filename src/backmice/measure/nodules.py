@@ -91,6 +91,10 @@ class SiteMaps:
     fat_share : ndarray of float32 or None
         Share of fat in each voxel, 0..1 (the fat score or fraction, clipped),
         for the partial-volume part of ``volume_mm3``.
+    sat_signal : float or None
+        Median ``image`` of the study's subcutaneous fat, the reference of
+        ``fat_signal_ratio``; None: taken from these maps (give it when the maps
+        are a crop of the study's).
     """
 
     signed_fascia_mm: np.ndarray
@@ -102,6 +106,7 @@ class SiteMaps:
     fat_fraction: np.ndarray | None = None
     sacrum_top_z_mm: float | None = None
     fat_share: np.ndarray | None = None
+    sat_signal: float | None = None
 
 
 def _at(volume: np.ndarray, index: np.ndarray) -> float:
@@ -269,8 +274,10 @@ def measure_nodules(
     skin = distance_stats(labels, site.skin_depth_mm, ids)
     signal = distance_stats(labels, site.image, ids)
     ff = distance_stats(labels, site.fat_fraction, ids) if site.fat_fraction is not None else None
-    sat_values = site.image[site.subcutaneous]
-    sat_signal = float(np.median(sat_values)) if sat_values.size else float("nan")
+    sat_signal = site.sat_signal
+    if sat_signal is None:
+        sat_values = site.image[site.subcutaneous]
+        sat_signal = float(np.median(sat_values)) if sat_values.size else float("nan")
     pixel = np.linalg.norm(affine[:3, 1:3], axis=0)
     half_pixel = float(np.mean(pixel)) / 2
     inverse = np.linalg.inv(affine)
