@@ -102,21 +102,6 @@ def test_centroid_within_3mm(studies, sample, seed):
 
 VOLUME_CASES = CASES
 
-#: Known gap (issue 4 stays open for it): on 1.5x1.5x3 mm Dixon a capsule that
-#: runs nearly in the slice plane is lost in the partial volume; the long axis of
-#: a few nodules comes out just over 2 mm short (dixon-47's N2: -2.15 mm) and the
-#: volume of one in eight studies 22% high (bench/accuracy.py, seeds 100-107).
-#: Strict: the day it passes, the mark has to go.
-DIXON_LONG_AXIS_GAP = pytest.mark.xfail(
-    reason="Dixon 1.5x1.5x3 mm: long axis of a nodule 2.15 mm short (limit 2)", strict=True
-)
-LONG_AXIS_CASES = [
-    pytest.param(
-        sample, seed, marks=DIXON_LONG_AXIS_GAP if (sample, seed) == ("dixon", 47) else (), id=i
-    )
-    for (sample, seed), i in zip(CASES, IDS, strict=True)
-]
-
 
 @pytest.mark.parametrize(("sample", "seed"), VOLUME_CASES, ids=IDS)
 def test_volume_within_20_percent_thick_10_percent_isotropic(studies, sample, seed):
@@ -131,7 +116,7 @@ def test_volume_within_20_percent_thick_10_percent_isotropic(studies, sample, se
     assert not bad, _describe(result)
 
 
-@pytest.mark.parametrize(("sample", "seed"), LONG_AXIS_CASES)
+@pytest.mark.parametrize(("sample", "seed"), CASES, ids=IDS)
 def test_long_axis_within_2mm_or_10_percent(studies, sample, seed):
     result = studies(sample, seed)[0]
     bad = {

@@ -86,6 +86,9 @@ def subcutaneous_fat(
     back by the same disk within the fat. Fat left over that touches the layer
     is subcutaneous too when it is too thin to hold a disk (slivers beside
     septa); what does hold one is not (a nodule, or fat deep to the fascia).
+    The left-over fat is split at the dark lines (``strict``) first: a sheet of
+    fat between a capsule and the fascia, joined to the nodule only through the
+    capsule's partly-fat pixels, is a sliver of the layer, not part of the nodule.
 
     Parameters
     ----------
@@ -144,7 +147,7 @@ def subcutaneous_fat(
         if disk is not None:
             layer = ndimage.binary_dilation(layer, structure=disk) & fat[k]
             # Left-over fat beside the layer without a core of its own is part of it.
-            rest, m = ndimage.label(fat[k] & ~layer, structure=_CROSS)
+            rest, m = ndimage.label(strict[k] & ~layer, structure=_CROSS)
             if m:
                 has_core = np.zeros(m + 1, dtype=bool)
                 has_core[np.unique(rest[core & ~keep[labels] & (labels > 0)])] = True
