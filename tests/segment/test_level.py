@@ -24,7 +24,12 @@ def _box(x, y, lo, hi):
 
 
 def _pelvis(
-    p: np.ndarray, *, top: float, streaks: bool = False, lumbar_only: bool = False
+    p: np.ndarray,
+    *,
+    top: float,
+    streaks: bool = False,
+    lumbar_only: bool = False,
+    faint_sacrum: bool = False,
 ) -> np.ndarray:
     """Deep fat (marrow, visceral fat) at LPS points p, shape (..., 3) → bool (...)."""
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
@@ -37,7 +42,10 @@ def _pelvis(
     visceral = _box(x, y, (-75, -60), (75, 12)) & ~(lumbar & _box(x, y, (-26, -7), (26, 30)))
     fat = sacrum | body | lamina | wings | visceral
     if streaks:  # thin fat streaks in the multifidus, lateral, above the sacrum
-        fat |= (z > top + 3.0) & (np.abs(np.abs(x) - 32.0) < 5.0) & (np.abs(y - 52.0) < 0.6)
+        fat |= (z > top + 3.0) & (np.abs(x - 32.0) < 5.0) & (np.abs(y - 52.0) < 0.6)
+        fat |= (z > top + 3.0) & (np.abs(x + 30.0) < 2.0) & (np.abs(y - 50.0) < 0.6)
+    if faint_sacrum:  # marrow barely fat-bright: one thin layer of the sacrum is seen
+        fat &= ~sacrum | (np.abs(y - 45.0) < 0.6)
     return fat
 
 
@@ -98,6 +106,32 @@ def test_a_sacrum_that_comes_and_goes_is_unknown():
     lumbar, _ = _study(affine, shape, top=10.0, lumbar_only=True)
     fat[[1, 4, 7]] = lumbar[[1, 4, 7]]  # sacral slices that read as lumbar
     fat[[15, 18]] = _study(affine, shape, top=100.0)[0][[15, 18]]  # lumbar ones as sacral
+    assert sacrum_top_z_mm(fat, signed, affine=affine, midline_x_mm=0.0) is None
+
+
+def test_a_faint_sacrum_is_not_read_as_lumbar():
+    affine, shape = _axial()  # slices at z = -40 + 4k; the sacrum ends between k = 12 and 13
+    fat, signed = _study(affine, shape, top=10.0)
+    faint, _ = _study(affine, shape, top=10.0, faint_sacrum=True)
+    fat[3:12] = faint[3:12]  # z −28…4: only traces of marrow, no thick bone
+    prof = sacrum_profile(fat, signed, affine=affine, midline_x_mm=0.0)
+    mid = (prof.z_mm > -26.0) & (prof.z_mm < 2.0)
+    assert np.all(prof.alae[mid] == 0.0) and np.all(prof.traces[mid] == 1.0)
+    # Read as lumbar, the faint heights would put the top of the sacrum at z = −30.
+    misread = sacrum_top_z_mm(fat, signed, affine=affine, midline_x_mm=0.0, max_traces=1.01)
+    assert misread == pytest.approx(-30.0, abs=0.5)
+    assert sacrum_top_z_mm(fat, signed, affine=affine, midline_x_mm=0.0) is None
+
+
+def test_a_faint_last_sacral_slice_is_still_sacrum():
+    affine, shape = _axial()
+    fat, signed = _study(affine, shape, top=10.0)
+    faint, _ = _study(affine, shape, top=10.0, faint_sacrum=True)
+    fat[12] = faint[12]  # z = 8, partly through the endplate: traces of marrow only
+    found = sacrum_top_z_mm(fat, signed, affine=affine, midline_x_mm=0.0)
+    assert found == pytest.approx(10.0, abs=0.5)  # where the lumbar slices begin, not at 6
+    # More than max_unclear_mm of it between sacral and lumbar heights: unknown.
+    fat[11] = faint[11]
     assert sacrum_top_z_mm(fat, signed, affine=affine, midline_x_mm=0.0) is None
 
 

@@ -40,6 +40,10 @@ class SacrumProfile:
         The smaller, of the two sides, of the share (0–1) of the lateral band
         (where the sacral alae are, and L5 is not) that has a thick column of
         marrow; NaN where the slab is not wholly in the field of view.
+    traces : ndarray of float64, shape (n,)
+        The same for columns with any marrow at all, however thin: a sacrum
+        whose marrow is barely above the fat threshold leaves traces across
+        the lateral bands where L5 leaves none (NaN likewise).
     fascia_y_mm : ndarray of float64, shape (n,)
         LPS y of the fascia in the midline at that height (NaN: not found).
     x_mm : ndarray of float64, shape (m,)
@@ -51,6 +55,7 @@ class SacrumProfile:
 
     z_mm: np.ndarray
     alae: np.ndarray
+    traces: np.ndarray
     fascia_y_mm: np.ndarray
     x_mm: np.ndarray
     marrow_mm: np.ndarray
@@ -134,7 +139,7 @@ def sacrum_profile(
     x = np.arange(midline_x_mm - alae_mm[1], midline_x_mm + alae_mm[1] + 1e-9, step_mm)
     if z.size == 0 or y.size < 2:
         empty = np.zeros(0)
-        return SacrumProfile(empty, empty, empty, x, np.zeros((0, x.size)))
+        return SacrumProfile(empty, empty, empty, empty, x, np.zeros((0, x.size)))
     # The fascia in the midline: along AP lines at x = mid + (-10, 0, 10).
     xs = midline_x_mm + np.array([-10.0, 0.0, 10.0])
     pts = np.stack(np.broadcast_arrays(xs[None, :, None], y[None, None, :], z[:, None, None]), -1)
@@ -160,9 +165,13 @@ def sacrum_profile(
     off = np.abs(x - midline_x_mm)
     lateral = (off >= alae_mm[0]) & (off <= alae_mm[1])
     left, right = lateral & (x > midline_x_mm), lateral & (x < midline_x_mm)
-    alae = np.minimum(bone[:, left].mean(axis=1), bone[:, right].mean(axis=1))
-    alae = np.where(in_view[:, lateral].all(axis=1), alae, np.nan)
-    return SacrumProfile(z, alae, fascia_y, x, marrow_mm)
+    whole = in_view[:, lateral].all(axis=1)
+
+    def both_sides(columns: np.ndarray) -> np.ndarray:
+        share = np.minimum(columns[:, left].mean(axis=1), columns[:, right].mean(axis=1))
+        return np.where(whole, share, np.nan)
+
+    return SacrumProfile(z, both_sides(bone), both_sides(marrow_mm > 0), fascia_y, x, marrow_mm)
 
 
 def sacrum_top_z_mm(
@@ -175,21 +184,28 @@ def sacrum_top_z_mm(
     depth_mm: tuple[float, float] = (15.0, 65.0),
     min_marrow_mm: float = 4.0,
     min_alae: float = 0.25,
+    max_traces: float = 0.6,
     step_mm: float = 1.0,
     min_run_mm: float = 8.0,
     min_agreement: float = 0.9,
+    max_unclear_mm: float = 6.0,
     endplate_mm: float = 0.0,
 ) -> float | None:
     """LPS z (mm) of the top of the sacrum, or None when it cannot be told.
 
     A height is *sacral* when, on both sides of the midline, at least
-    ``min_alae`` of the lateral band has bone (:func:`sacrum_profile`). The
-    sacral heights must lie below the others, as one step that at least
-    ``min_agreement`` of the heights in view agree with and with ``min_run_mm``
-    of each kind on its side; the top of the sacrum is then the step (plus
-    ``endplate_mm``: the marrow stops at the endplate's cortex). Anything less
-    clear gives None: the level is unknown, and the suggestion falls back to
-    lumbar (SPEC).
+    ``min_alae`` of the lateral band has bone (:func:`sacrum_profile`); it is
+    *lumbar* when it is not sacral and less than ``max_traces`` of the lateral
+    band on one side has any marrow at all; else it is unclear (a sacrum
+    whose marrow is barely fat-bright), and agrees with no step. The sacral
+    heights must lie below the lumbar ones, as one step that at least
+    ``min_agreement`` of the heights in view agree with and with
+    ``min_run_mm`` of each kind on its side. The top of the sacrum is then
+    where the lumbar heights begin above the sacral ones (after at most
+    ``max_unclear_mm`` of unclear heights: the faint top of the sacrum, a
+    slice partly through the endplate), plus ``endplate_mm`` (the marrow stops
+    at the endplate's cortex). Anything less clear gives None: the level is
+    unknown, and the suggestion falls back to lumbar (SPEC).
 
     Parameters
     ----------
@@ -205,10 +221,15 @@ def sacrum_top_z_mm(
         The slab, what counts as bone, and the sampling (:func:`sacrum_profile`).
     min_alae : float
         Share of each lateral band with bone at a sacral height.
+    max_traces : float
+        Share of a lateral band with any marrow below which a height that is
+        not sacral is lumbar.
     min_run_mm : float
         Sacral heights below the step and others above it, at least, mm.
     min_agreement : float
         Share of the heights in view the step must agree with.
+    max_unclear_mm : float
+        Unclear heights allowed between the sacral and the lumbar ones, mm.
     endplate_mm : float
         Added to the step, mm.
 
@@ -231,12 +252,13 @@ def sacrum_top_z_mm(
     seen = ~np.isnan(prof.alae)
     zs = prof.z_mm[seen]
     flags = prof.alae[seen] >= min_alae
+    lumbar = ~flags & (prof.traces[seen] < max_traces)
     run = max(1, round(min_run_mm / step_mm))
     if flags.size < 2 * run:
         log.info("level: too little of the midline slab in view")
         return None
     below = np.concatenate([[0], np.cumsum(flags)])  # sacral heights below each split
-    above = np.concatenate([[0], np.cumsum(~flags[::-1])])[::-1]  # others above it
+    above = np.concatenate([[0], np.cumsum(lumbar[::-1])])[::-1]  # lumbar heights above it
     agree = below + above
     splits = np.arange(run, flags.size - run + 1)
     best = int(splits[np.argmax(agree[splits])])
@@ -244,9 +266,16 @@ def sacrum_top_z_mm(
     if share < min_agreement or below[best] < run or above[best] < run:
         log.info("level: sacral and lumbar heights do not form one step (%.0f%%)", 100 * share)
         return None
-    if zs[best] - zs[best - 1] > 2.5 * step_mm:
+    # Unclear heights right above the sacral ones are the faint top of the
+    # sacrum (a slice partly through the endplate): the top is where the
+    # lumbar heights begin, if that is near.
+    first_lumbar = best + int(np.argmax(lumbar[best:]))
+    if zs[first_lumbar] - zs[best] > max_unclear_mm:
+        log.info("level: unclear heights between the sacral and lumbar ones")
+        return None
+    if zs[first_lumbar] - zs[first_lumbar - 1] > 2.5 * step_mm:
         log.info("level: the step falls in a gap of the field of view")
         return None
-    top = float((zs[best - 1] + zs[best]) / 2) + endplate_mm
+    top = float((zs[first_lumbar - 1] + zs[first_lumbar]) / 2) + endplate_mm
     log.info("level: top of the sacrum at z = %.1f mm (%.0f%% of heights agree)", top, 100 * share)
     return top
