@@ -158,7 +158,9 @@ def sacrum_profile(
     depth = np.arange(depth_mm[0], depth_mm[1] + 1e-9, step_mm)
     yy = np.where(np.isnan(fascia_y), 0.0, fascia_y)[:, None] - depth[None, :]
     pts = np.stack(np.broadcast_arrays(x[None, None, :], yy[:, :, None], z[:, None, None]), -1)
-    slab = _sample(np.asarray(fat, dtype=np.uint8), affine, pts, cval=255, order=0)
+    fat = np.asarray(fat)
+    codes = fat.view(np.uint8) if fat.dtype == np.bool_ else (fat != 0).view(np.uint8)
+    slab = _sample(codes, affine, pts, cval=255, order=0)
     in_view = ~(slab == 255).any(axis=1) & ~np.isnan(fascia_y)[:, None]  # (z, x)
     marrow_mm = np.where(in_view, (slab == 1).sum(axis=1) * step_mm, np.nan)
     bone = marrow_mm >= min_marrow_mm
