@@ -2,16 +2,19 @@
 
 SPEC's suggestion rule calls a fascial fat herniation *lumbosacral* when the
 nodule lies below the top of the sacrum. The sacrum is found the way a reader
-finds it, but in 3D and in patient coordinates (so oblique series work too):
-bone marrow is fat-bright on T1 and in the Dixon fat image and lies deep to
-the fascia, so it is the fat that is neither subcutaneous nor a candidate. In
-a slab around the midsagittal plane, a few centimetres anterior to the
-fascia (the depth of the posterior elements and of the sacrum, short of the
-pelvic viscera), the marrow spans the whole slab from side to side below the
-top of the sacrum (the sacrum with its alae is about 100 mm wide) and only part
-of it above (L5's lamina and body are about 40–50 mm wide, its disc is no
-marrow at all). The top of the sacrum is the height where the one turns into
-the other.
+finds it, but in 3D and in patient coordinates (so oblique and sagittal
+series work too): bone marrow is fat-bright on T1 and in the Dixon fat image
+and lies deep to the fascia, so it is the fat that is neither subcutaneous nor
+a candidate. In a slab around the midsagittal plane, a few centimetres
+anterior to the fascia (the depth of the posterior elements and of the
+sacrum, short of the pelvic viscera), thick marrow reaches 27–37 mm to both
+sides of the midline below the top of the sacrum (the sacrum with its alae is
+about 100 mm wide) and not above it (L5's body and lamina are 40–50 mm wide,
+its disc is no marrow at all, the iliac wings lie farther out, fat streaks in
+the multifidus are thin). The top of the sacrum is the height where the one
+turns into the other, found as one step over all the heights in view; when
+the heights do not make one clear step the level is unknown (None), never a
+guess.
 """
 
 from __future__ import annotations
