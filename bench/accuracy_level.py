@@ -25,17 +25,22 @@ Usage::
         [--samples t1_axial dixon t1_oblique_iso] [--out DIR]
 
 Without ``--out`` the studies are written to a temporary folder and removed;
-with it they are kept (``DIR/<sample>_<seed>/``) and reused. Exit code 0 when
-no level is wrong, 3 otherwise.
+with it they are kept (``DIR/<sample>_<seed>/``) and reused. Each study is
+analysed in a fresh process: a study whose analysis crashes the interpreter
+(a native-code fault) is reported as ``crashed`` and the others go on. Exit
+code 0 when no level is wrong and nothing crashed, 3 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,16 +178,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="keep the studies here (and reuse them)")
     args = parser.parse_args(argv)
     results: list[LevelResult] = []
+    crashed: list[str] = []
     print(f"{'sample':16} {'seed':>4} {'truth z':>8} {'found z':>8} {'error':>6}  verdict")
+    spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="backmice_level_") as tmp:
         root = args.out or Path(tmp)
         for seed in args.seeds:
             for sample in args.samples:
-                try:
-                    r = run_study(sample, seed, root / f"{sample}_{seed}")
-                except (PlacementError, InputError) as exc:
-                    print(f"{sample:16} {seed:4d}  skipped: {exc}")
-                    continue
+                # One process per study: the analysis of one study cannot take the run down.
+                with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+                    future = pool.submit(run_study, sample, seed, root / f"{sample}_{seed}")
+                    try:
+                        r = future.result()
+                    except (PlacementError, InputError) as exc:
+                        print(f"{sample:16} {seed:4d}  skipped: {exc}")
+                        continue
+                    except BrokenProcessPool:
+                        print(f"{sample:16} {seed:4d}  crashed (the analysis process died)")
+                        crashed.append(f"{sample}_{seed}")
+                        continue
                 results.append(r)
                 found = "None" if r.found_mm is None else f"{r.found_mm:.1f}"
                 print(
@@ -192,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print()
     print(format_summary(results, set(args.tuned)))
-    return 3 if any(r.verdict == "WRONG" for r in results) else 0
+    if crashed:
+        print(f"crashed: {', '.join(crashed)}")
+    return 3 if crashed or any(r.verdict == "WRONG" for r in results) else 0
 
 
 if __name__ == "__main__":
