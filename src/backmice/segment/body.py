@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-__all__ = ["EDT_THREADS", "Body", "body_mask", "distance_mm"]
+__all__ = ["EDT_THREADS", "Body", "body_mask", "distance_mm", "skin_level"]
 
 #: Threads for Euclidean distance transforms (the ``edt`` package scales well).
 EDT_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -29,15 +29,28 @@ class Body:
     mask : ndarray of bool, shape (slice, row, col)
         Inside the body (skin included, internal cavities filled).
     depth_mm : ndarray of float32, same shape
-        Distance from the skin surface, mm: for a voxel inside the body, the
-        distance from its centre to the nearest voxel outside; 0 outside.
+        Distance from the edge of ``mask``, mm: for a voxel inside the body,
+        the distance from its centre to the nearest voxel outside; 0 outside.
+        The mask's edge lies about 1–1.5 mm outside the skin (see
+        :func:`skin_level`); the analysis' depth bands are set on this map.
     threshold : float
-        Signal level separating air from tissue.
+        Signal level (of the smoothed image) separating air from tissue for
+        ``mask``.
+    skin_depth_mm : ndarray of float32, same shape
+        Depth below the skin surface, mm: the air/skin boundary found at
+        sub-voxel level (:func:`skin_level`); for a voxel inside the skin, the
+        distance from its centre to the nearest voxel centre outside it, 0
+        elsewhere. Where the level is not found, ``depth_mm``.
+    skin_level : float or None
+        Signal level (of the lightly smoothed image) of the skin surface, half
+        way between air and the skin; None where it was not found.
     """
 
     mask: np.ndarray
     depth_mm: np.ndarray
     threshold: float
+    skin_depth_mm: np.ndarray
+    skin_level: float | None = None
 
 
 def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
@@ -63,6 +76,101 @@ def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.
     ).astype(np.float32, copy=False)
 
 
+def skin_level(
+    fine: np.ndarray,
+    coarse: np.ndarray,
+    mask: np.ndarray,
+    depth_mm: np.ndarray,
+    *,
+    spacing_mm: tuple[float, float, float],
+    max_rays: int = 20000,
+    reach_mm: tuple[float, float] = (-3.0, 5.0),
+    min_peak: float = 0.5,
+) -> float | None:
+    """Signal level of the skin surface: half way between air and the skin.
+
+    A mask thresholded on a smoothed image lies outside the skin (smoothing
+    spreads the bright tissue into the air, and the threshold sits near the
+    noise floor; about 1–1.5 mm on the phantoms). The level at which the
+    air/skin edge itself lies is read from profiles along the inward normal at
+    the mask's edge: the outermost strong rise of the signal (the first local
+    maximum of its slope that reaches ``min_peak`` of the profile's steepest)
+    is the air/skin edge, and the signal there, half way between air and the
+    skin for any symmetric blur, is that profile's level. The median over the
+    profiles is returned. Deeper, stronger edges (the dermis against brighter
+    subcutaneous fat on T1) are not taken for the skin.
+
+    Parameters
+    ----------
+    fine : ndarray of float32, shape (slice, row, col)
+        The image, lightly smoothed (the profiles are read from it).
+    coarse : ndarray of float32, same shape
+        The image smoothed as for ``mask`` (its gradient gives the normals).
+    mask : ndarray of bool, same shape
+        The body.
+    depth_mm : ndarray of float32, same shape
+        :func:`distance_mm` of ``mask`` (its edge voxels start the profiles).
+    spacing_mm : (float, float, float)
+        ``(slice, row, col)`` spacing, mm.
+    max_rays : int
+        At most this many profiles (every n-th edge voxel, so the result is
+        the same on every run).
+    reach_mm : (float, float)
+        Profiles run from ``reach_mm[0]`` (outside) to ``reach_mm[1]`` (inside)
+        of the edge voxel, mm.
+    min_peak : float
+        Fraction of the profile's steepest slope the skin edge must reach.
+
+    Returns
+    -------
+    float or None
+        The level, or None when no edge was found or the level is not between
+        the air and the body's tissue (then there is nothing to refine).
+    """
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    pixel = float(max(sp[1], sp[2]))
+    edge = np.argwhere((depth_mm > 0) & (depth_mm <= pixel * 1.001))
+    outside = ~mask
+    if len(edge) == 0 or not outside.any():
+        return None
+    edge = edge[:: max(1, -(-len(edge) // max_rays))].astype(np.float64)
+    # Inward normals (toward brighter), in mm, by central differences of the coarse image.
+    grad = np.empty_like(edge)
+    for axis in range(3):
+        step = np.zeros(3)
+        step[axis] = 1.0
+        hi = ndimage.map_coordinates(coarse, (edge + step).T, order=1, mode="nearest")
+        lo = ndimage.map_coordinates(coarse, (edge - step).T, order=1, mode="nearest")
+        grad[:, axis] = (hi - lo) / (2.0 * sp[axis])
+    norm = np.linalg.norm(grad, axis=1)
+    ok = norm > 0
+    edge, normal = edge[ok], grad[ok] / norm[ok, None]
+    if len(edge) == 0:
+        return None
+    dt = 0.1
+    t = np.arange(reach_mm[0], reach_mm[1] + dt / 2, dt)
+    coords = edge[:, None, :] + t[None, :, None] * (normal / sp)[:, None, :]
+    profile = ndimage.map_coordinates(
+        fine, coords.reshape(-1, 3).T, order=1, mode="nearest"
+    ).reshape(len(edge), len(t))
+    slope = np.gradient(profile, dt, axis=1)
+    steepest = slope.max(axis=1, keepdims=True)
+    half = max(1, round(0.5 / dt))  # a peak is the largest slope within ±0.5 mm
+    local = ndimage.maximum_filter1d(slope, size=2 * half + 1, axis=1, mode="nearest")
+    peak = (slope >= local) & (slope >= min_peak * steepest) & (steepest > 0)
+    found = peak.any(axis=1)
+    if not found.any():
+        return None
+    first = np.argmax(peak, axis=1)
+    level = float(np.median(profile[np.flatnonzero(found), first[found]]))
+    air = float(np.median(fine[outside][::7]))
+    tissue = float(np.median(profile[:, -1]))  # ``reach_mm[1]`` inside the mask's edge
+    if not air < level < tissue:
+        log.warning("skin level %.3g not between air %.3g and tissue %.3g", level, air, tissue)
+        return None
+    return level
+
+
 def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
     out = np.empty_like(mask)
     for k in range(mask.shape[0]):
@@ -76,6 +184,7 @@ def body_mask(
     spacing_mm: tuple[float, float, float],
     threshold: float | None = None,
     smooth_mm: float = 1.5,
+    skin_smooth_mm: float = 0.6,
 ) -> Body:
     """Segment the body against air and measure the depth below the skin.
 
@@ -94,6 +203,9 @@ def body_mask(
         Air/tissue level (of the smoothed image); default from the image.
     smooth_mm : float
         Gaussian sigma (mm) of the in-plane smoothing before thresholding.
+    skin_smooth_mm : float
+        Gaussian sigma (mm) of the light in-plane smoothing in which the skin
+        surface is found at sub-voxel level (:func:`skin_level`).
 
     Returns
     -------
@@ -118,5 +230,32 @@ def body_mask(
         mask = labels == int(np.argmax(counts))
     mask = _fill_holes_per_slice(mask)
     depth = distance_mm(mask, spacing_mm)
-    log.info("body: %.0f%% of the volume, air/tissue threshold %.3g", 100 * mask.mean(), threshold)
-    return Body(mask=mask, depth_mm=depth, threshold=float(threshold))
+    # The mask's edge lies outside the skin (the smoothing spreads tissue into the
+    # air and the threshold is near the noise floor): the depth below the skin is
+    # measured from the air/skin edge found at sub-voxel level in a lightly
+    # smoothed image. The mask and its own depth map are kept for the other stages.
+    fine_sigma = tuple(
+        0.0 if k == 0 else skin_smooth_mm / float(s) for k, s in enumerate(spacing_mm)
+    )
+    fine = ndimage.gaussian_filter(np.asarray(image, dtype=np.float32), fine_sigma)
+    level = skin_level(fine, smooth, mask, depth, spacing_mm=spacing_mm)
+    skin_depth = depth
+    if level is not None:
+        # Only near the mask's edge: deeper dark structures (cortex, fascia, fluid)
+        # stay inside.
+        band = 3.0 * smooth_mm + 2.0 * max(float(spacing_mm[1]), float(spacing_mm[2]))
+        skin = _fill_holes_per_slice(mask & ((fine > level) | (depth > band)))
+        skin_depth = distance_mm(skin, spacing_mm)
+    log.info(
+        "body: %.0f%% of the volume, air/tissue threshold %.3g, skin level %s",
+        100 * mask.mean(),
+        threshold,
+        "not found" if level is None else f"{level:.3g}",
+    )
+    return Body(
+        mask=mask,
+        depth_mm=depth,
+        threshold=float(threshold),
+        skin_depth_mm=skin_depth,
+        skin_level=level,
+    )
