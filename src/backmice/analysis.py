@@ -97,12 +97,15 @@ class AnalysisOptions:
     sacrum_top_z_mm : float or None
         LPS z (mm) of the top of the sacrum, when the reader knows it: nodules
         below it are suggested as lumbosacral herniations. None: unknown
-        (suggested lumbar), unless ``find_sacrum``.
+        (suggested lumbar), unless ``find_sacrum`` finds it.
     find_sacrum : bool
-        Look for the top of the sacrum (:func:`backmice.segment.level.sacrum_top_z_mm`).
-        Experimental and off by default: on the phantoms it is right within a
-        slice in about half the axial studies, says "unknown" in most others,
-        and is 20 mm off in a few (``docs/analysis.md``).
+        Look for the top of the sacrum when it is not given
+        (:func:`backmice.segment.level.sacrum_top_z_mm`: the sacral alae beside
+        the midline, in LPS, so any slice orientation). When the answer is not
+        clear it is None (level unknown, suggested lumbar), never a guess. On the
+        phantoms: within a slice in 129 of 129 studies (``docs/analysis.md``);
+        not yet checked on real studies with L5 transverse processes or
+        transitional vertebrae.
     """
 
     method: Method | None = None
@@ -111,7 +114,7 @@ class AnalysisOptions:
     candidates: CandidateOptions = field(default_factory=CandidateOptions)
     red_flags: RedFlagRules = field(default_factory=RedFlagRules)
     sacrum_top_z_mm: float | None = None
-    find_sacrum: bool = False
+    find_sacrum: bool = True
 
 
 @dataclass(slots=True)
@@ -423,7 +426,7 @@ def site_maps(analysis: Analysis) -> SiteMaps:
     fat = analysis.fat
     return SiteMaps(
         signed_fascia_mm=analysis.fascia.signed_mm,
-        skin_depth_mm=analysis.body.depth_mm,
+        skin_depth_mm=analysis.body.skin_depth_mm,
         image=fat.image,
         subcutaneous=analysis.subcutaneous,
         fat=fat.mask & analysis.body.mask,

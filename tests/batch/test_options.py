@@ -8,8 +8,6 @@ import io
 import json
 import shutil
 
-import pytest
-
 from backmice.analysis import AnalysisOptions
 from backmice.batch import discover, fingerprint
 from backmice.cli import build_parser, main
@@ -25,7 +23,7 @@ CHANGES = {
     "--roi-depth": ["--roi-depth", "15"],
     "--no-n4": ["--no-n4"],
     "--sacrum-top-z": ["--sacrum-top-z", "12.5"],
-    "--find-sacrum": ["--find-sacrum"],
+    "--find-sacrum": ["--no-find-sacrum"],
     "--threshold": ["--threshold", "0.6"],
     "--method": ["--method", "t1"],
 }
@@ -48,15 +46,15 @@ def test_options_map_as_analyze_maps_them():
     assert options.candidates == CandidateOptions(
         min_size_mm=6.0, max_size_mm=80.0, roi_deep_mm=15.0
     )
-    assert options.n4 is False and options.sacrum_top_z_mm == 12.5 and not options.find_sacrum
-    assert _options("--find-sacrum", "--method", "dixon").find_sacrum
+    assert options.n4 is False and options.sacrum_top_z_mm == 12.5 and options.find_sacrum
+    assert not _options("--no-find-sacrum", "--method", "dixon").find_sacrum
+    assert _options("--find-sacrum").find_sacrum
     assert _options("--method", "dixon").method is Method.DIXON
 
 
-def test_sacrum_level_is_given_or_found_not_both(capsys):
-    with pytest.raises(SystemExit) as exc:
-        _options("--sacrum-top-z=10", "--find-sacrum")
-    assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
+def test_a_given_sacrum_level_is_used_as_given():
+    options = _options("--sacrum-top-z=10")
+    assert options.sacrum_top_z_mm == 10.0  # analysis looks only when none is given
 
 
 def test_every_option_changes_the_fingerprint(tmp_path):

@@ -56,18 +56,20 @@ def add_analysis_options(p: argparse.ArgumentParser, *, each_study: bool = False
         metavar="MM",
         help=f"how far deep to the fascia to look, mm (default {DEFAULTS['roi_deep_mm']:g})",
     )
-    level = p.add_mutually_exclusive_group()
-    level.add_argument(
+    p.add_argument(
         "--sacrum-top-z",
         type=float,
         metavar="MM",
         help=f"LPS z of the top of the sacrum (S1 endplate), mm{every}: herniations below it "
-        "are suggested as lumbosacral (default: level unknown, suggested lumbar)",
+        "are suggested as lumbosacral (default: found from the image, see --find-sacrum)",
     )
-    level.add_argument(
+    p.add_argument(
         "--find-sacrum",
-        action="store_true",
-        help="look for the top of the sacrum (experimental, axial series; see docs/analysis.md)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="find the top of the sacrum from the image when --sacrum-top-z is not given; "
+        "when it is unclear the level is unknown and herniations are suggested lumbar "
+        "(default: on; see docs/analysis.md)",
     )
     p.add_argument("--no-n4", action="store_true", help="skip the T1 bias-field correction")
 

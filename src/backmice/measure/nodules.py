@@ -336,9 +336,10 @@ def measure_nodules(
             "fascia_min_mm": fmin,
             "fascia_max_mm": fmax,
             "relation": str(relation),
-            # The skin surface and the nodule's edge each lie about half a pixel
-            # beyond the voxel centres the depth map measures between.
-            "skin_depth_mm": max(float(skin["min"][j]) - 2 * half_pixel, 0.0),
+            # The depth map is measured from the skin surface itself
+            # (Body.skin_depth_mm); the nodule's edge lies about half a pixel
+            # beyond its outermost voxel centres.
+            "skin_depth_mm": max(float(skin["min"][j]) - half_pixel, 0.0),
             "side": None if side is None else str(side),
             "midline_distance_mm": midline,
             "fat_fraction": fat_fraction,
