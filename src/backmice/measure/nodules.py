@@ -156,21 +156,31 @@ def _nonfat_share(region: np.ndarray, fat: np.ndarray) -> tuple[float, int]:
     return (float(inner.sum()) / n_env if n_env else 0.0), int(inner.sum())
 
 
-def _fat_fraction_voxels(region: np.ndarray, fat_fraction: np.ndarray) -> float:
-    """The fat core's volume in voxels, from the Dixon fat fraction of the nodule's voxels.
+def _fat_fraction_per_slice(region: np.ndarray, fat_fraction: np.ndarray) -> np.ndarray:
+    """The fat core's volume in voxels, slice by slice, from the Dixon fat fraction.
 
     The fat fraction is linear in the share of a voxel the fat fills: a voxel
     at the edge that straddles the core and its capsule holds, of the core,
     its fat fraction over the core's own (the median over the nodule). Each
     voxel counts that share, at most one.
+
+    Parameters
+    ----------
+    region : ndarray of bool, shape (slice, row, col)
+    fat_fraction : ndarray of float, same shape
+
+    Returns
+    -------
+    ndarray of float, shape (slice,)
+        Voxels of fat core in each slice.
     """
     values = fat_fraction[region].astype(np.float64)
     if values.size == 0:
-        return 0.0
+        return np.zeros(region.shape[0])
     core = float(np.median(values))
-    if not core > 0:
-        return float(values.size)
-    return float(np.minimum(values / core, 1.0).sum())
+    share = np.minimum(values / core, 1.0) if core > 0 else np.ones_like(values)
+    k = np.nonzero(region)[0]
+    return np.bincount(k, weights=share, minlength=region.shape[0])
 
 
 def _thick_septa_mm(
@@ -232,6 +242,43 @@ def _partial_volume(labels: np.ndarray, shape, site: SiteMaps) -> float:
     return float(np.clip(site.fat_share[box][ring], 0.0, 1.0).sum())
 
 
+def _end_slab_excess(per_slice: np.ndarray) -> float:
+    """How much of a nodule's two end slices is fat beyond its poles (same units).
+
+    The fat-fraction volume counts all the fat in each voxel. In a thick end
+    slice the pole lies somewhere within the slice's thickness, and the fat
+    beyond it, in the same voxels, is counted as the nodule's: the end slice
+    holds the pole's whole footprint times the thickness (the overprojection,
+    or Holmes effect, of thick sections). Near a pole a smooth nodule's section
+    shrinks linearly with the distance left to the pole (a paraboloid cap), so
+    the amounts in the end slice and in its neighbour, in ratio ``r``, put the
+    pole ``h = T r / (1 - r)`` beyond the end slice's inner face, and the cap
+    holds ``h / 2T`` of what the end slice counts. An end slice with
+    ``r >= 2/3`` (the pole is not in it) is left whole.
+
+    Parameters
+    ----------
+    per_slice : ndarray of float, shape (slice,)
+        The nodule's amount in each slice along the slice axis, in order.
+
+    Returns
+    -------
+    float
+        The amount to take off (0 for a nodule in fewer than two slices).
+    """
+    values = np.asarray(per_slice, dtype=np.float64)
+    present = np.flatnonzero(values > 0)
+    if present.size < 2:
+        return 0.0
+    values = values[present[0] : present[-1] + 1]
+    excess = 0.0
+    for end, neighbour in ((values[0], values[1]), (values[-1], values[-2])):
+        r = end / neighbour if neighbour > 0 else 1.0
+        share = min(1.0, r / (2.0 * (1.0 - r))) if r < 1.0 else 1.0
+        excess += end * (1.0 - share)
+    return excess
+
+
 def measure_nodules(
     labels: np.ndarray,
     affine: np.ndarray,
@@ -282,6 +329,8 @@ def measure_nodules(
     half_pixel = float(np.mean(pixel)) / 2
     inverse = np.linalg.inv(affine)
     voxel_mm3 = abs(float(np.linalg.det(affine[:3, :3])))
+    # Slices thicker than 1.5 pixels: their end slices overproject the poles.
+    thick = float(np.linalg.norm(affine[:3, 0])) > 1.5 * float(np.mean(pixel))
     rows = []
     for j, shape in enumerate(shapes):
         centroid = shape.centroid_lps
@@ -292,7 +341,12 @@ def measure_nodules(
         nonfat_share, nonfat_voxels = _nonfat_share(region, site.fat[shape.bbox])
         volume = shape.volume_mm3 + voxel_mm3 * _partial_volume(labels, shape, site)
         if site.fat_share is None and site.fat_fraction is not None:
-            volume = voxel_mm3 * _fat_fraction_voxels(region, site.fat_fraction[shape.bbox])
+            # The fat-fraction volume counts all the fat in each voxel, so in thick
+            # slices it counts the fat beyond a pole in the end slices too.
+            per_slice = _fat_fraction_per_slice(region, site.fat_fraction[shape.bbox])
+            volume = voxel_mm3 * float(per_slice.sum())
+            if thick:
+                volume -= voxel_mm3 * _end_slab_excess(per_slice)
         ratio = float(signal["median"][j]) / sat_signal if sat_signal > 0 else float("nan")
         fat_fraction = float(ff["median"][j]) if ff is not None else None
         flags: list[RedFlag] = []
