@@ -341,7 +341,7 @@ def analyze_volume(
         affine=affine,
         options=options.candidates,
         strict=strict,
-        skin_depth_mm=body.depth_mm,
+        skin_depth_mm=body.skin_depth_mm,
     )
     lap("candidates")
     stage("measurements", 0.85)
