@@ -39,16 +39,6 @@ class UnsafeErosion(AssertionError):
     """scipy's iterated erosion was asked to run on an input smaller than its structure."""
 
 
-#: Until ``segment/candidates.py`` passes ``brute_force=True`` (see the report of
-#: this change); strict, so the test fails as soon as the fix lands and the
-#: marker must go.
-PENDING_FIX = pytest.mark.xfail(
-    strict=True,
-    raises=UnsafeErosion,
-    reason="candidates._trim_sheets still calls scipy's iterated erosion on small sections",
-)
-
-
 @pytest.fixture
 def erosion_guard(monkeypatch):
     """Record calls of scipy's ``NI_BinaryErosion2``; refuse the ones that overflow.
@@ -104,7 +94,6 @@ def test_brute_force_erosion_is_the_same_erosion(erosion_guard, radius):
     assert len(erosion_guard) == 300
 
 
-@PENDING_FIX
 def test_trim_sheets_on_small_sections(erosion_guard):
     """Nodule labels whose sections are narrower than the sheet disk (1-4 px)."""
     labels = np.zeros((3, 40, 40), dtype=np.uint32)
@@ -117,7 +106,6 @@ def test_trim_sheets_on_small_sections(erosion_guard):
     assert (out == 3).sum() > 0
 
 
-@PENDING_FIX
 @pytest.mark.parametrize("sample", ["t1_axial", "dixon"])
 def test_analysis_never_takes_the_overflowing_path(erosion_guard, sample):
     """A whole analysis of a committed sample: every stage, every call checked."""

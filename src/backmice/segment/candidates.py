@@ -243,7 +243,9 @@ def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -
         region = labels[sl] == i
         for k in range(region.shape[0]):
             section = region[k]
-            if ndimage.binary_erosion(section, footprint, iterations=2).any():
+            # brute_force: scipy's fast path for iterated erosion writes out of
+            # bounds when the footprint is larger than the input (scipy#11400).
+            if ndimage.binary_erosion(section, footprint, iterations=2, brute_force=True).any():
                 opened = ndimage.binary_opening(section, footprint)
                 out[sl][k][section & ~opened] = 0
     return out
