@@ -182,6 +182,33 @@ def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _fill_edge_notches(
+    mask: np.ndarray, *, pixel_mm: tuple[float, float], max_area_mm2: float = 50.0
+) -> np.ndarray:
+    """Fill small pockets of "air" open to the image's edge, slice by slice.
+
+    Where the field of view cuts the body, a dark structure at the cut (bone
+    cortex, a fascia) falls below the air threshold and, being open to the
+    image's edge, is not a hole that :func:`scipy.ndimage.binary_fill_holes`
+    fills: it leaves a notch of air in the body, and the marrow beside it lies
+    "just under the skin" (taken for subcutaneous fat, it drags the fascia
+    down into the muscle). A corner of real air this small (a body that
+    nearly fills the image) is filled too, which moves the skin there by a
+    few millimetres at most.
+    """
+    out = mask.copy()
+    max_px = max_area_mm2 / (pixel_mm[0] * pixel_mm[1])
+    for k in range(mask.shape[0]):
+        labels, n = ndimage.label(~mask[k])
+        if n == 0:
+            continue
+        area = np.bincount(labels.ravel(), minlength=n + 1)
+        small = area <= max_px
+        small[0] = False
+        out[k] |= small[labels]
+    return out
+
+
 def body_mask(
     image: np.ndarray,
     *,
@@ -233,6 +260,7 @@ def body_mask(
         counts[0] = 0
         mask = labels == int(np.argmax(counts))
     mask = _fill_holes_per_slice(mask)
+    mask = _fill_edge_notches(mask, pixel_mm=(float(spacing_mm[1]), float(spacing_mm[2])))
     depth = distance_mm(mask, spacing_mm)
     # The mask's edge lies outside the skin (the smoothing spreads tissue into the
     # air and the threshold is near the noise floor): the depth below the skin is
