@@ -198,6 +198,37 @@ def _superficial(sat: np.ndarray, body: np.ndarray, open_px: tuple[float, float]
     return out
 
 
+def _bridge_rows(table: np.ndarray, covered: np.ndarray, *, max_gap: int) -> np.ndarray:
+    """Fill gaps of at most ``max_gap`` bins in each row linearly (periodic rows).
+
+    Over a nodule the fascia's depth is not sampled; between the samples on
+    either side it is taken to change linearly, as the layer's thickness does
+    over a few centimetres (a smoothing kernel would pull a sloping layer's
+    gap toward the side with more samples). Only gaps whose every bin is
+    ``covered`` (the boundary is there, but was not sampled: near a nodule)
+    are bridged; others (where the field of view cuts the body and the fascia
+    leaves the image) are left to the smoothing.
+    """
+    out = table.copy()
+    n = table.shape[1]
+    for k in range(table.shape[0]):
+        have = np.isfinite(table[k])
+        if have.all() or np.count_nonzero(have) < 2:
+            continue
+        idx = np.flatnonzero(have)
+        xp = np.concatenate([idx - n, idx, idx + n])
+        fp = np.tile(table[k, idx], 3)
+        missing = np.flatnonzero(~have)
+        j = np.searchsorted(xp, missing)
+        lo, hi = xp[j - 1], xp[j]
+        # Uncovered bins between the two samples (indices into the row repeated 3x).
+        uncovered = np.concatenate([[0], np.cumsum(np.tile(~covered[k], 3))])
+        open_ = uncovered[hi + n] - uncovered[lo + n + 1] > 0
+        fill = (hi - lo - 1 <= max_gap) & ~open_
+        out[k, missing[fill]] = np.interp(missing[fill], xp, fp)
+    return out
+
+
 @dataclass(slots=True)
 class _PolarGrid:
     """Angles about each slice's body centre, binned: the fascia as a height field.
@@ -230,6 +261,11 @@ class _PolarGrid:
             radii.append(np.sqrt(inside.sum() * dy * dx / np.pi))
         return cls(bins, n_bins, float(np.median(radii)) if radii else 100.0)
 
+    @property
+    def bin_mm(self) -> float:
+        """Arc length of one bin at the body wall, mm."""
+        return 2 * np.pi * self.radius_mm / self.n_bins
+
     def sample(self, where: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The smallest value of ``values`` at ``where`` in each (slice, bin); NaN if none."""
         table = np.full((self.bins.shape[0], self.n_bins), np.inf, dtype=np.float64)
@@ -239,10 +275,18 @@ class _PolarGrid:
         return table
 
     def smooth(
-        self, table: np.ndarray, *, smooth_mm: float, fill_mm: float, dz: float
+        self,
+        table: np.ndarray,
+        *,
+        smooth_mm: float,
+        fill_mm: float,
+        dz: float,
+        covered: np.ndarray | None = None,
     ) -> np.ndarray:
         """Smooth the table and fill its gaps (normalised convolution, periodic in angle)."""
-        bin_mm = 2 * np.pi * self.radius_mm / self.n_bins
+        bin_mm = self.bin_mm
+        if covered is not None:
+            table = _bridge_rows(table, covered, max_gap=int(2 * fill_mm / bin_mm))
         have = np.isfinite(table).astype(np.float64)
         values = np.where(have > 0, table, 0.0)
 
@@ -329,7 +373,12 @@ def fascia_distance(
     offset = 0.25 * (dy + dx)
     polar = _PolarGrid.of(body, (dy, dx), n_bins=n_bins)
     table = polar.sample(samples, depth_mm + offset)
-    table = polar.smooth(table, smooth_mm=smooth_mm, fill_mm=fill_mm, dz=dz)
+    # Bins are narrower than pixels: a boundary seen in every pixel skips bins.
+    covered = np.isfinite(polar.sample(boundary, depth_mm)).astype(np.uint8)
+    run = 2 * int(np.ceil(max(dy, dx) / polar.bin_mm)) + 1
+    covered = ndimage.maximum_filter1d(covered, run, axis=1, mode="wrap")
+    covered = ndimage.minimum_filter1d(covered, run, axis=1, mode="wrap").astype(bool)
+    table = polar.smooth(table, smooth_mm=smooth_mm, fill_mm=fill_mm, dz=dz, covered=covered)
     depth = polar.lookup(table)
     valid = np.isfinite(depth)
     with np.errstate(invalid="ignore"):
