@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-__all__ = ["EDT_THREADS", "Body", "body_mask", "distance_mm", "skin_level"]
+__all__ = ["EDT_THREADS", "Body", "body_mask", "bounding_box", "distance_mm", "skin_level"]
 
 #: Threads for Euclidean distance transforms (the ``edt`` package scales well).
 EDT_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -53,6 +53,30 @@ class Body:
     skin_level: float | None = None
 
 
+def bounding_box(mask: np.ndarray, *, margin: int = 0) -> tuple[slice, ...] | None:
+    """The bounding box of the True voxels, grown by ``margin`` voxels within the array.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+    margin : int
+        Voxels added on every side (clipped to the array).
+
+    Returns
+    -------
+    tuple of slice, or None
+        None when ``mask`` has no True voxel.
+    """
+    box = []
+    for axis, n in enumerate(mask.shape):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=others))
+        if not hit.size:
+            return None
+        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + 1 + margin, n)))
+    return tuple(box)
+
+
 def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
     """Euclidean distance (mm) from each True voxel to the nearest False voxel.
 
@@ -68,12 +92,25 @@ def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.
     -------
     ndarray of float32, same shape; 0 where ``mask`` is False.
     """
-    return edt.edt(
-        np.ascontiguousarray(mask, dtype=np.uint8),
+    # The transform is computed on the True voxels' bounding box grown by one
+    # voxel, which is the same everywhere: that layer is all False, and no False
+    # voxel beyond it is nearer to a voxel inside than the layer is. A body fills
+    # about half of a typical field of view, so this halves the work.
+    box = bounding_box(mask, margin=1)
+    if box is None:
+        return np.zeros(mask.shape, dtype=np.float32)
+    whole = all(b.start == 0 and b.stop == n for b, n in zip(box, mask.shape, strict=True))
+    sub = edt.edt(
+        np.ascontiguousarray(mask if whole else mask[box], dtype=np.uint8),
         anisotropy=tuple(float(s) for s in spacing_mm),
         black_border=False,
         parallel=EDT_THREADS,
     ).astype(np.float32, copy=False)
+    if whole:
+        return sub
+    out = np.zeros(mask.shape, dtype=np.float32)
+    out[box] = sub
+    return out
 
 
 def skin_level(
@@ -175,17 +212,45 @@ def skin_level(
     return level
 
 
-def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
-    out = np.empty_like(mask)
+def _fill_per_slice(mask: np.ndarray, *, max_notch_px: float | None = None) -> np.ndarray:
+    """Fill the holes of ``mask`` in each slice, and small pockets of air open to the edge.
+
+    A hole is a 4-connected component of the background that does not touch the
+    image's edge (as :func:`scipy.ndimage.binary_fill_holes` with its default
+    structure fills). One labelling of the background per slice finds both the
+    holes and the pockets, several times faster than ``binary_fill_holes``
+    (whose iterated dilation from the edge visits the slice many times).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (slice, row, col)
+    max_notch_px : float, optional
+        Also fill components of the background that touch the image's edge
+        when their area (pixels) is at most this (:func:`_fill_edge_notches`).
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    out = mask.copy()
     for k in range(mask.shape[0]):
-        out[k] = ndimage.binary_fill_holes(mask[k])
+        labels, n = ndimage.label(~mask[k])
+        if n == 0:
+            continue
+        fill = np.ones(n + 1, dtype=bool)
+        for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+            fill[edge] = False
+        if max_notch_px is not None:
+            fill |= np.bincount(labels.ravel(), minlength=n + 1) <= max_notch_px
+        fill[0] = False
+        out[k] |= fill[labels]
     return out
 
 
 def _fill_edge_notches(
     mask: np.ndarray, *, pixel_mm: tuple[float, float], max_area_mm2: float = 50.0
 ) -> np.ndarray:
-    """Fill small pockets of "air" open to the image's edge, slice by slice.
+    """Fill holes, and small pockets of "air" open to the image's edge, slice by slice.
 
     Where the field of view cuts the body, a dark structure at the cut (bone
     cortex, a fascia) falls below the air threshold and, being open to the
@@ -196,17 +261,7 @@ def _fill_edge_notches(
     nearly fills the image) is filled too, which moves the skin there by a
     few millimetres at most.
     """
-    out = mask.copy()
-    max_px = max_area_mm2 / (pixel_mm[0] * pixel_mm[1])
-    for k in range(mask.shape[0]):
-        labels, n = ndimage.label(~mask[k])
-        if n == 0:
-            continue
-        area = np.bincount(labels.ravel(), minlength=n + 1)
-        small = area <= max_px
-        small[0] = False
-        out[k] |= small[labels]
-    return out
+    return _fill_per_slice(mask, max_notch_px=max_area_mm2 / (pixel_mm[0] * pixel_mm[1]))
 
 
 def body_mask(
@@ -259,7 +314,6 @@ def body_mask(
         counts = np.bincount(labels.ravel())
         counts[0] = 0
         mask = labels == int(np.argmax(counts))
-    mask = _fill_holes_per_slice(mask)
     mask = _fill_edge_notches(mask, pixel_mm=(float(spacing_mm[1]), float(spacing_mm[2])))
     depth = distance_mm(mask, spacing_mm)
     # The mask's edge lies outside the skin (the smoothing spreads tissue into the
@@ -276,7 +330,11 @@ def body_mask(
         # Only near the mask's edge: deeper dark structures (cortex, fascia, fluid)
         # stay inside.
         band = 3.0 * smooth_mm + 2.0 * max(float(spacing_mm[1]), float(spacing_mm[2]))
-        skin = _fill_holes_per_slice(mask & ((fine > level) | (depth > band)))
+        skin = mask & ((fine > level) | (depth > band))
+        # Filled within the body's bounding box grown by a pixel: the air around
+        # it touches the image's edge, so the holes are the same as in the slice.
+        box = bounding_box(mask, margin=1)
+        skin[box] = _fill_per_slice(skin[box])
         skin_depth = distance_mm(skin, spacing_mm)
     log.info(
         "body: %.0f%% of the volume, air/tissue threshold %.3g, skin level %s",
