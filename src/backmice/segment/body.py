@@ -12,7 +12,15 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-__all__ = ["EDT_THREADS", "Body", "body_mask", "bounding_box", "distance_mm", "skin_level"]
+__all__ = [
+    "EDT_THREADS",
+    "Body",
+    "body_mask",
+    "bounding_box",
+    "distance_mm",
+    "distance_mm_in_box",
+    "skin_level",
+]
 
 #: Threads for Euclidean distance transforms (the ``edt`` package scales well).
 EDT_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -92,13 +100,40 @@ def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.
     -------
     ndarray of float32, same shape; 0 where ``mask`` is False.
     """
-    # The transform is computed on the True voxels' bounding box grown by one
-    # voxel, which is the same everywhere: that layer is all False, and no False
-    # voxel beyond it is nearer to a voxel inside than the layer is. A body fills
-    # about half of a typical field of view, so this halves the work.
-    box = bounding_box(mask, margin=1)
+    box, sub = distance_mm_in_box(mask, spacing_mm)
     if box is None:
         return np.zeros(mask.shape, dtype=np.float32)
+    if sub.shape == mask.shape:
+        return sub
+    out = np.zeros(mask.shape, dtype=np.float32)
+    out[box] = sub
+    return out
+
+
+def distance_mm_in_box(
+    mask: np.ndarray, spacing_mm: tuple[float, float, float]
+) -> tuple[tuple[slice, ...] | None, np.ndarray | None]:
+    """:func:`distance_mm` on the True voxels' bounding box grown by one voxel.
+
+    Outside that box the distance is 0. Inside, it is the same as on the whole
+    array: the added layer is all False, and no False voxel beyond it is nearer
+    to a voxel inside than the layer is. A body fills about half of a typical
+    field of view, so this halves the work.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (slice, row, col)
+    spacing_mm : (float, float, float)
+
+    Returns
+    -------
+    box : tuple of slice, or None
+        None when ``mask`` has no True voxel.
+    distances : ndarray of float32, the shape of ``mask[box]``; or None
+    """
+    box = bounding_box(mask, margin=1)
+    if box is None:
+        return None, None
     whole = all(b.start == 0 and b.stop == n for b, n in zip(box, mask.shape, strict=True))
     sub = edt.edt(
         np.ascontiguousarray(mask if whole else mask[box], dtype=np.uint8),
@@ -106,11 +141,7 @@ def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.
         black_border=False,
         parallel=EDT_THREADS,
     ).astype(np.float32, copy=False)
-    if whole:
-        return sub
-    out = np.zeros(mask.shape, dtype=np.float32)
-    out[box] = sub
-    return out
+    return box, sub
 
 
 def skin_level(

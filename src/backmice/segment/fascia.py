@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from backmice.segment.body import distance_mm
+from backmice.segment.body import bounding_box, distance_mm, distance_mm_in_box
 
 __all__ = ["Fascia", "fascia_distance", "subcutaneous_fat"]
 
@@ -118,17 +118,25 @@ def subcutaneous_fat(
     -------
     ndarray of bool
     """
-    fat = fat & body
-    strict = fat if strict is None else strict & fat
     # At least one pixel: a broken line of dark pixels has gaps a pixel wide.
     radius = (max(1.0, gap_mm / pixel_mm[0]), max(1.0, gap_mm / pixel_mm[1]))
     disk = _disk(radius) if gap_mm > 0 else None
-    out = np.zeros_like(fat)
+    out = np.zeros(fat.shape, dtype=bool)
+    # Everything happens inside the body: work on its bounding box, grown so the
+    # disk and the 4-neighbourhood never reach past it (the box holds every label,
+    # and the image's edge, where the box meets it, stays the edge).
+    box = _crop_box(body, 0 if disk is None else max(disk.shape) // 2)
+    if box is None:
+        return out
+    body, depth_mm = body[box], depth_mm[box]
+    fat = fat[box] & body
+    strict = fat if strict is None else strict[box] & fat
+    crop = out[box]
     for k in range(fat.shape[0]):
         core = ndimage.binary_erosion(strict[k], structure=disk) if disk is not None else strict[k]
         labels, n = ndimage.label(core, structure=_CROSS)
         if n == 0:
-            out[k] = fat[k]
+            crop[k] = fat[k]
             continue
         in_band = np.bincount(labels[depth_mm[k] <= band_mm], minlength=n + 1)
         in_band[0] = 0
@@ -137,7 +145,8 @@ def subcutaneous_fat(
             continue
         keep = in_band >= max(10, min_share * total)
         # Where the field of view cuts the body, the layer runs off the image: fat
-        # that does is subcutaneous too (its skin is outside the picture).
+        # that does is subcutaneous too (its skin is outside the picture). The
+        # box's other sides lie outside the body, where no fat is.
         edge = np.zeros_like(core)
         edge[[0, -1], :] = True
         edge[:, [0, -1]] = True
@@ -156,8 +165,21 @@ def subcutaneous_fat(
                 sliver = touches & ~has_core
                 sliver[0] = False
                 layer |= sliver[rest]
-        out[k] = layer
+        crop[k] = layer
     return out
+
+
+def _crop_box(body: np.ndarray, reach_px: int) -> tuple[slice, ...] | None:
+    """The body's bounding box, grown by ``reach_px`` + 2 pixels in the slice plane.
+
+    Per-slice work confined to the body gives the same result on this box as on
+    the whole slice when no operation reaches more than ``reach_px`` pixels
+    beyond the body: the two extra pixels are background all round (so a
+    dilation, a neighbourhood maximum or a component never meets the box's
+    side), and where the box meets the image's edge, that edge is kept.
+    """
+    box = bounding_box(body, margin=reach_px + 2)
+    return None if box is None else (slice(None), box[1], box[2])
 
 
 def _disk(radius_px: tuple[float, float]) -> np.ndarray:
@@ -244,17 +266,33 @@ class _PolarGrid:
     radius_mm: float  # typical distance of the body wall from the centre
 
     @classmethod
-    def of(cls, body: np.ndarray, pixel_mm: tuple[float, float], *, n_bins: int) -> _PolarGrid:
+    def of(
+        cls,
+        body: np.ndarray,
+        pixel_mm: tuple[float, float],
+        *,
+        n_bins: int,
+        origin: tuple[int, int] = (0, 0),
+    ) -> _PolarGrid:
+        """The grid of ``body``, a crop whose first row and column are ``origin`` in the image.
+
+        Centres and angles are those of the whole image: the row and column
+        indices are offset by ``origin`` before any arithmetic (integers, so the
+        sums, and the centre, are exact either way).
+        """
         dy, dx = pixel_mm
         n_slices, rows, cols = body.shape
         bins = np.full(body.shape, -1, dtype=np.int32)
-        yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+        yy, xx = np.mgrid[origin[0] : origin[0] + rows, origin[1] : origin[1] + cols].astype(
+            np.float32
+        )
         radii = []
         for k in range(n_slices):
             inside = body[k]
             if not inside.any():
                 continue
-            r0, c0 = (float(v.mean()) for v in np.nonzero(inside))
+            rr, cc = np.nonzero(inside)
+            r0, c0 = float((rr + origin[0]).mean()), float((cc + origin[1]).mean())
             theta = np.arctan2((yy - r0) * dy, (xx - c0) * dx)
             b = ((theta + np.pi) / (2 * np.pi) * n_bins).astype(np.int32) % n_bins
             bins[k] = np.where(inside, b, -1)
@@ -266,11 +304,18 @@ class _PolarGrid:
         """Arc length of one bin at the body wall, mm."""
         return 2 * np.pi * self.radius_mm / self.n_bins
 
-    def sample(self, where: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """The smallest value of ``values`` at ``where`` in each (slice, bin); NaN if none."""
+    def sample(self, where: np.ndarray, values: np.ndarray, *, add: float = 0.0) -> np.ndarray:
+        """The smallest value of ``values + add`` at ``where`` in each (slice, bin); NaN if none.
+
+        ``add`` is added to the values sampled only (in their dtype, as
+        ``values + add`` would), not to the whole volume.
+        """
         table = np.full((self.bins.shape[0], self.n_bins), np.inf, dtype=np.float64)
         k, r, c = np.nonzero(where & (self.bins >= 0))
-        np.minimum.at(table, (k, self.bins[k, r, c]), values[k, r, c])
+        picked = values[k, r, c]
+        if add:
+            picked = picked + add
+        np.minimum.at(table, (k, self.bins[k, r, c]), picked)
         table[np.isinf(table)] = np.nan
         return table
 
@@ -308,9 +353,13 @@ class _PolarGrid:
 
     def lookup(self, table: np.ndarray) -> np.ndarray:
         """The table's value at every voxel (NaN outside the body or where unknown)."""
-        k = np.arange(self.bins.shape[0])[:, None, None]
-        out = table[k, np.maximum(self.bins, 0)].astype(np.float32)
-        out[self.bins < 0] = np.nan
+        # A last column of NaN, which bin -1 (outside the body) picks: one
+        # float32 gather, slice by slice, and no mask pass.
+        ext = np.full((table.shape[0], table.shape[1] + 1), np.nan, dtype=np.float32)
+        ext[:, :-1] = table
+        out = np.empty(self.bins.shape, dtype=np.float32)
+        for k in range(self.bins.shape[0]):
+            np.take(ext[k], self.bins[k], out=out[k])
         return out
 
 
@@ -359,33 +408,89 @@ def fascia_distance(
     Fascia
     """
     dz, dy, dx = (float(s) for s in spacing_mm)
-    superficial = _superficial(sat, body, (open_mm / dy, open_mm / dx))
-    deep0 = body & ~superficial
+    open_px = (open_mm / dy, open_mm / dx)
+    # The fascia lies inside the body: find it on the body's bounding box (grown
+    # so the opening disk never reaches past it), and paste it into the volume.
+    box = _crop_box(body, max(_disk(open_px).shape) // 2)
+    if box is None:
+        box = (slice(None),) * 3
+    in_body = body[box]
+    in_depth = depth_mm[box]
+    superficial = _superficial(sat[box], in_body, open_px)
+    deep0 = in_body & ~superficial
     # Samples: superficial body voxels touching the deep region in the slice plane.
-    touch = np.zeros_like(deep0)
-    for k in range(deep0.shape[0]):
-        touch[k] = ndimage.binary_dilation(deep0[k], structure=_CROSS)
-    boundary = touch & superficial & body
+    touch = ndimage.binary_dilation(deep0, structure=_CROSS[None])
+    boundary = touch & superficial & in_body
     samples = boundary
     if exclude is not None and exclude.any():
-        samples = boundary & ~(distance_mm(~exclude, spacing_mm) <= exclude_mm)
+        samples = boundary & ~_near(exclude, boundary, box, spacing_mm, exclude_mm)
     # The boundary lies about half a pixel deeper than the centre of the last fat pixel.
     offset = 0.25 * (dy + dx)
-    polar = _PolarGrid.of(body, (dy, dx), n_bins=n_bins)
-    table = polar.sample(samples, depth_mm + offset)
+    origin = (box[1].indices(body.shape[1])[0], box[2].indices(body.shape[2])[0])
+    polar = _PolarGrid.of(in_body, (dy, dx), n_bins=n_bins, origin=origin)
+    table = polar.sample(samples, in_depth, add=offset)
     # Bins are narrower than pixels: a boundary seen in every pixel skips bins.
-    covered = np.isfinite(polar.sample(boundary, depth_mm)).astype(np.uint8)
+    covered = np.isfinite(polar.sample(boundary, in_depth)).astype(np.uint8)
     run = 2 * int(np.ceil(max(dy, dx) / polar.bin_mm)) + 1
     covered = ndimage.maximum_filter1d(covered, run, axis=1, mode="wrap")
     covered = ndimage.minimum_filter1d(covered, run, axis=1, mode="wrap").astype(bool)
     table = polar.smooth(table, smooth_mm=smooth_mm, fill_mm=fill_mm, dz=dz, covered=covered)
-    depth = polar.lookup(table)
-    valid = np.isfinite(depth)
+    depth = np.full(body.shape, np.nan, dtype=np.float32)
+    depth[box] = polar.lookup(table)
+    del polar
     with np.errstate(invalid="ignore"):
-        deep = body & np.where(valid, depth_mm > depth, deep0)
+        in_deep = in_body & np.where(np.isfinite(depth[box]), in_depth > depth[box], deep0)
+    deep = np.zeros(body.shape, dtype=bool)
+    deep[box] = in_deep
+    all_samples = np.zeros(body.shape, dtype=bool)
+    all_samples[box] = samples
+    # Signed distance, built in place: + outside ``deep``, − inside, zero half a
+    # pixel beyond the last voxel centre on either side.
     half = 0.25 * (dy + dx)
-    outside = distance_mm(~deep, spacing_mm)
-    inside = distance_mm(deep, spacing_mm)
-    signed = np.where(deep, -(inside - half), outside - half).astype(np.float32)
+    signed = distance_mm(~deep, spacing_mm)
+    np.subtract(signed, half, out=signed)
+    deep_box, inside = distance_mm_in_box(deep, spacing_mm)
+    if deep_box is not None:
+        np.subtract(inside, half, out=inside)
+        np.negative(inside, out=inside)
+        np.copyto(signed[deep_box], inside, where=deep[deep_box])
     log.info("fascia: %d boundary samples", int(samples.sum()))
-    return Fascia(depth_mm=depth, deep=deep, signed_mm=signed, samples=samples)
+    return Fascia(depth_mm=depth, deep=deep, signed_mm=signed, samples=all_samples)
+
+
+def _near(
+    target: np.ndarray,
+    where: np.ndarray,
+    box: tuple[slice, ...],
+    spacing_mm: tuple[float, float, float],
+    reach_mm: float,
+) -> np.ndarray:
+    """Voxels of ``where`` no farther than ``reach_mm`` from a voxel of ``target``.
+
+    ``where`` is the crop of the volume at ``box``; ``target`` is the whole
+    volume. The distance transform runs on the box of ``where`` grown by
+    ``reach_mm``: a target beyond it is farther than that from every voxel of
+    ``where``, so the answer is the same as on the whole volume.
+    """
+    out = np.zeros(where.shape, dtype=bool)
+    found = bounding_box(where)
+    if found is None:
+        return out
+    start = [b.indices(n)[0] for b, n in zip(box, target.shape, strict=True)]
+    grow = tuple(
+        slice(max(s + f.start - m, 0), min(s + f.stop + m, n))
+        for s, f, m, n in zip(
+            start,
+            found,
+            (int(np.ceil(reach_mm / float(sp))) + 1 for sp in spacing_mm),
+            target.shape,
+            strict=True,
+        )
+    )
+    near = distance_mm(~target[grow], spacing_mm) <= reach_mm
+    inner = tuple(
+        slice(s + f.start - g.start, s + f.stop - g.start)
+        for s, f, g in zip(start, found, grow, strict=True)
+    )
+    out[found] = near[inner] & where[found]
+    return out
