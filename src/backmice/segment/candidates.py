@@ -269,7 +269,7 @@ def _merge_stacked(labels: np.ndarray, *, min_overlap: float = 0.5) -> np.ndarra
 
 
 def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -> np.ndarray:
-    """Cut thin sheets of fat off each label, slice by slice (a 2D opening).
+    """Cut what is not the nodule off each label, slice by slice.
 
     Where a capsule runs nearly parallel to thick slices it vanishes in the
     partial volume, and the thin layer of fat between it and the fascia (or
@@ -278,7 +278,10 @@ def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -
     with a disk of diameter ``sheet_mm`` removes the sheet and leaves the
     section. A section too small to hold the disk twice over (toward a pole)
     is kept within reach of the section next to it toward the largest one,
-    which cuts off what a pole touches beyond the nodule.
+    which cuts off what a pole touches beyond the nodule (a fat streak in the
+    muscle). A section is one piece: pieces under half the largest, joined to
+    it only at a corner (fat in a wedge between the capsule and a septum),
+    are cut off.
     """
     from skimage.morphology import disk
 
@@ -293,25 +296,31 @@ def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -
         # From the largest section outward, so each pole section is judged
         # against its inner neighbour as already trimmed.
         order = [largest, *range(largest + 1, region.shape[0]), *range(largest - 1, -1, -1)]
+        bodies: dict[int, np.ndarray] = {}
         for k in order:
             section = region[k]  # a view: trimmed in place
+            inner = bodies.get(k + 1 if k < largest else k - 1)
             # brute_force: scipy's fast path for iterated erosion writes out of
             # bounds when the footprint is larger than the input (scipy#11400).
             if ndimage.binary_erosion(section, footprint, iterations=2, brute_force=True).any():
                 section &= ndimage.binary_opening(section, footprint)
-            elif k != largest:
-                # A pole's section lies within reach of its inner neighbour: what
-                # reaches beyond is fat it touches (a streak in the muscle, a
-                # wedge by a septum), not the nodule narrowing to its pole. The
-                # reach is taken from the neighbour's body (eroded by a pixel),
-                # so that a thin arm kept there does not lead on to the next slice.
-                inner = region[k + 1 if k < largest else k - 1]
-                body = ndimage.binary_erosion(inner, structure=_SQUARE)
-                if not body.any():
-                    body = inner
+            elif inner is not None:
                 section &= ndimage.binary_dilation(
-                    body, structure=_SQUARE, iterations=3, brute_force=True
+                    inner, structure=_SQUARE, iterations=3, brute_force=True
                 )
+            pieces, n = ndimage.label(section)
+            if n > 1:
+                size = np.bincount(pieces.ravel())
+                size[0] = 0
+                section &= (size >= 0.5 * size.max())[pieces]
+            # What the next section out must lie within reach of: this one eroded
+            # by a pixel or, where that leaves nothing (a small pole section), its
+            # part next to the inner one's, so that a thin arm kept here (the
+            # root of a streak) does not lead on to the next slice.
+            body = ndimage.binary_erosion(section, structure=_SQUARE)
+            if not body.any() and inner is not None:
+                body = section & ndimage.binary_dilation(inner, structure=_SQUARE)
+            bodies[k] = body if body.any() else section
         out[sl][(labels[sl] == i) & ~region] = 0
     return out
 
