@@ -180,8 +180,15 @@ def fat_signal_t1(
     if flatten_mm and spacing_mm is not None:
         # What N4 leaves of a strong coil fall-off shows in the subcutaneous fat,
         # which should be one level all round: divide by its smooth local level.
-        corrected = corrected / _fat_reference(corrected, band, cut, fat, spacing_mm, flatten_mm)
-    score = ((corrected - muscle) / (fat - muscle)).astype(np.float32)
+        ref = _fat_reference(corrected, band, cut, fat, spacing_mm, flatten_mm)
+        # Divided into the reference's own array when the quotient's dtype is its
+        # (a float32 image): one full-size array fewer to allocate.
+        out = ref if np.result_type(corrected, ref) == ref.dtype else None
+        corrected = np.divide(corrected, ref, out=out)
+    # Computed in place: the same arithmetic as ``(corrected - muscle) / (fat - muscle)``.
+    score = corrected - muscle
+    np.divide(score, fat - muscle, out=score)
+    score = score.astype(np.float32, copy=False)
     log.info("T1 fat score: muscle level %.4g, fat level %.4g (Otsu %.4g)", muscle, fat, cut)
     return FatSignal(
         method=Method.T1,
