@@ -142,3 +142,31 @@ def test_same_result_on_every_run():
     b = body_mask(image, spacing_mm=spacing)
     assert a.skin_level == b.skin_level
     np.testing.assert_array_equal(a.skin_depth_mm, b.skin_depth_mm)
+
+
+def test_a_dark_notch_where_the_field_of_view_cuts_the_body_is_body():
+    """Bone cortex crossing the image's edge is not air open to the outside.
+
+    The body fills the top of the image (the field of view cuts it there); a bone,
+    dark cortex round bright marrow, runs off the top edge. The cortex at the edge
+    falls below the air threshold but is body, so the marrow beside it is deep.
+    """
+    pixel = 0.8
+    rng = np.random.default_rng(1)
+    n_rows, n_cols = 120, 160
+    yy, xx = np.mgrid[0:n_rows, 0:n_cols] * pixel
+    r = np.hypot(xx - 64.0, yy - 10.0)
+    plane = np.where(r <= 80.0, 330.0, AIR)  # muscle; air below the body's curve
+    bone = ((xx - 40.0) / 8.0) ** 2 + ((yy - 4.0) / 14.0) ** 2  # runs off the top edge
+    plane = np.where(bone <= 1.0, 40.0, plane)  # cortex
+    plane = np.where(((xx - 40.0) / 6.0) ** 2 + ((yy - 4.0) / 12.0) ** 2 <= 1.0, 760.0, plane)
+    image = np.stack(
+        [
+            np.hypot(plane + rng.normal(0, NOISE, plane.shape), rng.normal(0, NOISE, plane.shape))
+            for _ in range(3)
+        ]
+    )
+    body = body_mask(image.astype(np.float32), spacing_mm=(4.0, pixel, pixel))
+    assert body.mask[:, :20, 25:56].all(), "the cortex at the edge was left as air"
+    marrow = ((xx - 40.0) / 6.0) ** 2 + ((yy - 4.0) / 12.0) ** 2 <= 1.0
+    assert body.depth_mm[1][marrow].min() > 20.0

@@ -1,0 +1,142 @@
+"""Candidate clean-up rules on hand-made labels: what a nodule is, and what only touches it.
+
+- A candidate wholly superficial to the fascia must have fat around it (beyond
+  its capsule); a pocket walled off against the skin or the fascia has not.
+- Toward a pole, a section keeps within reach of the section next to it: a fat
+  streak the pole touches is cut off, the pole itself is kept.
+- A section is one piece: a wedge joined to it at a corner is cut off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backmice.segment.candidates import (
+    SHELL_MM,
+    CandidateOptions,
+    _surrounded_by_fat,
+    _trim_sheets,
+)
+
+PIXEL = np.array([0.8, 0.8])
+
+
+def _ellipsoid(shape, centre, semi_px) -> np.ndarray:
+    k, r, c = np.indices(shape)
+    return (
+        ((k - centre[0]) / semi_px[0]) ** 2
+        + ((r - centre[1]) / semi_px[1]) ** 2
+        + ((c - centre[2]) / semi_px[2]) ** 2
+    ) <= 1.0
+
+
+# -- the shell of fat around a subcutaneous candidate ------------------------------------
+
+
+def _shell_case(kind: str):
+    """A 1 mm grid of fat with a candidate in it, rows running from the fascia to the skin.
+
+    ``in the fat``: a nodule in its capsule. ``against the skin`` / ``against the
+    fascia``: a flat pocket of the layer, a septum on one side and the dermis (with
+    the air beyond) or the fascia (with the muscle beyond) on the other.
+    """
+    shape = (30, 60, 60)
+    spacing = np.array([1.0, 1.0, 1.0])
+    fat = np.ones(shape, dtype=bool)
+    signed = np.full(shape, 10.0, dtype=np.float32)  # all superficial to the fascia
+    if kind == "in the fat":
+        nodule = _ellipsoid(shape, (15, 30, 30), (6, 5, 8))
+        fat &= ~(_ellipsoid(shape, (15, 30, 30), (7, 6, 9)) & ~nodule)  # the capsule
+    else:
+        nodule = _ellipsoid(shape, (15, 30, 30), (6, 2, 10))
+        septum = _ellipsoid(shape, (15, 30, 30), (7, 3, 11)) & ~nodule
+        if kind == "against the skin":
+            fat &= ~(septum & (np.indices(shape)[1] < 30))  # the septum over it
+            fat[:, 33:, :] = False  # the dermis, and the air beyond
+        else:
+            fat &= ~(septum & (np.indices(shape)[1] > 30))  # the septum under it
+            fat[:, :28, :] = False  # the fascia, and the muscle beyond
+            signed -= 10.0 - (np.indices(shape)[1] - 27.5)
+    labels = nodule.astype(np.uint32)
+    sl = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(nodule))
+    return labels, sl, fat, signed, spacing
+
+
+@pytest.mark.parametrize(
+    ("kind", "kept"),
+    [("in the fat", True), ("against the skin", False), ("against the fascia", False)],
+)
+def test_a_subcutaneous_candidate_needs_fat_around_it(kind, kept):
+    labels, sl, fat, signed, spacing = _shell_case(kind)
+    options = CandidateOptions()
+    assert _surrounded_by_fat(labels, 1, sl, fat, signed, spacing, options) is kept
+
+
+def test_the_shell_check_can_be_turned_off_and_spares_deep_candidates():
+    labels, sl, fat, signed, spacing = _shell_case("against the skin")
+    off = CandidateOptions(min_shell_fat=0.0)
+    assert _surrounded_by_fat(labels, 1, sl, fat, signed, spacing, off)
+    # In or under the fascia a nodule has muscle around it: not judged by the shell.
+    deep = signed - 20.0
+    assert _surrounded_by_fat(labels, 1, sl, fat, deep, spacing, CandidateOptions())
+
+
+def test_shell_lies_past_the_capsule():
+    assert SHELL_MM[0] >= 1.0 and SHELL_MM[1] > SHELL_MM[0]
+
+
+# -- pole sections and pieces ------------------------------------------------------------
+
+
+def _nodule_with(extra: str) -> tuple[np.ndarray, np.ndarray]:
+    """An ellipsoidal label on 0.8 mm pixels, 4 mm slices, and the same with ``extra``."""
+    shape = (9, 80, 80)
+    nodule = _ellipsoid(shape, (4, 40, 40), (2.6, 12, 16))
+    label = nodule.copy()
+    if extra == "streak":
+        # A fat streak in the muscle, two pixels wide, that the pole section touches
+        # and that runs on obliquely, away from the nodule, through the slices beyond.
+        for k, shift in ((2, 0), (1, 4), (0, 8)):
+            label[k, 18 - shift : 31 - shift, 40 - shift // 2 : 42 - shift // 2] = True
+    return nodule, label.astype(np.uint32)
+
+
+def test_a_streak_at_a_pole_is_cut_off_and_the_pole_kept():
+    nodule, labels = _nodule_with("streak")
+    out = _trim_sheets(labels, pixel_mm=PIXEL, sheet_mm=3.0) == 1
+    streak_beyond = (labels == 1) & ~nodule
+    assert not (out & streak_beyond & ~_near(nodule, 3)).any(), "the streak runs on"
+    # The pole sections of the nodule itself are kept (the first slice holds a few pixels).
+    for k in range(9):
+        if nodule[k].sum() > 20:
+            assert (out[k] & nodule[k]).sum() >= 0.8 * nodule[k].sum(), f"slice {k} lost"
+
+
+def test_a_wedge_joined_at_a_corner_is_cut_off():
+    """Dixon's 1.5 mm pixels: the sheet opening (a 3-pixel cross) leaves a 3-pixel wedge."""
+    shape = (7, 40, 40)
+    nodule = _ellipsoid(shape, (3, 20, 20), (1.6, 6, 8))
+    labels = nodule.copy()
+    # A wedge of fat by a septum, 3 pixels high, touching the section at one corner.
+    labels[3, 26:29, 12:16] = True
+    assert labels[3, 25, 16] and not labels[3, 25, 15] and not labels[3, 26, 16]  # a corner
+    out = _trim_sheets(labels.astype(np.uint32), pixel_mm=np.array([1.5, 1.5]), sheet_mm=3.0)
+    out = out == 1
+    assert not out[3, 26:29, 12:16].any()
+    assert (out[3] & nodule[3]).sum() >= 0.95 * nodule[3].sum()
+
+
+def test_a_plain_ellipsoid_is_left_almost_whole():
+    nodule, labels = _nodule_with("")
+    out = _trim_sheets(labels, pixel_mm=PIXEL, sheet_mm=3.0) == 1
+    assert out.sum() >= 0.95 * nodule.sum()
+    assert not (out & ~nodule).any()
+
+
+def _near(mask: np.ndarray, px: int) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(
+        mask, structure=np.ones((1, 3, 3), dtype=bool), iterations=px, brute_force=True
+    )
