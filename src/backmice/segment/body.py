@@ -138,8 +138,11 @@ def distance_mm_in_box(
     if box is None:
         return None, None
     whole = all(b.start == 0 and b.stop == n for b, n in zip(box, mask.shape, strict=True))
+    sub = np.ascontiguousarray(mask if whole else mask[box])
+    # A bool array is read as uint8 in place (True is 1): no copy of the volume.
+    sub = sub.view(np.uint8) if sub.dtype == bool else sub.astype(np.uint8)
     sub = edt.edt(
-        np.ascontiguousarray(mask if whole else mask[box], dtype=np.uint8),
+        sub,
         anisotropy=tuple(float(s) for s in spacing_mm),
         black_border=False,
         parallel=EDT_THREADS,
@@ -237,10 +240,15 @@ def skin_level(
     """
     sp = np.asarray(spacing_mm, dtype=np.float64)
     pixel = float(max(sp[1], sp[2]))
-    edge = np.argwhere((depth_mm > 0) & (depth_mm <= pixel * 1.001))
-    outside = ~mask
-    if len(edge) == 0 or not outside.any():
+    # The depth is 0 outside the mask: look for its edge within the mask's box.
+    box = bounding_box(mask)
+    if box is None or mask.all():
         return None
+    near = depth_mm[box]
+    edge = np.argwhere((near > 0) & (near <= pixel * 1.001))
+    if len(edge) == 0:
+        return None
+    edge += np.array([b.start for b in box])
     edge = edge[:: max(1, -(-len(edge) // max_rays))].astype(np.float64)
     # Inward normals (toward brighter), in mm, by central differences of the coarse image.
     grad = np.empty_like(edge)
@@ -272,7 +280,7 @@ def skin_level(
     first = np.argmax(peak, axis=1)
     level = float(np.median(profile[np.flatnonzero(found), first[found]]))
     sub = (slice(None), slice(None, None, 3), slice(None, None, 3))
-    air = float(np.median(fine[sub][outside[sub]]))
+    air = float(np.median(fine[sub][~mask[sub]]))
     tissue = float(np.median(profile[:, -1]))  # ``reach_mm[1]`` inside the mask's edge
     if not air < level < tissue:
         log.warning("skin level %.3g not between air %.3g and tissue %.3g", level, air, tissue)
@@ -332,6 +340,19 @@ def _fill_edge_notches(
     return _fill_per_slice(mask, max_notch_px=max_area_mm2 / (pixel_mm[0] * pixel_mm[1]))
 
 
+def _label_sizes(labels: np.ndarray, n: int) -> np.ndarray:
+    """Voxels of each label 0..n, counted a few slices at a time.
+
+    ``np.bincount`` turns its input into 64-bit integers first: on the whole
+    volume that is a temporary twice the size of the labels.
+    """
+    counts = np.zeros(n + 1, dtype=np.int64)
+    step = max(1, (1 << 22) // max(1, int(np.prod(labels.shape[1:]))))
+    for k in range(0, labels.shape[0], step):
+        counts += np.bincount(labels[k : k + step].ravel(), minlength=n + 1)
+    return counts
+
+
 def body_mask(
     image: np.ndarray,
     *,
@@ -373,14 +394,16 @@ def body_mask(
     )
     if threshold is None:
         sample = smooth[:, ::2, ::2]
-        sample = sample[np.isfinite(sample)]
-        threshold = float(np.expm1(threshold_otsu(np.log1p(np.maximum(sample, 0)))))
+        sample = sample[np.isfinite(sample)]  # a copy: transformed in place
+        np.maximum(sample, 0, out=sample)
+        np.log1p(sample, out=sample)
+        threshold = float(np.expm1(threshold_otsu(sample)))
     tissue = smooth > threshold
-    labels = cc3d.connected_components(tissue, connectivity=6)
-    if labels.max() == 0:
+    labels, n = cc3d.connected_components(tissue, connectivity=6, return_N=True)
+    if n == 0:
         mask = tissue
     else:
-        counts = np.bincount(labels.ravel())
+        counts = _label_sizes(labels, n)
         counts[0] = 0
         mask = labels == int(np.argmax(counts))
     mask = _fill_edge_notches(mask, pixel_mm=(float(spacing_mm[1]), float(spacing_mm[2])))

@@ -329,7 +329,7 @@ class _PolarGrid:
     filled like an image, and read back for every voxel.
     """
 
-    bins: np.ndarray  # int32 (slice, row, col): angle bin of each voxel, -1 outside the body
+    bins: np.ndarray  # int16/32 (slice, row, col): angle bin of each voxel, -1 outside the body
     n_bins: int
     radius_mm: float  # typical distance of the body wall from the centre
 
@@ -350,7 +350,9 @@ class _PolarGrid:
         """
         dy, dx = pixel_mm
         n_slices, rows, cols = body.shape
-        bins = np.full(body.shape, -1, dtype=np.int32)
+        # Half a degree needs 720 bins: 16 bits hold them in half the memory of 32.
+        dtype = np.int16 if n_bins <= np.iinfo(np.int16).max else np.int32
+        bins = np.full(body.shape, -1, dtype=dtype)
         yy, xx = np.mgrid[origin[0] : origin[0] + rows, origin[1] : origin[1] + cols].astype(
             np.float32
         )
@@ -419,15 +421,19 @@ class _PolarGrid:
         out = np.where(den_fine > 1e-6, weight * fine + (1 - weight) * coarse, coarse)
         return np.where(den_coarse > 1e-3, out, np.nan)
 
-    def lookup(self, table: np.ndarray) -> np.ndarray:
-        """The table's value at every voxel (NaN outside the body or where unknown)."""
+    def lookup(self, table: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """The table's value at every voxel (NaN outside the body or where unknown).
+
+        Written into ``out`` (float32, the grid's shape) when given.
+        """
         # A last column of NaN, which bin -1 (outside the body) picks: one
         # float32 gather, slice by slice, and no mask pass.
         ext = np.full((table.shape[0], table.shape[1] + 1), np.nan, dtype=np.float32)
         ext[:, :-1] = table
-        out = np.empty(self.bins.shape, dtype=np.float32)
+        if out is None:
+            out = np.empty(self.bins.shape, dtype=np.float32)
         for k in range(self.bins.shape[0]):
-            np.take(ext[k], self.bins[k], out=out[k])
+            out[k] = ext[k][self.bins[k]]
         return out
 
 
@@ -504,7 +510,7 @@ def fascia_distance(
     covered = ndimage.minimum_filter1d(covered, run, axis=1, mode="wrap").astype(bool)
     table = polar.smooth(table, smooth_mm=smooth_mm, fill_mm=fill_mm, dz=dz, covered=covered)
     depth = np.full(body.shape, np.nan, dtype=np.float32)
-    depth[box] = polar.lookup(table)
+    polar.lookup(table, out=depth[box])
     del polar
     with np.errstate(invalid="ignore"):
         in_deep = in_body & np.where(np.isfinite(depth[box]), in_depth > depth[box], deep0)
