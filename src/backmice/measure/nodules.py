@@ -220,16 +220,22 @@ def _thick_septa_mm(
     return length
 
 
-def _partial_volume(labels: np.ndarray, shape, site: SiteMaps) -> float:
+def _partial_volume(labels: np.ndarray, shape, site: SiteMaps) -> np.ndarray:
     """Fat (in voxels) in the pixels just outside a nodule that fell below the threshold.
 
     A voxel straddling the edge of the fat core and its dark capsule holds part
     of the core; thresholding drops it whole. Adding the fat share of the
     non-fat pixels that border the nodule in the acquisition plane puts it back
     (on the phantoms: isotropic volumes from -7..-14% to -5..+1%).
+
+    Returns
+    -------
+    ndarray of float, shape (slices of ``shape.bbox``,)
+        The fat added in each slice (zeros without ``site.fat_share``).
     """
+    depth = shape.bbox[0].stop - shape.bbox[0].start
     if site.fat_share is None:
-        return 0.0
+        return np.zeros(depth)
     box = tuple(
         slice(max(s.start - (0 if a == 0 else 1), 0), s.stop + (0 if a == 0 else 1))
         for a, s in enumerate(shape.bbox)
@@ -239,10 +245,31 @@ def _partial_volume(labels: np.ndarray, shape, site: SiteMaps) -> float:
     for k in range(region.shape[0]):
         ring[k] = ndimage.binary_dilation(region[k], structure=_CROSS)
     ring &= ~region & ~site.fat[box]
-    return float(np.clip(site.fat_share[box][ring], 0.0, 1.0).sum())
+    share = np.where(ring, np.clip(site.fat_share[box], 0.0, 1.0), 0.0)
+    return share.sum(axis=(1, 2))
 
 
-def _end_slab_excess(per_slice: np.ndarray) -> float:
+def _fat_beyond_poles(labels: np.ndarray, shape, fat: np.ndarray) -> tuple[float, float]:
+    """Share of fat in the slice just beyond each end of a nodule, over its end section.
+
+    What the end slices overproject is what lies beyond the pole within the
+    slice's thickness: fat beside a nodule in the subcutaneous layer, muscle
+    beside one deep to the fascia (which the fat threshold then discounts).
+    Beyond the field of view the fat is taken as fat (1).
+    """
+    first, last = shape.bbox[0].start, shape.bbox[0].stop - 1
+    rows, cols = shape.bbox[1], shape.bbox[2]
+    out = []
+    for end, beyond in ((first, first - 1), (last, last + 1)):
+        section = labels[end, rows, cols] == shape.label
+        if not 0 <= beyond < labels.shape[0] or not section.any():
+            out.append(1.0)
+            continue
+        out.append(float(np.count_nonzero(fat[beyond, rows, cols][section])) / section.sum())
+    return out[0], out[1]
+
+
+def _end_slab_excess(per_slice: np.ndarray, beyond: tuple[float, float] = (1.0, 1.0)) -> float:
     """How much of a nodule's two end slices is fat beyond its poles (same units).
 
     The fat-fraction volume counts all the fat in each voxel. In a thick end
@@ -260,6 +287,9 @@ def _end_slab_excess(per_slice: np.ndarray) -> float:
     ----------
     per_slice : ndarray of float, shape (slice,)
         The nodule's amount in each slice along the slice axis, in order.
+    beyond : (float, float)
+        Share of fat beyond the first and the last end (1: all fat); the
+        overprojection at each end is scaled by it.
 
     Returns
     -------
@@ -272,10 +302,12 @@ def _end_slab_excess(per_slice: np.ndarray) -> float:
         return 0.0
     values = values[present[0] : present[-1] + 1]
     excess = 0.0
-    for end, neighbour in ((values[0], values[1]), (values[-1], values[-2])):
+    for (end, neighbour), fat in zip(
+        ((values[0], values[1]), (values[-1], values[-2])), beyond, strict=True
+    ):
         r = end / neighbour if neighbour > 0 else 1.0
         share = min(1.0, r / (2.0 * (1.0 - r))) if r < 1.0 else 1.0
-        excess += end * (1.0 - share)
+        excess += end * (1.0 - share) * fat
     return excess
 
 
@@ -339,14 +371,25 @@ def measure_nodules(
         relation = Relation.from_extent(fmin, fmax)
         region = labels[shape.bbox] == shape.label
         nonfat_share, nonfat_voxels = _nonfat_share(region, site.fat[shape.bbox])
-        volume = shape.volume_mm3 + voxel_mm3 * _partial_volume(labels, shape, site)
         if site.fat_share is None and site.fat_fraction is not None:
             # The fat-fraction volume counts all the fat in each voxel, so in thick
-            # slices it counts the fat beyond a pole in the end slices too.
+            # slices it counts the fat beyond a pole in the end slices too; and a
+            # voxel that the core shares with muscle overstates the core's share
+            # (fat's signal dominates its fat fraction), which this offsets too,
+            # so the correction is taken whatever lies beyond.
             per_slice = _fat_fraction_per_slice(region, site.fat_fraction[shape.bbox])
             volume = voxel_mm3 * float(per_slice.sum())
             if thick:
                 volume -= voxel_mm3 * _end_slab_excess(per_slice)
+        else:
+            per_slice = region.sum(axis=(1, 2)) + _partial_volume(labels, shape, site)
+            volume = voxel_mm3 * float(per_slice.sum())
+            if thick:
+                # An end slice counts the fat beyond the pole within its thickness
+                # where fat lies beyond (a nodule in the subcutaneous layer); where
+                # muscle does, the voxels fall below the fat threshold instead.
+                beyond = _fat_beyond_poles(labels, shape, site.fat)
+                volume -= voxel_mm3 * _end_slab_excess(per_slice, beyond)
         ratio = float(signal["median"][j]) / sat_signal if sat_signal > 0 else float("nan")
         fat_fraction = float(ff["median"][j]) if ff is not None else None
         flags: list[RedFlag] = []
