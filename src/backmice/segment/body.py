@@ -398,6 +398,7 @@ def body_mask(
         np.maximum(sample, 0, out=sample)
         np.log1p(sample, out=sample)
         threshold = float(np.expm1(threshold_otsu(sample)))
+        del sample
     tissue = smooth > threshold
     labels, n = cc3d.connected_components(tissue, connectivity=6, return_N=True)
     if n == 0:
@@ -406,6 +407,9 @@ def body_mask(
         counts = _label_sizes(labels, n)
         counts[0] = 0
         mask = labels == int(np.argmax(counts))
+    # Freed at once, the labels' memory serves the next arrays: on a virtual machine,
+    # pages untouched for a few seconds are dear to touch again.
+    del labels, tissue
     mask = _fill_edge_notches(mask, pixel_mm=(float(spacing_mm[1]), float(spacing_mm[2])))
     depth = distance_mm(mask, spacing_mm)
     # The mask's edge lies outside the skin (the smoothing spreads tissue into the
@@ -421,11 +425,12 @@ def body_mask(
         # Only near the mask's edge: deeper dark structures (cortex, fascia, fluid)
         # stay inside.
         band = 3.0 * smooth_mm + 2.0 * max(float(spacing_mm[1]), float(spacing_mm[2]))
-        skin = mask & ((fine > level) | (depth > band))
-        # Filled within the body's bounding box grown by a pixel: the air around
-        # it touches the image's edge, so the holes are the same as in the slice.
+        # Found and filled within the body's bounding box grown by a pixel: the air
+        # around it touches the image's edge, so the holes are the same as in the
+        # slice.
         box = bounding_box(mask, margin=1)
-        skin[box] = _fill_per_slice(skin[box])
+        skin = np.zeros_like(mask)
+        skin[box] = _fill_per_slice(mask[box] & ((fine[box] > level) | (depth[box] > band)))
         skin_depth = distance_mm(skin, spacing_mm)
     log.info(
         "body: %.0f%% of the volume, air/tissue threshold %.3g, skin level %s",

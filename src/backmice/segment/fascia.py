@@ -511,13 +511,16 @@ def fascia_distance(
     table = polar.smooth(table, smooth_mm=smooth_mm, fill_mm=fill_mm, dz=dz, covered=covered)
     depth = np.full(body.shape, np.nan, dtype=np.float32)
     polar.lookup(table, out=depth[box])
-    del polar
+    del polar  # its bins are as large as the box
     with np.errstate(invalid="ignore"):
         in_deep = in_body & np.where(np.isfinite(depth[box]), in_depth > depth[box], deep0)
     deep = np.zeros(body.shape, dtype=bool)
     deep[box] = in_deep
     all_samples = np.zeros(body.shape, dtype=bool)
     all_samples[box] = samples
+    n_samples = int(np.count_nonzero(samples))
+    # Freed before the distance transforms, whose arrays then reuse the memory.
+    del superficial, deep0, touch, boundary, samples, in_deep
     # Signed distance, built in place: + outside ``deep``, − inside, zero half a
     # pixel beyond the last voxel centre on either side.
     half = 0.25 * (dy + dx)
@@ -528,7 +531,7 @@ def fascia_distance(
         np.subtract(inside, half, out=inside)
         np.negative(inside, out=inside)
         np.copyto(signed[deep_box], inside, where=deep[deep_box])
-    log.info("fascia: %d boundary samples", int(samples.sum()))
+    log.info("fascia: %d boundary samples", n_samples)
     return Fascia(depth_mm=depth, deep=deep, signed_mm=signed, samples=all_samples)
 
 
