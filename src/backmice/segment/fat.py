@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from skimage.filters import threshold_otsu
+
+from backmice.segment.body import EDT_THREADS
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -118,9 +121,78 @@ def _fat_reference(
     rough = smooth(small_band, small, mean_band)
     flat = small / rough
     local = rough * smooth(small_band & (flat > cut), flat, level)
-    zoom = [n / m for n, m in zip(image.shape, local.shape, strict=True)]
-    full = ndimage.zoom(local, zoom, order=1, mode="nearest", grid_mode=True)
-    return full[tuple(slice(0, n) for n in image.shape)]
+    return _upsample_linear(local, image.shape)
+
+
+def _axis_weights(
+    n_in: int, n_out: int, n_keep: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Linear interpolation along one axis, as ``ndimage.zoom(..., grid_mode=True)`` does it.
+
+    For the first ``n_keep`` of ``n_out`` output samples: the lower and upper
+    input indices (clamped: mode 'nearest' repeats the edge sample) and their
+    weights, computed with scipy's own arithmetic, in the same order.
+    """
+    zoom = n_in / n_out if n_out else 1.0
+    cc = np.arange(n_keep, dtype=np.float64)
+    cc += 0.5
+    cc *= zoom
+    cc -= 0.5
+    start = np.floor(cc)
+    lower = 1.0 - (cc - start)
+    first = start.astype(np.intp)
+    return (
+        (np.clip(first, 0, n_in - 1), lower),
+        (np.clip(first + 1, 0, n_in - 1), 1.0 - lower),
+    )
+
+
+def _upsample_linear(small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``ndimage.zoom(small, shape / small.shape, order=1, mode="nearest", grid_mode=True)``.
+
+    Cropped to ``shape``, and the same to the bit (checked against scipy 1.17 on
+    random grids): every output voxel is the sum over the 8 corners, the last
+    axis fastest, of ``((value * w0) * w1) * w2`` in double precision, as scipy
+    computes it, cast to the input's dtype. Done a slice at a time in
+    :data:`~backmice.segment.body.EDT_THREADS` threads (numpy releases the GIL),
+    the upsampling of a 40×103×103 grid to 160×512×512 takes 0.2 s instead of
+    scipy's 0.9 s, whose loop visits the 8 corners voxel by voxel in one thread.
+    """
+    # Output shape and zoom as scipy derives them from the factors.
+    factors = [n / m for n, m in zip(shape, small.shape, strict=True)]
+    full = [round(m * f) for m, f in zip(small.shape, factors, strict=True)]
+    keep = [min(n, f) for n, f in zip(shape, full, strict=True)]
+    axis0, axis1, axis2 = (
+        _axis_weights(m, f, k) for m, f, k in zip(small.shape, full, keep, strict=True)
+    )
+    values = small.astype(np.float64)
+    out = np.empty(keep, dtype=small.dtype)
+
+    def one_slice(k: int) -> None:
+        total = np.empty((keep[1], keep[2]))
+        term = np.empty_like(total)
+        first = True
+        for i0, w0 in axis0:
+            plane = values[i0[k]] * w0[k]
+            for i1, w1 in axis1:
+                rows = plane[i1] * w1[:, None]
+                for i2, w2 in axis2:
+                    np.take(rows, i2, axis=1, out=term)
+                    np.multiply(term, w2, out=term)
+                    if first:  # scipy's sum starts at 0.0 (which turns -0.0 into 0.0)
+                        np.add(term, 0.0, out=total)
+                        first = False
+                    else:
+                        np.add(total, term, out=total)
+        out[k] = total
+
+    if EDT_THREADS > 1 and keep[0] > 1:
+        with ThreadPoolExecutor(EDT_THREADS) as pool:
+            list(pool.map(one_slice, range(keep[0])))
+    else:
+        for k in range(keep[0]):
+            one_slice(k)
+    return out
 
 
 def fat_signal_t1(
