@@ -420,6 +420,7 @@ def body_mask(
         image, (skin_smooth_mm / float(spacing_mm[1]), skin_smooth_mm / float(spacing_mm[2]))
     )
     level = skin_level(fine, smooth, mask, depth, spacing_mm=spacing_mm)
+    del smooth  # its memory serves the skin's arrays (see ``labels`` above)
     skin_depth = depth
     if level is not None:
         # Only near the mask's edge: deeper dark structures (cortex, fascia, fluid)
@@ -431,6 +432,7 @@ def body_mask(
         box = bounding_box(mask, margin=1)
         skin = np.zeros_like(mask)
         skin[box] = _fill_per_slice(mask[box] & ((fine[box] > level) | (depth[box] > band)))
+        del fine
         skin_depth = distance_mm(skin, spacing_mm)
     log.info(
         "body: %.0f%% of the volume, air/tissue threshold %.3g, skin level %s",
