@@ -280,8 +280,8 @@ def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -
     is kept within reach of the section next to it toward the largest one,
     which cuts off what a pole touches beyond the nodule (a fat streak in the
     muscle). A section is one piece: pieces under half the largest, joined to
-    it only at a corner (fat in a wedge between the capsule and a septum),
-    are cut off.
+    it only at a corner and overlapping neither neighbouring section (fat in
+    a wedge between the capsule and a septum), are cut off.
     """
     from skimage.morphology import disk
 
@@ -292,6 +292,7 @@ def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -
         if sl is None:
             continue
         region = labels[sl] == i
+        whole = region.copy()  # as it came, for the neighbours of each section
         largest = int(np.argmax(region.sum(axis=(1, 2))))
         # From the largest section outward, so each pole section is judged
         # against its inner neighbour as already trimmed.
@@ -312,7 +313,17 @@ def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -
             if n > 1:
                 size = np.bincount(pieces.ravel())
                 size[0] = 0
-                section &= (size >= 0.5 * size.max())[pieces]
+                keep = size >= 0.5 * size.max()
+                # A small piece that the section above or below overlaps is the
+                # nodule's own (a tip cut off by a capsule pixel); one that
+                # neither does is fat beside it.
+                beside = np.zeros_like(section)
+                for j in (k - 1, k + 1):
+                    if 0 <= j < whole.shape[0]:
+                        beside |= whole[j]
+                keep |= np.bincount(pieces[beside], minlength=n + 1) > 0
+                keep[0] = False
+                section &= keep[pieces]
             # What the next section out must lie within reach of: this one eroded
             # by a pixel or, where that leaves nothing (a small pole section), its
             # part next to the inner one's, so that a thin arm kept here (the
