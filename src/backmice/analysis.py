@@ -62,6 +62,11 @@ ProgressCallback = Callable[[str, float], None]
 VALLEY_DEPTH = {Method.DIXON: 0.04, Method.T1: None}
 
 
+#: Subcutaneous fat found deeper than this below the fascia (mm) is taken out of
+#: the layer: it is a herniation that joined it, not the layer.
+SAT_DEEP_MM = 1.5
+
+
 def _thin_dark_lines(score: np.ndarray, *, depth: float) -> np.ndarray:
     """Pixels on thin dark lines (capsules, septa), slice by slice.
 
@@ -330,6 +335,9 @@ def analyze_volume(
     fascia = fascia_distance(
         sat, body.mask, body.depth_mm, spacing_mm=spacing, exclude=fat_mask & ~sat
     )
+    # Fat deep to the fascia is not subcutaneous, even where a herniation's capsule,
+    # lost in the partial volume, let the layer flow into it.
+    sat &= ~(fascia.signed_mm < -SAT_DEEP_MM)
     lap("fascia")
     stage("candidates", 0.7)
     labels = find_candidates(

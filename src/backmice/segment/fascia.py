@@ -13,13 +13,20 @@ nodule sitting in or through the fascia pulls it off course:
    subcutaneous fat (muscle, bone, viscera, and whatever fat lies in or through
    the fascia), opened by a small disk so thin notches close; small pockets
    inside the subcutaneous fat (septa, subcutaneous nodules with their
-   capsules, cysts) are not part of it. The rest is the *superficial region*.
+   capsules, cysts) are not part of it, nor is the skin (where the fat thins
+   out at the side of the field of view, or a nodule comes close to the skin,
+   the dermis would otherwise join the muscle). The rest is the *superficial
+   region*.
 3. The depth below the skin of the boundary between the two is sampled, away
    from non-subcutaneous fat (a nodule that herniates through the fascia would
    drag the boundary with it), as a height field over (slice, angle about the
    body's centre in the slice): the first boundary met coming in from the
-   skin. The field is smoothed and its gaps filled by normalised Gaussian
-   convolution, giving a smooth fascia depth ``T(x)`` for each voxel's angle.
+   skin. Samples that lie well deeper than their neighbours around the body
+   are dropped too: a herniation whose capsule is lost in the partial volume
+   joins the subcutaneous fat, and the boundary then bulges over it. Gaps
+   over a nodule are bridged linearly, others filled by normalised Gaussian
+   convolution, and the field is smoothed, giving a smooth fascia depth
+   ``T(x)`` for each voxel's angle.
 4. The deep side of the fascia is ``depth(x) > T(x)``; the signed distance to
    that surface (+ superficial, − deep, mm) follows from two Euclidean
    distance transforms.
@@ -288,6 +295,65 @@ def _superficial(sat: np.ndarray, body: np.ndarray, open_px: tuple[float, float]
     return out
 
 
+def _skin_rim(
+    sat: np.ndarray, body: np.ndarray, depth_mm: np.ndarray, *, band_mm: float, pixel_mm: float
+) -> np.ndarray:
+    """The skin: what is not subcutaneous fat within ``band_mm`` of the body's edge, from the edge.
+
+    In each slice, the voxels of the body that are not subcutaneous fat, lie
+    within ``band_mm`` of the body's edge and are connected to the edge
+    through such voxels. Taken as superficial, the dermis cannot join the
+    deep region where the subcutaneous fat thins out (at the side of a field
+    of view) and carry the fascia up to the skin.
+    """
+    rim = body & ~sat & (depth_mm <= band_mm)
+    edge = rim & (depth_mm <= pixel_mm * 1.001)
+    out = np.zeros_like(rim)
+    for k in range(rim.shape[0]):
+        if not edge[k].any():
+            continue
+        labels, n = ndimage.label(rim[k], structure=_CROSS)
+        reached = np.zeros(n + 1, dtype=bool)
+        reached[labels[edge[k]]] = True
+        reached[0] = False
+        out[k] = reached[labels]
+    return out
+
+
+def _drop_bumps(table: np.ndarray, bin_mm: float, *, window_mm: float, max_mm: float) -> np.ndarray:
+    """Drop samples of the fascia's depth well deeper than their neighbours' (NaN).
+
+    In each slice the samples' depth is bridged linearly around the body and
+    its running median over ``window_mm`` of arc taken as the local level; a
+    sample more than ``max_mm`` deeper lies on a bulge of the subcutaneous fat
+    into the muscle (a herniation that joined the layer), not on the fascia.
+    A slice with fewer than two samples is left as it is.
+
+    Parameters
+    ----------
+    table : ndarray of float, shape (slice, bin)
+        Depth of the boundary below the skin, mm; NaN where not sampled.
+    bin_mm : float
+        Arc length of one bin, mm.
+    window_mm, max_mm : float
+        Width of the running median, and the depth beyond it dropped, mm.
+
+    Returns
+    -------
+    ndarray of float, same shape
+    """
+    filled = _bridge_rows(table, np.ones(table.shape, dtype=bool), max_gap=table.shape[1])
+    rows = np.isfinite(filled).all(axis=1)
+    if not rows.any():
+        return table
+    width = max(3, int(window_mm / bin_mm) | 1)
+    level = np.full(table.shape, np.nan)
+    level[rows] = ndimage.median_filter(filled[rows], size=(1, width), mode="wrap")
+    with np.errstate(invalid="ignore"):
+        bump = np.isfinite(table) & (table > level + max_mm)
+    return np.where(bump, np.nan, table)
+
+
 def _bridge_rows(table: np.ndarray, covered: np.ndarray, *, max_gap: int) -> np.ndarray:
     """Fill gaps of at most ``max_gap`` bins in each row linearly (periodic rows).
 
@@ -449,6 +515,9 @@ def fascia_distance(
     fill_mm: float = 25.0,
     open_mm: float = 1.5,
     n_bins: int = 720,
+    skin_band_mm: float = 6.0,
+    bump_mm: float = 3.0,
+    bump_window_mm: float = 50.0,
 ) -> Fascia:
     """Find the fascia under the subcutaneous fat and the signed distance to it.
 
@@ -476,6 +545,13 @@ def fascia_distance(
         Radius (mm) of the disk that opens the deep region (closes thin notches).
     n_bins : int
         Angle bins of the fascia height field (720: half a degree).
+    skin_band_mm : float
+        Depth (mm, from the body mask's edge) within which what is not
+        subcutaneous fat and is reached from the edge is skin (superficial).
+    bump_mm, bump_window_mm : float
+        Boundary samples more than ``bump_mm`` deeper than the running median
+        of their slice over ``bump_window_mm`` of arc are dropped (a bulge of
+        the layer over a herniation); 0 keeps them.
 
     Returns
     -------
@@ -490,7 +566,10 @@ def fascia_distance(
         box = (slice(None),) * 3
     in_body = body[box]
     in_depth = depth_mm[box]
-    superficial = _superficial(sat[box], in_body, open_px)
+    in_sat = sat[box]
+    skin = _skin_rim(in_sat, in_body, in_depth, band_mm=skin_band_mm, pixel_mm=max(dy, dx))
+    superficial = _superficial(in_sat | skin, in_body, open_px)
+    del skin
     deep0 = in_body & ~superficial
     # Samples: superficial body voxels touching the deep region in the slice plane.
     touch = _dilate(deep0, _CROSS)
@@ -503,6 +582,8 @@ def fascia_distance(
     origin = (box[1].indices(body.shape[1])[0], box[2].indices(body.shape[2])[0])
     polar = _PolarGrid.of(in_body, (dy, dx), n_bins=n_bins, origin=origin)
     table = polar.sample(samples, in_depth, add=offset)
+    if bump_mm > 0:
+        table = _drop_bumps(table, polar.bin_mm, window_mm=bump_window_mm, max_mm=bump_mm)
     # Bins are narrower than pixels: a boundary seen in every pixel skips bins.
     covered = np.isfinite(polar.sample(boundary, in_depth)).astype(np.uint8)
     run = 2 * int(np.ceil(max(dy, dx) / polar.bin_mm)) + 1
