@@ -95,3 +95,51 @@ def test_bridge_wraps_around_the_body():
     out = _bridge_rows(table, np.ones_like(table, dtype=bool), max_gap=8)
     # From 5 at bin 7 to 0 at bin 2 (= bin 12), through bins 8, 9, 0, 1.
     np.testing.assert_allclose(out[0, [8, 9, 0, 1]], [4.0, 3.0, 2.0, 1.0])
+
+
+def test_a_bulge_of_the_layer_into_the_muscle_is_not_the_fascia():
+    """A herniation whose capsule was lost joins the layer: the boundary bulges over it.
+
+    Samples along the slice follow a sloping fascia (10 → 30 mm deep); over 20
+    bins (about 16 mm) they sit 6 mm deeper, on the far side of the herniation.
+    Those are dropped, the slope is kept.
+    """
+    from backmice.segment.fascia import _drop_bumps
+
+    bins = 720
+    depth = np.linspace(10.0, 30.0, bins)
+    table = np.full((3, bins), np.nan)
+    table[:, ::3] = depth[::3]  # sparse samples, as at 1.5 mm pixels
+    bulge = slice(300, 320)
+    table[1, bulge] = depth[bulge] + 6.0
+    out = _drop_bumps(table, 0.8, window_mm=50.0, max_mm=3.0)
+    assert np.isnan(out[1, bulge]).all()
+    kept = np.isfinite(table) & ~np.isnan(out)
+    np.testing.assert_array_equal(out[kept], table[kept])
+    assert np.isfinite(out[[0, 2]][np.isfinite(table[[0, 2]])]).all()  # nothing else dropped
+
+
+def test_the_skin_never_joins_the_deep_region():
+    """Where the fat thins out at the side, the dermis touches the muscle.
+
+    A slab under the air: 2 mm of dermis, then subcutaneous fat 12 mm thick on
+    the left that thins to nothing on the right, then muscle. The skin rim is
+    the dermis (and, where the fat is gone, the muscle within the band, which
+    the fascia may then follow), never the muscle under the fat.
+    """
+    from backmice.segment.fascia import _skin_rim
+
+    rows, cols, pixel = 60, 80, 1.0
+    r = np.arange(rows)[:, None] * pixel  # depth below the body's edge, mm
+    c = np.arange(cols)[None, :]
+    body2 = np.ones((rows, cols), dtype=bool)
+    fat_mm = np.clip(12.0 * (1 - c / 60.0), 0.0, None)
+    sat2 = (r >= 2.0) & (r < 2.0 + fat_mm)
+    body = np.broadcast_to(body2, (3, rows, cols)).copy()
+    sat = np.broadcast_to(sat2, (3, rows, cols)).copy()
+    depth = np.broadcast_to(r + pixel, (3, rows, cols)).astype(np.float32).copy()
+    # The air above the slab: the body's edge is the first row.
+    rim = _skin_rim(sat, body, depth, band_mm=6.0, pixel_mm=pixel)
+    assert rim[:, :2, :].all(), "the dermis is skin"
+    assert not (rim & sat).any()
+    assert not rim[:, 10:, :30].any(), "muscle under thick fat is not skin"
