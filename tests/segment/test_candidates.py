@@ -5,12 +5,15 @@
 - Toward a pole, a section keeps within reach of the section next to it: a fat
   streak the pole touches is cut off, the pole itself is kept.
 - A section is one piece: a wedge joined to it at a corner is cut off.
+- A sheet along a section's side is cut off; the tips of a flat section are kept.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
+from skimage.morphology import disk
 
 from backmice.segment.candidates import (
     SHELL_MM,
@@ -125,6 +128,36 @@ def test_a_wedge_joined_at_a_corner_is_cut_off():
     out = out == 1
     assert not out[3, 26:29, 12:16].any()
     assert (out[3] & nodule[3]).sum() >= 0.95 * nodule[3].sum()
+
+
+def _extent_px(mask: np.ndarray) -> int:
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[-1] - cols[0] + 1)
+
+
+def test_the_tips_of_a_flat_section_are_kept():
+    """A flat lipoma edge on, at 1.5 mm: the opening would cut 1-2 pixels off each tip."""
+    shape = (7, 30, 60)
+    # Centred between two rows, so each tip ends in a single row of two pixels.
+    nodule = _ellipsoid(shape, (3, 15.5, 30.4), (2.5, 2.6, 9.0))
+    pixel = np.array([1.5, 1.5])
+    assert _extent_px(ndimage.binary_opening(nodule[3], disk(1))) < _extent_px(nodule[3])
+    out = _trim_sheets(nodule.astype(np.uint32), pixel_mm=pixel, sheet_mm=3.0) == 1
+    assert _extent_px(out[3]) == _extent_px(nodule[3])
+    assert not (out & ~nodule).any()
+
+
+def test_a_sheet_along_the_side_is_still_cut_off():
+    shape = (7, 40, 60)
+    nodule = _ellipsoid(shape, (3, 20, 30), (2.5, 5, 10))
+    labels = nodule.copy()
+    labels[3, 25:27, 20:41] = True  # fat between the capsule and the fascia, 3 mm thick
+    out = _trim_sheets(labels.astype(np.uint32), pixel_mm=np.array([1.5, 1.5]), sheet_mm=3.0)
+    out = out == 1
+    # Under the section the opening cannot tell the sheet from the nodule; beyond
+    # its sides the sheet goes, and no end of it comes back as a tip.
+    assert not out[3, 25:27, 20:22].any() and not out[3, 25:27, 39:41].any()
+    assert _extent_px(out[3]) == _extent_px(nodule[3])
 
 
 def test_a_plain_ellipsoid_is_left_almost_whole():
