@@ -195,6 +195,7 @@ HARD_CASES = {
     "t1_oblique_iso-318": ("t1_oblique_iso", 318),  # pockets of the layer against the skin
     "dixon-413": ("dixon", 413),  # a herniation whose capsule was lost joined the layer
     "dixon-318": ("dixon", 318),  # a wedge of fat between a capsule and a septum
+    "dixon-502": ("dixon", 502),  # the sheet opening cut a flat nodule's tips
 }
 
 
