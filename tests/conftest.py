@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
 
@@ -18,6 +19,16 @@ def real_file(name: str) -> Path:
             "which brings pydicom-data"
         )
     return Path(path)
+
+
+def ellipsoid(shape, centre, semi_px) -> np.ndarray:
+    """Voxels whose index lies within the axis-aligned ellipsoid (semi-axes in voxels)."""
+    k, r, c = np.indices(shape)
+    return (
+        ((k - centre[0]) / semi_px[0]) ** 2
+        + ((r - centre[1]) / semi_px[1]) ** 2
+        + ((c - centre[2]) / semi_px[2]) ** 2
+    ) <= 1.0
 
 
 @pytest.fixture

@@ -13,21 +13,13 @@ from backmice.io.writer import make_affine, rotation_matrix, write_series
 from backmice.measure import measure_labels
 from backmice.report.write import write_csv, write_json, write_nifti
 from backmice.vocab import COLUMNS
+from tests.conftest import ellipsoid
 
 PATIENT_NAME = "Doe^Jane"
 PATIENT_ID = "PID-8842-XQ"
 BIRTH_DATE = "19700304"
 #: What must never appear in tables, and nowhere at all with --anonymize.
 SECRETS = (PATIENT_NAME, PATIENT_ID, BIRTH_DATE, "Doe", "Jane")
-
-
-def _ellipsoid(shape, centre, radii) -> np.ndarray:
-    k, r, c = np.indices(shape)
-    return (
-        ((k - centre[0]) / radii[0]) ** 2
-        + ((r - centre[1]) / radii[1]) ** 2
-        + ((c - centre[2]) / radii[2]) ** 2
-    ) <= 1.0
 
 
 def make_result(
@@ -83,8 +75,8 @@ def make_result(
     all_files = [p for s in sorted(stacks, key=lambda s: s.role != "dixon_water") for p in s.paths]
     volume = load(stack)
     labels = np.zeros(shape, dtype=np.uint32)
-    labels[_ellipsoid(shape, (2, 12, 14), (1.6, 6, 7))] = 1
-    labels[_ellipsoid(shape, (4, 26, 33), (2.2, 5, 4))] = 2
+    labels[ellipsoid(shape, (2, 12, 14), (1.6, 6, 7))] = 1
+    labels[ellipsoid(shape, (4, 26, 33), (2.2, 5, 4))] = 2
     labels[5, 30:34, 8:13] = 3  # one slice only
     out = folder / "result"
     rows = []

@@ -21,17 +21,9 @@ from backmice.segment.candidates import (
     _surrounded_by_fat,
     _trim_sheets,
 )
+from tests.conftest import ellipsoid
 
 PIXEL = np.array([0.8, 0.8])
-
-
-def _ellipsoid(shape, centre, semi_px) -> np.ndarray:
-    k, r, c = np.indices(shape)
-    return (
-        ((k - centre[0]) / semi_px[0]) ** 2
-        + ((r - centre[1]) / semi_px[1]) ** 2
-        + ((c - centre[2]) / semi_px[2]) ** 2
-    ) <= 1.0
 
 
 # -- the shell of fat around a subcutaneous candidate ------------------------------------
@@ -49,11 +41,11 @@ def _shell_case(kind: str):
     fat = np.ones(shape, dtype=bool)
     signed = np.full(shape, 10.0, dtype=np.float32)  # all superficial to the fascia
     if kind == "in the fat":
-        nodule = _ellipsoid(shape, (15, 30, 30), (6, 5, 8))
-        fat &= ~(_ellipsoid(shape, (15, 30, 30), (7, 6, 9)) & ~nodule)  # the capsule
+        nodule = ellipsoid(shape, (15, 30, 30), (6, 5, 8))
+        fat &= ~(ellipsoid(shape, (15, 30, 30), (7, 6, 9)) & ~nodule)  # the capsule
     else:
-        nodule = _ellipsoid(shape, (15, 30, 30), (6, 2, 10))
-        septum = _ellipsoid(shape, (15, 30, 30), (7, 3, 11)) & ~nodule
+        nodule = ellipsoid(shape, (15, 30, 30), (6, 2, 10))
+        septum = ellipsoid(shape, (15, 30, 30), (7, 3, 11)) & ~nodule
         if kind == "against the skin":
             fat &= ~(septum & (np.indices(shape)[1] < 30))  # the septum over it
             fat[:, 33:, :] = False  # the dermis, and the air beyond
@@ -95,7 +87,7 @@ def test_shell_lies_past_the_capsule():
 def _nodule_with(extra: str) -> tuple[np.ndarray, np.ndarray]:
     """An ellipsoidal label on 0.8 mm pixels, 4 mm slices, and the same with ``extra``."""
     shape = (9, 80, 80)
-    nodule = _ellipsoid(shape, (4, 40, 40), (2.6, 12, 16))
+    nodule = ellipsoid(shape, (4, 40, 40), (2.6, 12, 16))
     label = nodule.copy()
     if extra == "streak":
         # A fat streak in the muscle, two pixels wide, that the pole section touches
@@ -119,7 +111,7 @@ def test_a_streak_at_a_pole_is_cut_off_and_the_pole_kept():
 def test_a_wedge_joined_at_a_corner_is_cut_off():
     """Dixon's 1.5 mm pixels: the sheet opening (a 3-pixel cross) leaves a 3-pixel wedge."""
     shape = (7, 40, 40)
-    nodule = _ellipsoid(shape, (3, 20, 20), (1.6, 6, 8))
+    nodule = ellipsoid(shape, (3, 20, 20), (1.6, 6, 8))
     labels = nodule.copy()
     # A wedge of fat by a septum, 3 pixels high, touching the section at one corner.
     labels[3, 26:29, 12:16] = True
@@ -139,7 +131,7 @@ def test_the_tips_of_a_flat_section_are_kept():
     """A flat lipoma edge on, at 1.5 mm: the opening would cut 1-2 pixels off each tip."""
     shape = (7, 30, 60)
     # Centred between two rows, so each tip ends in a single row of two pixels.
-    nodule = _ellipsoid(shape, (3, 15.5, 30.4), (2.5, 2.6, 9.0))
+    nodule = ellipsoid(shape, (3, 15.5, 30.4), (2.5, 2.6, 9.0))
     pixel = np.array([1.5, 1.5])
     assert _extent_px(ndimage.binary_opening(nodule[3], disk(1))) < _extent_px(nodule[3])
     out = _trim_sheets(nodule.astype(np.uint32), pixel_mm=pixel, sheet_mm=3.0) == 1
@@ -149,7 +141,7 @@ def test_the_tips_of_a_flat_section_are_kept():
 
 def test_a_sheet_along_the_side_is_still_cut_off():
     shape = (7, 40, 60)
-    nodule = _ellipsoid(shape, (3, 20, 30), (2.5, 5, 10))
+    nodule = ellipsoid(shape, (3, 20, 30), (2.5, 5, 10))
     labels = nodule.copy()
     labels[3, 25:27, 20:41] = True  # fat between the capsule and the fascia, 3 mm thick
     out = _trim_sheets(labels.astype(np.uint32), pixel_mm=np.array([1.5, 1.5]), sheet_mm=3.0)

@@ -378,7 +378,7 @@ def _trim_sheets(labels: np.ndarray, *, pixel_mm: np.ndarray, sheet_mm: float) -
             if not body.any() and inner is not None:
                 body = section & ndimage.binary_dilation(inner, structure=_SQUARE)
             bodies[k] = body if body.any() else section
-        out[sl][(labels[sl] == i) & ~region] = 0
+        out[sl][whole & ~region] = 0
     return out
 
 
