@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from scipy.signal import find_peaks
 
 from backmice.analysis import Analysis, AnalysisOptions, analyze, analyze_volume
 from backmice.errors import InputError
@@ -98,6 +99,11 @@ AIR_MM = 3.0
 AIR_PERCENTILE = 20.0
 #: The tissue level is the largest signal within this depth inside the crossing, mm.
 TISSUE_MM = 4.0
+#: A peak of a profile's slope is a rise of its own when it stands out by this share
+#: of the steepest (the dermis' plateau on the T1 phantom: 0.45).
+PROMINENCE = 0.1
+#: The slope is averaged over this share of a pixel.
+SLOPE_PX = 0.5
 #: A profile has a clear edge when its tissue level is at least this many times the air.
 MIN_CONTRAST = 3.0
 #: Subcutaneous fat within this distance of the outline covers it, mm.
@@ -264,7 +270,7 @@ class EdgeProfiles:
 
 
 def skin_crossing(
-    profiles: np.ndarray, t: np.ndarray, *, tissue_rule: str = "rise"
+    profiles: np.ndarray, t: np.ndarray, *, pixel: float, tissue_rule: str = "rise"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where each profile, coming in from the air, crosses half way to the tissue.
 
@@ -278,18 +284,21 @@ def skin_crossing(
         Signal at positions ``t`` (increasing outward).
     t : ndarray of float, shape (T,)
         Positions along the outward normal, mm, evenly spaced.
+    pixel : float
+        Pixel size of the image profiled, mm (the slope is averaged over it).
     tissue_rule : {"rise", "max"}
         ``max`` (the brief's): the tissue level is the largest signal within
         ``TISSUE_MM`` inside the crossing (the skin and the subcutaneous fat
         together; read twice, from the quarter-way and then the half-way
         crossing). On T1 a resolved dermis darker than half the fat then puts
-        the skin at the dermis/fat border (1.3 mm deep on the T1 phantom, whose
-        2 mm dermis reads 0.4 of the fat). ``rise``: the half-way level is the
-        signal at the steepest point of the first rise from the air (the first
-        local maximum of the slope, within ±0.3 mm, that reaches half the
-        steepest within 1 mm outside to ``TISSUE_MM`` inside the crossing),
-        so the tissue level is the dermis' where it is resolved; for one edge
-        blurred symmetrically the two rules agree.
+        the skin at the dermis/fat border (1.4 mm deep on the T1 phantom, whose
+        2 mm dermis reads 0.4 of the fat). ``rise`` (default): the half-way
+        level is, where it is lower than that, the signal at the steepest point
+        of the first rise from the air: the first peak of the slope (averaged
+        over ``SLOPE_PX`` of a pixel) from 4 mm outside to 1 mm inside the
+        ``max`` crossing that reaches half the steepest there and stands out by
+        ``PROMINENCE`` of it. A resolved dermis is then the tissue; for a
+        single blurred edge the two rules agree.
 
     Returns
     -------
@@ -317,24 +326,28 @@ def skin_crossing(
         return np.clip(i[:, None] + np.arange(start, stop + 1)[None, :], 0, m - 1)
 
     i = first_at_least(air + 0.25 * (q.max(axis=1) - air))
-    if tissue_rule == "max":
-        for _ in range(2):
-            tissue = np.take_along_axis(q, window(i, 0, n_tis), axis=1).max(axis=1)
-            half = 0.5 * (air + tissue)
-            i = first_at_least(half)
-    else:
-        # Slope of the profile averaged over 0.5 mm (bilinear samples tie within a pixel).
-        slope = np.gradient(ndimage.uniform_filter1d(q, max(1, n_mm // 2), axis=1), axis=1)
-        n_w = max(3, 2 * round(0.3 / step) + 1)
-        top = slope >= ndimage.maximum_filter1d(slope, n_w, axis=1)
-        idx = window(i, -n_mm, n_tis)
+    for _ in range(2):
+        tissue = np.take_along_axis(q, window(i, 0, n_tis), axis=1).max(axis=1)
+        half = 0.5 * (air + tissue)
+        i = first_at_least(half)
+    if tissue_rule == "rise":
+        # Slope of the profile averaged over part of a pixel (bilinear samples give a
+        # slope constant within each pixel, whose steps would make false peaks).
+        n_avg = max(1, round(SLOPE_PX * pixel / step))
+        slope = np.gradient(ndimage.uniform_filter1d(q, n_avg, axis=1), axis=1)
+        idx = window(i, -n_tis, n_mm)
         s = np.take_along_axis(slope, idx, axis=1)
-        steep = (np.take_along_axis(top, idx, axis=1) & (s >= 0.5 * s.max(axis=1)[:, None])) & (
-            s > 0
-        )
-        j = np.where(steep.any(axis=1), np.argmax(steep, axis=1), np.argmax(s, axis=1))
-        half = q[rows, idx[rows, j]]
-        tissue = 2.0 * half - air
+        j = np.full(n, -1)
+        for row in range(n):
+            top = float(s[row].max())
+            if top > 0:
+                peaks, _ = find_peaks(s[row], height=0.5 * top, prominence=PROMINENCE * top)
+                if peaks.size:
+                    j[row] = peaks[0]
+        rise = np.where(j >= 0, q[rows, idx[rows, np.maximum(j, 0)]], np.inf)
+        lower = rise < half
+        half = np.where(lower, rise, half)
+        tissue = np.where(lower, 2.0 * half - air, tissue)
         i = first_at_least(half)
     lo = np.maximum(i - 1, 0)
     a, b = q[rows, lo], q[rows, i]
@@ -426,7 +439,7 @@ def edge_profiles(
     coords = np.stack([np.broadcast_to(k[:, None], rows.shape), rows, cols]).reshape(3, -1)
     prof = ndimage.map_coordinates(image, coords, order=1).reshape(rows.shape)
     sdfp = ndimage.map_coordinates(sdf, coords, order=1).reshape(rows.shape)
-    t_skin, clear = skin_crossing(prof, t)
+    t_skin, clear = skin_crossing(prof, t, pixel=min(pix))
     t_mask = mask_crossing(sdfp, t)
     keep = clear & np.isfinite(t_mask)
     post = posterior_half(mask, affine)[k, r, c]
@@ -882,11 +895,11 @@ def run_inphase(
 # -- pictures ------------------------------------------------------------------------------
 
 
-def _figure(n: int, size: float = 5.0):
+def _figure(n: int, size: float = 5.0, *, rows: int = 1):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(size * n, size), dpi=100, facecolor="black")
+    fig = Figure(figsize=(size * n, size * rows), dpi=100, facecolor="black")
     FigureCanvasAgg(fig)
     return fig
 
@@ -907,6 +920,41 @@ def pick_slices(mask: np.ndarray, n: int = 3) -> list[int]:
     return sorted({ks[min(len(ks) - 1, int(len(ks) * (i + 1) / (n + 1)))] for i in range(n)})
 
 
+def zoom_window(mask2d: np.ndarray, affine: np.ndarray, *, half_mm: float = 50.0):
+    """Row and column limits of a window over the back, centred on the midline.
+
+    The window's centre lies in the body's midline (its centroid across), 20 mm
+    anterior to the most posterior body pixel there, so the skin, the
+    subcutaneous fat and the paraspinal muscles show.
+
+    Parameters
+    ----------
+    mask2d : ndarray of bool, shape (row, col)
+    affine : ndarray of shape (4, 4)
+    half_mm : float
+
+    Returns
+    -------
+    ((float, float), (float, float))
+        ``(row_lo, row_hi), (col_lo, col_hi)``, pixels.
+    """
+    pix = pixel_mm(affine)
+    r, c = np.nonzero(mask2d)
+    if not r.size:
+        return (0, mask2d.shape[0]), (0, mask2d.shape[1])
+    dr, dc = posterior_step(affine)
+    hr, hc = half_mm / pix[0], half_mm / pix[1]
+    if dr:  # posterior along rows: the midline is a column
+        cc = float(np.mean(c))
+        line = r[np.abs(c - cc) <= 1]
+        cr = (line.max() if dr > 0 else line.min()) - dr * 20.0 / pix[0]
+    else:
+        cr = float(np.mean(r))
+        line = c[np.abs(r - cr) <= 1]
+        cc = (line.max() if dc > 0 else line.min()) - dc * 20.0 / pix[1]
+    return (cr - hr, cr + hr), (cc - hc, cc + hc)
+
+
 def bench_picture(
     analysis: Analysis,
     image: np.ndarray,
@@ -915,7 +963,7 @@ def bench_picture(
     surface: np.ndarray,
     path: Path,
 ) -> None:
-    """Three slices: body outline, subcutaneous fat, fascia, skin points (and labels).
+    """Three slices, whole and zoomed on the back: body outline, fat, fascia, skin points.
 
     Colours: body mask outline cyan, subcutaneous fat yellow (shaded), fascia
     (posterior half) orange, skin points red, manual labels green with their
@@ -930,38 +978,44 @@ def bench_picture(
     surface : ndarray of float, shape (N, 3)
     path : Path
     """
+    from matplotlib.colors import ListedColormap
+
     affine = np.asarray(analysis.volume.affine, dtype=np.float64)
     pix = pixel_mm(affine)
     mask = analysis.body.mask
     ks = pick_slices(mask)
-    fig = _figure(len(ks))
+    fig = _figure(len(ks), rows=2)
     hi = float(np.percentile(image[mask], 99)) if mask.any() else float(image.max())
     signed = np.where(posterior_half(mask, affine), analysis.fascia.signed_mm, np.nan)
     skin = ep.skin_index()
+    yellow = ListedColormap(["yellow"])
     for j, k in enumerate(ks):
-        ax = fig.add_subplot(1, len(ks), j + 1)
-        ax.imshow(image[k], cmap="gray", vmin=0, vmax=hi, aspect=pix[0] / pix[1])
-        sat = np.ma.masked_where(~analysis.subcutaneous[k], np.ones(mask.shape[1:]))
-        ax.imshow(sat, cmap="autumn_r", alpha=0.3, vmin=0, vmax=1, aspect=pix[0] / pix[1])
-        ax.contour(mask[k], levels=[0.5], colors="cyan", linewidths=0.6)
-        if np.isfinite(signed[k]).any():
-            ax.contour(signed[k], levels=[0], colors="#ff8c00", linewidths=0.9)
-        on = skin[:, 0] == k
-        ax.plot(skin[on, 2], skin[on, 1], ".", color="red", ms=1.2)
-        if labels is not None:
-            ax.contour(labels[k] > 0, levels=[0.5], colors="lime", linewidths=0.6)
-            s = surface[surface[:, 0] == k]
-            ax.plot(s[:, 2], s[:, 1], ".", color="magenta", ms=1.5)
-        sel = ep.points[:, 0] == k
-        d = ep.d[sel & ep.posterior]
-        med = f"{np.median(d):+.1f}" if d.size else "-"
-        ax.set_title(
-            f"{analysis.study} slice {k}: posterior d median {med} mm",
-            color="white",
-            fontsize=8,
-        )
-        ax.set_xticks([])
-        ax.set_yticks([])
+        for row in range(2):
+            ax = fig.add_subplot(2, len(ks), row * len(ks) + j + 1)
+            ax.imshow(image[k], cmap="gray", vmin=0, vmax=hi, aspect=pix[0] / pix[1])
+            sat = np.ma.masked_where(~analysis.subcutaneous[k], np.ones(mask.shape[1:]))
+            ax.imshow(sat, cmap=yellow, alpha=0.25, aspect=pix[0] / pix[1])
+            ax.contour(mask[k], levels=[0.5], colors="cyan", linewidths=0.6 + 0.4 * row)
+            if np.isfinite(signed[k]).any():
+                ax.contour(signed[k], levels=[0], colors="#ff8c00", linewidths=0.9 + 0.4 * row)
+            on = skin[:, 0] == k
+            ax.plot(skin[on, 2], skin[on, 1], ".", color="red", ms=1.2 + 1.3 * row)
+            if labels is not None:
+                ax.contour(labels[k] > 0, levels=[0.5], colors="lime", linewidths=0.6)
+                s = surface[surface[:, 0] == k]
+                ax.plot(s[:, 2], s[:, 1], ".", color="magenta", ms=1.5 + row)
+            if row:
+                (r0, r1), (c0, c1) = zoom_window(mask[k], affine)
+                ax.set_xlim(c0, c1)
+                ax.set_ylim(r1, r0)
+                title = "the back (100 mm)"
+            else:
+                d = ep.d[(ep.points[:, 0] == k) & ep.posterior]
+                med = f"{np.median(d):+.1f}" if d.size else "-"
+                title = f"{analysis.study} slice {k}: posterior d median {med} mm"
+            ax.set_title(title, color="white", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.text(
         0.01,
         0.01,
