@@ -38,8 +38,9 @@ Usage::
     python bench/real.py [--root DIR] [--studies NAME ...] [--out DIR] [--json FILE|-]
     python bench/real.py --selfcheck   # the instrument on phantoms with known skin
 
-Exit code 0 (a missing ``--root`` is not an error); ``--selfcheck`` exits 3 when
-the instrument misses its own tolerances.
+Exit code 0 (a missing ``--root`` is not an error, nor are poor numbers or a
+refused study); 1 when the analysis crashed on a study (the others are still
+measured); ``--selfcheck`` exits 3 when the instrument misses its own tolerances.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ import math
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,13 +339,16 @@ def skin_crossing(
         slope = np.gradient(ndimage.uniform_filter1d(q, n_avg, axis=1), axis=1)
         idx = window(i, -n_tis, n_mm)
         s = np.take_along_axis(slope, idx, axis=1)
-        j = np.full(n, -1)
-        for row in range(n):
-            top = float(s[row].max())
-            if top > 0:
-                peaks, _ = find_peaks(s[row], height=0.5 * top, prominence=PROMINENCE * top)
-                if peaks.size:
-                    j[row] = peaks[0]
+        # One local maximum above half the steepest: it is the steepest. Several:
+        # the first that stands out (scipy's prominence).
+        top = s.max(axis=1)
+        high = s[:, 1:-1] >= 0.5 * top[:, None]
+        bump = (s[:, 1:-1] > s[:, :-2]) & (s[:, 1:-1] >= s[:, 2:]) & high
+        j = np.where(top > 0, np.argmax(s, axis=1), -1)
+        for row in np.flatnonzero((bump.sum(axis=1) > 1) & (top > 0)):
+            peaks, _ = find_peaks(s[row], height=0.5 * top[row], prominence=PROMINENCE * top[row])
+            if peaks.size:
+                j[row] = peaks[0]
         rise = np.where(j >= 0, q[rows, idx[rows, np.maximum(j, 0)]], np.inf)
         lower = rise < half
         half = np.where(lower, rise, half)
@@ -697,6 +702,42 @@ def label_surface(labels: np.ndarray, body: np.ndarray, affine: np.ndarray) -> n
     return pts
 
 
+def facing_posterior(labels: np.ndarray, points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Cosine of the angle between the labels' outward normal at each point and posterior.
+
+    The normal is the gradient of the smoothed signed distance of all labels
+    together, in the slice (as for the body's profiles). The medial walls of the
+    multifidus face the spinous processes (about 60–90° from posterior), where
+    the deep fascia does not run.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (slice, row, col)
+    points : ndarray of float, shape (N, 3)
+        (slice, row, col), e.g. from :func:`label_surface`.
+    affine : ndarray of shape (4, 4)
+
+    Returns
+    -------
+    ndarray of float, shape (N,)
+    """
+    if not len(points):
+        return np.zeros(0)
+    pix = pixel_mm(affine)
+    sdf = signed_distance(labels > 0, pix)
+    g_r = np.zeros_like(sdf)
+    g_c = np.zeros_like(sdf)
+    for k in np.unique(points[:, 0].astype(int)):
+        g_r[k], g_c[k] = np.gradient(sdf[k], pix[0], pix[1])
+    gr = ndimage.map_coordinates(g_r, points.T, order=1)
+    gc = ndimage.map_coordinates(g_c, points.T, order=1)
+    a = np.asarray(affine)
+    # LPS direction of a mm step along rows and along columns.
+    y = gr * a[1, 1] / pix[0] + gc * a[1, 2] / pix[1]
+    norm = np.hypot(gr, gc)
+    return np.where(norm > 0, y / np.where(norm > 0, norm, 1.0), 0.0)
+
+
 def fascia_at(signed_mm: np.ndarray, points: np.ndarray) -> np.ndarray:
     """The signed fascia distance (mm) at sub-voxel points, bilinear in the slice.
 
@@ -723,8 +764,10 @@ class StudyResult:
 
     name: str
     stacks: str = ""
+    short_stacks: str = ""
     method: str = ""
     refused: str | None = None
+    crashed: str | None = None
     edge: dict[str, Any] = field(default_factory=dict)
     sat: dict[str, Any] = field(default_factory=dict)
     fascia: dict[str, Any] | None = None
@@ -784,7 +827,10 @@ def measure(
     surface = np.zeros((0, 3))
     if labels is not None:
         surface = label_surface(labels, mask, affine)
-        result.fascia = distance_stats(fascia_at(analysis.fascia.signed_mm, surface))
+        d = fascia_at(analysis.fascia.signed_mm, surface)
+        result.fascia = distance_stats(d)
+        facing = facing_posterior(labels, surface, affine) >= math.cos(math.radians(45.0))
+        result.fascia["facing_posterior"] = distance_stats(d[facing])
     result.candidates = [
         {
             "id": row["nodule_id"],
@@ -830,6 +876,9 @@ def run_study(path: Path, *, out: Path | None) -> list[StudyResult]:
     result.method = str(analysis.method)
     result.stacks = "; ".join(
         f"{s.role} {s.description!r} {'x'.join(map(str, s.shape))}" for s in analysis.stacks
+    )
+    result.short_stacks = " + ".join(
+        f"{s.role} {'x'.join(map(str, s.shape))}" for s in analysis.stacks
     )
     image = analysis_image(analysis)
     labels = None
@@ -1064,6 +1113,12 @@ def _dist(s: dict | None) -> str:
     return f"{s['median_abs']:.1f} / {s['p90_abs']:.1f} / {s['median']:+.1f}"
 
 
+def _fascia(s: dict | None) -> str:
+    if not s:
+        return "–"
+    return f"{_dist(s)} (facing back: {_dist(s.get('facing_posterior'))})"
+
+
 def format_row(r: StudyResult) -> str:
     """One markdown table row for a study.
 
@@ -1075,8 +1130,13 @@ def format_row(r: StudyResult) -> str:
     -------
     str
     """
-    if r.refused:
-        return f"| {r.name} | refused: {r.refused[:120]} | | | | | | | | {r.seconds:.0f} s |"
+    if r.refused or r.crashed:
+        what = (
+            f"refused: {r.refused.split('; found')[0]}"
+            if r.refused
+            else f"**crashed**: {r.crashed}"
+        )
+        return f"| {r.name} | {what[:130]} | | | | | | | | | {r.seconds:.0f} s |"
     e = r.edge
     skipped = f"{e['cut']} cut, {e['unclear']} unclear of {e['boundary']}"
     without = r.sat["slices_without"]
@@ -1084,9 +1144,10 @@ def format_row(r: StudyResult) -> str:
     cover = r.sat["outline_covered"]
     cands = ", ".join(f"{c['relation']} {c['max_diameter_mm']:.0f}" for c in r.candidates)
     return (
-        f"| {r.name} | {r.method}: {r.stacks} | {_dist(e['posterior'])} | {_dist(e['all'])} "
+        f"| {r.name} | {r.method}: {r.short_stacks or r.stacks} "
+        f"| {_dist(e['posterior'])} | {_dist(e['all'])} "
         f"| {skipped} | {sat} | {'–' if cover is None else f'{100 * cover:.0f}%'} "
-        f"| {_dist(r.fascia)} | {len(r.candidates)}"
+        f"| {_fascia(r.fascia)} | {len(r.candidates)}"
         + (f" ({cands})" if cands else "")
         + f" | {'; '.join(r.warnings) or '–'} | {r.seconds:.0f} s |"
     )
@@ -1289,8 +1350,9 @@ def study_dirs(root: Path, names: list[str] | None) -> list[Path]:
 
 def print_result(r: StudyResult) -> None:
     """Print one study's numbers as text."""
-    if r.refused:
-        print(f"{r.name}: refused: {r.refused} ({r.seconds:.1f} s)")
+    if r.refused or r.crashed:
+        what = f"refused: {r.refused}" if r.refused else f"CRASHED: {r.crashed}"
+        print(f"{r.name}: {what} ({r.seconds:.1f} s)")
         return
     print(f"{r.name}: {r.method}: {r.stacks}")
     e = r.edge
@@ -1307,7 +1369,9 @@ def print_result(r: StudyResult) -> None:
     if r.fascia is not None:
         print(
             f"  fascia at the labels' posterior surface (mm): {_dist(r.fascia)} "
-            f"(n {r.fascia['n']}); {r.fascia.get('labels')}"
+            f"(n {r.fascia['n']}); where it faces within 45° of posterior: "
+            f"{_dist(r.fascia['facing_posterior'])} (n {r.fascia['facing_posterior']['n']})\n"
+            f"  labels: {r.fascia.get('labels')}"
         )
     print(f"  candidates: {r.candidates or 'none'}")
     print(f"  warnings: {r.warnings or 'none'}")
@@ -1331,20 +1395,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results: list[StudyResult] = []
     for path in study_dirs(args.root, args.studies):
-        for r in run_study(path, out=args.out):
+        try:
+            found = run_study(path, out=args.out)
+        except Exception as exc:  # a crash on one study is reported; the others still run
+            traceback.print_exc()
+            found = [StudyResult(path.name, crashed=f"{type(exc).__name__}: {exc}")]
+        for r in found:
             if args.json != "-":
                 print_result(r)
             results.append(r)
     payload = json.dumps([dataclasses.asdict(r) for r in results], indent=1)
+    status = 1 if any(r.crashed for r in results) else 0
     if args.json == "-":
         print(payload)
-        return 0
+        return status
     if args.json:
         Path(args.json).write_text(payload)
     print()
     print(format_table(results))
     print(f"\npictures in {args.out}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":
