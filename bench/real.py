@@ -49,6 +49,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 import tempfile
 import time
@@ -106,6 +107,9 @@ TISSUE_MM = 4.0
 PROMINENCE = 0.1
 #: The slope is averaged over this share of a pixel.
 SLOPE_PX = 0.5
+#: A profile starts in the air when its air level lies at most this share of the way
+#: from the image's air (1st percentile) to its tissue level.
+AIR_MAX = 0.15
 #: A profile has a clear edge when its tissue level is at least this many times the air.
 MIN_CONTRAST = 3.0
 #: Subcutaneous fat within this distance of the outline covers it, mm.
@@ -248,6 +252,9 @@ class EdgeProfiles:
         Profiles skipped because they leave the image.
     n_unclear : int
         Profiles skipped for want of a clear air/skin edge.
+    n_not_air : int
+        Profiles skipped because they do not start in the air (the mask's edge
+        lies against dark tissue).
     """
 
     points: np.ndarray
@@ -258,6 +265,7 @@ class EdgeProfiles:
     n_boundary: int = 0
     n_cut: int = 0
     n_unclear: int = 0
+    n_not_air: int = 0
 
     @property
     def d(self) -> np.ndarray:
@@ -272,8 +280,13 @@ class EdgeProfiles:
 
 
 def skin_crossing(
-    profiles: np.ndarray, t: np.ndarray, *, pixel: float, tissue_rule: str = "rise"
-) -> tuple[np.ndarray, np.ndarray]:
+    profiles: np.ndarray,
+    t: np.ndarray,
+    *,
+    pixel: float,
+    tissue_rule: str = "rise",
+    floor: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where each profile, coming in from the air, crosses half way to the tissue.
 
     The air level is a low percentile (``AIR_PERCENTILE``) of the profile's
@@ -301,6 +314,12 @@ def skin_crossing(
         ``max`` crossing that reaches half the steepest there and stands out by
         ``PROMINENCE`` of it. A resolved dermis is then the tissue; for a
         single blurred edge the two rules agree.
+    floor : float, optional
+        The image's air level (a low percentile of the whole image). A profile
+        whose "air" lies more than ``AIR_MAX`` of the way from it to the tissue
+        does not start in the air: the mask's edge lies against dark tissue
+        (muscle in a fat-bright image, where holes in the mask open onto a
+        field of view that cuts the body).
 
     Returns
     -------
@@ -309,6 +328,8 @@ def skin_crossing(
     clear : ndarray of bool, shape (N,)
         Whether the profile has a clear edge: tissue ≥ ``MIN_CONTRAST`` × air,
         and the crossing lies inside the outer ``AIR_MM``.
+    in_air : ndarray of bool, shape (N,)
+        Whether the profile starts in the air (see ``floor``; all True without it).
     """
     step = float(t[1] - t[0])
     q = profiles[:, ::-1]  # from the air inward
@@ -359,7 +380,8 @@ def skin_crossing(
     frac = np.clip((half - a) / np.where(b > a, b - a, 1.0), 0.0, 1.0)
     t_skin = u[lo] + frac * (u[i] - u[lo])
     clear = (tissue >= MIN_CONTRAST * np.maximum(air, 0.0)) & (tissue > air) & (i >= n_air)
-    return np.where(clear, t_skin, np.nan), clear
+    in_air = np.ones(n, dtype=bool) if floor is None else air <= floor + AIR_MAX * (tissue - floor)
+    return np.where(clear & in_air, t_skin, np.nan), clear, in_air
 
 
 def mask_crossing(sdf_profiles: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -444,9 +466,10 @@ def edge_profiles(
     coords = np.stack([np.broadcast_to(k[:, None], rows.shape), rows, cols]).reshape(3, -1)
     prof = ndimage.map_coordinates(image, coords, order=1).reshape(rows.shape)
     sdfp = ndimage.map_coordinates(sdf, coords, order=1).reshape(rows.shape)
-    t_skin, clear = skin_crossing(prof, t, pixel=min(pix))
+    floor = float(np.percentile(image[:, ::2, ::2], 1))
+    t_skin, clear, in_air = skin_crossing(prof, t, pixel=min(pix), floor=floor)
     t_mask = mask_crossing(sdfp, t)
-    keep = clear & np.isfinite(t_mask)
+    keep = clear & in_air & np.isfinite(t_mask)
     post = posterior_half(mask, affine)[k, r, c]
     return EdgeProfiles(
         points=np.stack([k, r, c], axis=1)[keep].astype(np.float64),
@@ -456,7 +479,8 @@ def edge_profiles(
         posterior=post[keep],
         n_boundary=n_boundary,
         n_cut=n_cut,
-        n_unclear=int((~keep).sum()),
+        n_unclear=int((~clear).sum()),
+        n_not_air=int((clear & ~in_air).sum()),
     )
 
 
@@ -495,7 +519,7 @@ def edge_summary(ep: EdgeProfiles) -> dict[str, Any]:
     -------
     dict
         ``posterior`` and ``all`` (:func:`distance_stats`), ``boundary``,
-        ``cut``, ``unclear`` (profile counts).
+        ``cut``, ``unclear``, ``not_air`` (profile counts).
     """
     return {
         "posterior": distance_stats(ep.d[ep.posterior]),
@@ -503,6 +527,7 @@ def edge_summary(ep: EdgeProfiles) -> dict[str, Any]:
         "boundary": ep.n_boundary,
         "cut": ep.n_cut,
         "unclear": ep.n_unclear,
+        "not_air": ep.n_not_air,
     }
 
 
@@ -845,7 +870,7 @@ def measure(
         from backmice.report import qc_figure
 
         out.mkdir(parents=True, exist_ok=True)
-        slug = result.name.replace(" ", "_")
+        slug = re.sub(r"[^\w.-]+", "_", result.name).strip("_")
         qc_figure(analysis, out / f"{slug}_qc.png")
         bench_picture(analysis, image, ep, labels, surface, out / f"{slug}_bench.png")
     return result
@@ -1040,7 +1065,7 @@ def bench_picture(
     yellow = ListedColormap(["yellow"])
     for j, k in enumerate(ks):
         for row in range(2):
-            ax = fig.add_subplot(2, len(ks), row * len(ks) + j + 1)
+            ax = fig.add_subplot(2, len(ks), row * len(ks) + j + 1, facecolor="black")
             ax.imshow(image[k], cmap="gray", vmin=0, vmax=hi, aspect=pix[0] / pix[1])
             sat = np.ma.masked_where(~analysis.subcutaneous[k], np.ones(mask.shape[1:]))
             ax.imshow(sat, cmap=yellow, alpha=0.25, aspect=pix[0] / pix[1])
@@ -1138,7 +1163,7 @@ def format_row(r: StudyResult) -> str:
         )
         return f"| {r.name} | {what[:130]} | | | | | | | | | {r.seconds:.0f} s |"
     e = r.edge
-    skipped = f"{e['cut']} cut, {e['unclear']} unclear of {e['boundary']}"
+    skipped = f"{e['cut']} cut, {e['unclear']} unclear, {e['not_air']} not air, of {e['boundary']}"
     without = r.sat["slices_without"]
     sat = f"{len(without)}/{r.sat['body_slices']}" + (f" {without}" if without else "")
     cover = r.sat["outline_covered"]
@@ -1230,6 +1255,7 @@ def phantom_check(sample: str) -> dict[str, Any]:
             "d": distance_stats(ep.d),
             "skin_point_error": distance_stats(err),
             "unclear": ep.n_unclear,
+            "not_air": ep.n_not_air,
             "cut": ep.n_cut,
         }
     shift = out["analysis_eroded"]["d"]["median"] - out["analysis"]["d"]["median"]
@@ -1344,7 +1370,7 @@ def study_dirs(root: Path, names: list[str] | None) -> list[Path]:
         dirs = [p for p in dirs if p.name in names]
         missing = set(names) - {p.name for p in dirs}
         if missing:
-            print(f"no such study under {root}: {', '.join(sorted(missing))}")
+            print(f"no such study under {root}: {', '.join(sorted(missing))}", file=sys.stderr)
     return dirs
 
 
@@ -1359,7 +1385,8 @@ def print_result(r: StudyResult) -> None:
     print(
         f"  body edge - skin (mm, med|d| / p90|d| / med d): posterior {_dist(e['posterior'])} "
         f"(n {e['posterior']['n']}), all {_dist(e['all'])} (n {e['all']['n']}); skipped "
-        f"{e['cut']} cut by the image, {e['unclear']} unclear, of {e['boundary']}"
+        f"{e['cut']} cut by the image, {e['unclear']} unclear, {e['not_air']} not from air, "
+        f"of {e['boundary']}"
     )
     print(
         f"  slices without posterior subcutaneous fat: {len(r.sat['slices_without'])} of "
@@ -1398,7 +1425,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             found = run_study(path, out=args.out)
         except Exception as exc:  # a crash on one study is reported; the others still run
-            traceback.print_exc()
+            traceback.print_exc(file=sys.stderr)
             found = [StudyResult(path.name, crashed=f"{type(exc).__name__}: {exc}")]
         for r in found:
             if args.json != "-":
