@@ -312,7 +312,7 @@ def choose(
             (
                 f"in/opposed phase: fat fraction from the two-point Dixon estimate of the "
                 f"in-phase ({_echo_label(ip)}) and opposed-phase ({_echo_label(op)}) echoes, "
-                "fat-dominant where the in-phase image is fat-bright (docs/analysis.md)",
+                "fat-dominant where the in-phase image is fat-bright (docs/roles.md)",
             ),
         )
     if method is Method.INOUT:
