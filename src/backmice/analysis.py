@@ -361,16 +361,21 @@ def choose(
             key=lambda s: (s.role is Role.DIXON_OUT, _rank(s)),
         )
         if named:
+            caveat = (
+                ": an opposed-phase echo darkens every voxel where fat and water mix"
+                if named[0].role is Role.DIXON_OUT
+                else ""
+            )
             return StackChoice(
                 Method.T1,
                 (named[0],),
                 (
                     f"'{named[0].description}' (role {named[0].role}) is analysed as the T1 "
-                    "(fat-bright) image, as asked",
+                    f"(fat-bright) image, as asked{caveat}",
                 ),
             )
     raise InputError(
-        "no T1 stack, no Dixon fat + water pair and no in/opposed-phase echo; found "
+        "no T1 stack and no Dixon fat + water pair (nor an in/opposed-phase echo); found "
         + _found(study),
         path=study.path,
     )
