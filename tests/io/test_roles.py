@@ -140,6 +140,8 @@ def test_enhanced_frame_type_overrides_the_file_image_type():
         # ... but a low flip angle is proton-density weighted, and a long TE is T2*.
         (_header(scanning_sequence=("GR",), tr=7.0, te=2.0, flip_angle=4.0), Role.OTHER),
         (_header(scanning_sequence=("GR",), tr=600.0, te=20.0, flip_angle=20.0), Role.OTHER),
+        # Gradient-echo EPI (perfusion, BOLD) is not a T1.
+        (_header(scanning_sequence=("GR", "EP"), tr=50.0, te=5.0, flip_angle=30.0), Role.OTHER),
         # Philips THRIVE, and phase images that share the magnitude's series.
         (_header(description="THRIVE_pre", scanning_sequence=("GR",)), Role.T1),
         (_header(image_type=("ORIGINAL", "PRIMARY", "P_FFE", "P", "FFE")), Role.OTHER),
@@ -274,6 +276,8 @@ def test_echo_roles_te_decides_when_names_do_not():
         (_header(description="t1_tse_tra_KM"), True),
         (_header(description="Ax LAVA", temporal_positions=6), True),
         (_header(description="T1DUAL_InPhase"), False),
+        (_header(description="t1_tse_tra_post"), True),
+        (_header(description="Sag T1 posterior elements"), False),
         (_header(description="Ax T1 FSE", contrast_agent="None"), False),
     ],
 )

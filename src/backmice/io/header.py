@@ -634,6 +634,8 @@ def _mr_info(ds: Dataset, shared: Dataset | None) -> dict[str, object]:
     timing = _first(shared, "MRTimingAndRelatedParametersSequence")
     if timing is not None and info["tr"] is None:
         info["tr"] = _float(timing.get("RepetitionTime"))
+    if timing is not None and info["flip_angle"] is None:
+        info["flip_angle"] = _float(timing.get("FlipAngle"))
     modifier = _first(shared, "MRModifierSequence")
     if modifier is not None and not info["fat_suppression"]:
         info["fat_suppression"] = str(modifier.get("SpectrallySelectedSuppression", "")).upper()

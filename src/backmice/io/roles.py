@@ -99,7 +99,8 @@ _NOT_T1_GRE_TEXT = re.compile(
 _SPIN_ECHO_TEXT = re.compile(r"\btse|_tse|\bfse|_fse|\bse\b|_se\b|turbo[\s_-]?spin|fast[\s_-]?spin")
 # Dynamic (time-resolved) and post-contrast series.
 _POST_CONTRAST_TEXT = re.compile(
-    r"\bpost|_post|post[\s_-]?(gd|c|km|contrast)|\+\s?c\b|\+\s?gd|\bgd\b|_gd\b|gado|contrast|"
+    r"(?<![a-z])post(?![a-z])|post[\s_-]?(gd|c|km|contrast)\b|\+\s?c\b|\+\s?gd|\bgd\b|_gd\b|"
+    r"gado|contrast|"
     r"\bkm\b|_km\b|dyn|twist|tricks|disco|\bdce|_dce|arterial|portal|venous|delay|\bsub\b|"
     r"subtr|perf|\b4d\b"
 )
@@ -261,7 +262,8 @@ def _is_t1_gradient_echo(header: Header, text: str, te: float | None) -> bool:
     mr = header.mr
     if _T1_SEQUENCE_TEXT.search(text):
         return te is None or te <= 2 * T1_GRE_MAX_TE_MS  # a FLASH with TE 20 ms is T2*
-    gradient = "GR" in (mr.get("scanning_sequence") or ())  # type: ignore[operator]
+    sequence = mr.get("scanning_sequence") or ()
+    gradient = "GR" in sequence and "EP" not in sequence  # type: ignore[operator]
     tr, flip = mr.get("tr"), mr.get("flip_angle")
     if not gradient or not all(isinstance(v, float) for v in (te, tr, flip)):
         return False  # weighting depends on the flip angle: don't guess without it
