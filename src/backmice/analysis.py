@@ -36,8 +36,10 @@ from backmice.segment import (
     fat_signal_t1,
     find_candidates,
     n4_correct,
+    slices_without_fat,
     subcutaneous_fat,
 )
+from backmice.segment.body import posterior_half
 from backmice.segment.fat import fat_signal_two_point
 from backmice.segment.level import sacrum_top_z_mm
 
@@ -544,6 +546,7 @@ def analyze_volume(
     # Fat deep to the fascia is not subcutaneous, even where a herniation's capsule,
     # lost in the partial volume, let the layer flow into it.
     sat &= ~(fascia.signed_mm < -SAT_DEEP_MM)
+    warnings.extend(_missing_fat_warning(sat, body.mask, affine, spacing))
     lap("fascia")
     stage("candidates", 0.7)
     labels = find_candidates(
@@ -601,6 +604,31 @@ def analyze_volume(
         ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
     )
     return analysis
+
+
+#: A slice is judged for subcutaneous fat over the back when the posterior body
+#: there is at least this large (mm²): the first and last slices of a stack may
+#: graze the body.
+MIN_BACK_AREA_MM2 = 2000.0
+
+
+def _missing_fat_warning(
+    sat: np.ndarray,
+    body: np.ndarray,
+    affine: np.ndarray,
+    spacing: tuple[float, float, float],
+) -> list[str]:
+    """A warning naming the slices whose posterior body has no subcutaneous fat."""
+    area_px = int(MIN_BACK_AREA_MM2 / (spacing[1] * spacing[2]))
+    missing = slices_without_fat(sat, posterior_half(body, affine), min_area_px=area_px)
+    if not missing:
+        return []
+    listed = ", ".join(map(str, missing[:12])) + (", ..." if len(missing) > 12 else "")
+    return [
+        f"no subcutaneous fat found over the back on {len(missing)} slice(s) "
+        f"({listed}): the fascia and the depths there are unreliable; "
+        "check the image and the fat threshold (--threshold)"
+    ]
 
 
 def midline_x_mm(body: np.ndarray, affine: np.ndarray) -> float | None:

@@ -143,3 +143,83 @@ def test_the_skin_never_joins_the_deep_region():
     assert rim[:, :2, :].all(), "the dermis is skin"
     assert not (rim & sat).any()
     assert not rim[:, 10:, :30].any(), "muscle under thick fat is not skin"
+
+
+def _layered(fat_mm, *, septum: bool = False, pixel: float = 1.0):
+    """A disk body: 2 mm of dermis, fat ``fat_mm(theta)`` thick, then muscle.
+
+    With ``septum``, a lean line a pixel thick runs through the middle of the fat
+    over the back (θ 45°-135°), as the superficial fascia does.
+    """
+    n, slices = 230, 3
+    c = (n - 1) / 2
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64)
+    y, x = (yy - c) * pixel, (xx - c) * pixel
+    theta = np.arctan2(y, x)
+    depth = R - np.hypot(x, y)
+    inside = depth >= 0
+    fat = inside & (depth >= 2.0) & (depth < 2.0 + fat_mm(theta))
+    if septum:
+        mid = 2.0 + fat_mm(theta) / 2
+        back = (np.degrees(theta) > 45) & (np.degrees(theta) < 135)
+        fat &= ~(back & (np.abs(depth - mid) < 0.5 * pixel))
+    spacing = (3.0, pixel, pixel)
+    vol = lambda a: np.broadcast_to(a, (slices, n, n)).copy()  # noqa: E731
+    body = vol(inside)
+    fascia = fascia_distance(
+        vol(fat),
+        body,
+        distance_mm(body, spacing),
+        spacing_mm=spacing,
+    )
+    return fascia, theta, depth, inside, 2.0 + fat_mm(theta)
+
+
+def _on(depth, inside, true_depth, theta, lo_deg, hi_deg):
+    deg = np.degrees(theta)
+    return inside & (deg > lo_deg) & (deg < hi_deg) & (np.abs(depth - true_depth) < 0.5)
+
+
+def test_a_septum_through_the_fat_does_not_hold_the_fascia():
+    fascia, theta, depth, inside, true_depth = _layered(lambda t: 20.0 + 0 * t, septum=True)
+    on = _on(depth, inside, true_depth, theta, 50, 130)
+    assert on.sum() > 50
+    assert np.abs(fascia.signed_mm[1][on]).max() < 1.0
+    # The septum's pixels are superficial, well above the fascia.
+    septum = _on(depth, inside, 12.0, theta, 50, 130)
+    assert (fascia.signed_mm[1][septum] > 8.0).all()
+
+
+def test_the_fascia_follows_a_layer_that_thins_out():
+    """Fat 25 mm thick at the middle of the back, 3 mm at the sides; the dermis is never deep."""
+
+    def fat_mm(t):
+        return 3.0 + 22.0 * np.clip(np.sin(t), 0.0, None) ** 2
+
+    fascia, theta, depth, inside, true_depth = _layered(fat_mm)
+    on = _on(depth, inside, true_depth, theta, 10, 170)
+    assert np.abs(fascia.signed_mm[1][on]).max() < 1.0
+    dermis = inside & (depth < 1.5)
+    assert (fascia.signed_mm[1][dermis] > 0).all(), "the skin is never deep to the fascia"
+
+
+def test_fat_cut_by_the_field_of_view_is_not_subcutaneous_unless_it_reaches_the_skin():
+    """Issue #14: where the field of view cuts the body, pelvic fat runs off the image.
+
+    A body wider than the image: the skin along the bottom rows, subcutaneous
+    fat 10 mm thick under it; muscle above; and a pocket of visceral fat deep
+    in the muscle that runs off the top edge. Only the layer is subcutaneous.
+    """
+    from backmice.segment.fascia import subcutaneous_fat
+
+    rows, cols, pixel = 80, 60, 1.0
+    r = np.arange(rows)[:, None] * np.ones((1, cols))
+    body2 = r < 70  # air below row 70
+    depth2 = np.clip(70 - r, 0, None).astype(np.float32) * pixel  # below the skin
+    layer = body2 & (depth2 > 2) & (depth2 <= 12)
+    visceral = (r < 15) & (np.abs(np.arange(cols)[None, :] - 30) < 10)
+    fat2 = layer | visceral
+    vol = lambda a: np.broadcast_to(a, (3, rows, cols)).copy()  # noqa: E731
+    sat = subcutaneous_fat(vol(fat2), vol(body2), vol(depth2), pixel_mm=(pixel, pixel))
+    assert sat[:, layer].all()
+    assert not sat[:, visceral].any(), "fat running off the image was taken for the layer"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from backmice.measure.shape import measure_labels
+from backmice.segment.body import posterior_half
 
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
@@ -32,6 +34,8 @@ WINDOW_MM = 70.0
 _FASCIA = "#ff8c00"
 _NODULE = "#00e5ff"
 _AXES = "#ffe600"
+_SKIN = "#7cfc00"
+_SAT = "#ff66cc"
 
 
 def _display_range(image: np.ndarray, body: np.ndarray, fat: np.ndarray) -> tuple[float, float]:
@@ -50,24 +54,6 @@ def _draw_slice(ax, image2d, extent, vmin, vmax) -> None:
     ax.set_yticks([])
 
 
-def _posterior(analysis: Analysis, affine: np.ndarray) -> np.ndarray:
-    """The posterior half of the body (LPS y above the body's mean), where the fascia is read.
-
-    The fascia is looked for over the back; its zero level elsewhere (the flanks,
-    the abdominal wall) is not drawn, so the picture shows only what was measured.
-    """
-    body = analysis.body.mask
-    k, r, c = np.nonzero(body[:, ::4, ::4])
-    if k.size == 0:
-        return np.ones(body.shape, dtype=bool)
-    y_mid = float(
-        np.mean(affine[1, 3] + affine[1, 0] * k + affine[1, 1] * 4 * r + affine[1, 2] * 4 * c)
-    )
-    kk, rr, cc = np.ogrid[: body.shape[0], : body.shape[1], : body.shape[2]]
-    y = affine[1, 3] + affine[1, 0] * kk + affine[1, 1] * rr + affine[1, 2] * cc
-    return body & (y >= y_mid)
-
-
 def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
     """Draw the QC picture of an analysis into a PNG file.
 
@@ -81,8 +67,10 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
     image = analysis.fat.image
     labels = analysis.labels
     affine = volume.affine if volume.calibrated else np.eye(4)
+    # The fascia is looked for over the back; its zero level elsewhere (the flanks,
+    # the abdominal wall) is not drawn, so the picture shows only what was measured.
     signed = np.where(
-        _posterior(analysis, affine) if volume.calibrated else analysis.body.mask,
+        posterior_half(analysis.body.mask, affine) if volume.calibrated else analysis.body.mask,
         analysis.fascia.signed_mm,
         np.nan,
     )
@@ -112,6 +100,12 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
     _draw_slice(ax, image[k], extent_full, vmin, vmax)
     y = (np.arange(rows) * dy)[:, None] * np.ones((1, cols))
     x = np.ones((rows, 1)) * (np.arange(cols) * dx)[None, :]
+    # The skin and the subcutaneous fat the fascia was found under: where they are
+    # wrong, every depth is, and a look at them is the first check.
+    if analysis.body.mask[k].any():
+        ax.contour(x, y, analysis.body.mask[k], levels=[0.5], colors=_SKIN, linewidths=0.6)
+    if analysis.subcutaneous[k].any():
+        ax.contour(x, y, analysis.subcutaneous[k], levels=[0.5], colors=_SAT, linewidths=0.4)
     ax.contour(x, y, signed[k], levels=[0], colors=_FASCIA, linewidths=0.8)
     if labels[k].any():
         ax.contour(x, y, labels[k] > 0, levels=[0.5], colors=_NODULE, linewidths=0.8)
@@ -130,6 +124,17 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
             )
     title = f"{analysis.study or 'study'} — {analysis.method} — slice {k}"
     ax.set_title(title, color="white", fontsize=9)
+    if analysis.warnings:
+        ax.text(
+            0.02,
+            0.98,
+            "\n".join(textwrap.fill(f"⚠ {w}", 60) for w in analysis.warnings[:4]),
+            color=_AXES,
+            transform=ax.transAxes,
+            va="top",
+            fontsize=6,
+            bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none", "pad": 2},
+        )
     if not nodules:
         ax.text(
             0.5,
@@ -181,7 +186,8 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
     fig.text(
         0.01,
         0.005,
-        f"fascia (orange), nodule outline (cyan), long/short axes (yellow); lengths in {unit}",
+        "skin (green), subcutaneous fat (pink), fascia (orange, over the back), "
+        f"nodule outline (cyan), long/short axes (yellow); lengths in {unit}",
         color="#bbbbbb",
         fontsize=7,
     )

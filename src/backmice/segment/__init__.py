@@ -13,7 +13,12 @@ from __future__ import annotations
 from backmice.segment.bias import n4_correct
 from backmice.segment.body import Body, body_mask
 from backmice.segment.candidates import CandidateOptions, find_candidates
-from backmice.segment.fascia import Fascia, fascia_distance, subcutaneous_fat
+from backmice.segment.fascia import (
+    Fascia,
+    fascia_distance,
+    slices_without_fat,
+    subcutaneous_fat,
+)
 from backmice.segment.fat import FatSignal, Method, fat_signal_dixon, fat_signal_t1
 
 __all__ = [
@@ -28,5 +33,6 @@ __all__ = [
     "fat_signal_t1",
     "find_candidates",
     "n4_correct",
+    "slices_without_fat",
     "subcutaneous_fat",
 ]

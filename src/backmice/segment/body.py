@@ -21,6 +21,8 @@ __all__ = [
     "bounding_box",
     "distance_mm",
     "distance_mm_in_box",
+    "field_of_view",
+    "posterior_half",
     "skin_level",
     "smooth_in_plane",
 ]
@@ -30,6 +32,8 @@ EDT_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 log = logging.getLogger(__name__)
 
+_CROSS = ndimage.generate_binary_structure(2, 1)
+
 
 @dataclass(slots=True)
 class Body:
@@ -38,23 +42,22 @@ class Body:
     Attributes
     ----------
     mask : ndarray of bool, shape (slice, row, col)
-        Inside the body (skin included, internal cavities filled).
+        Inside the body (skin included, internal cavities filled); its edge is
+        the air/skin edge (:func:`body_mask`).
     depth_mm : ndarray of float32, same shape
-        Distance from the edge of ``mask``, mm: for a voxel inside the body,
-        the distance from its centre to the nearest voxel outside; 0 outside.
-        The mask's edge lies about 1–1.5 mm outside the skin (see
-        :func:`skin_level`); the analysis' depth bands are set on this map.
+        Depth below the skin, mm: for a voxel inside the body, the distance
+        from its centre to the nearest voxel centre outside; 0 outside. Where
+        the field of view cuts the body, the image's edge (or the zero padding
+        beyond it) is not skin.
     threshold : float
-        Signal level (of the smoothed image) separating air from tissue for
-        ``mask``.
+        Signal level (of the smoothed image) of the generous first mask.
     skin_depth_mm : ndarray of float32, same shape
-        Depth below the skin surface, mm: the air/skin boundary found at
-        sub-voxel level (:func:`skin_level`); for a voxel inside the skin, the
-        distance from its centre to the nearest voxel centre outside it, 0
-        elsewhere. Where the level is not found, ``depth_mm``.
+        The same array as ``depth_mm`` (kept under the name the measurements
+        use).
     skin_level : float or None
-        Signal level (of the lightly smoothed image) of the skin surface, half
-        way between air and the skin; None where it was not found.
+        Median signal level (of the lightly smoothed image) of the skin
+        surface, half way between air and the skin; None where no skin edge
+        was found (a body that fills the image).
     """
 
     mask: np.ndarray
@@ -184,6 +187,83 @@ def smooth_in_plane(image: np.ndarray, sigma_px: tuple[float, float]) -> np.ndar
     return out
 
 
+def _edge_profiles(
+    fine: np.ndarray,
+    coarse: np.ndarray,
+    mask: np.ndarray,
+    depth_mm: np.ndarray,
+    *,
+    spacing_mm: tuple[float, float, float],
+    max_rays: int,
+    reach_mm: tuple[float, float],
+    min_peak: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The air/skin edge on profiles along the inward normal at the mask's edge.
+
+    Returns
+    -------
+    points : ndarray of float, shape (n, 3)
+        The edge voxels the profiles start from, ``(slice, row, col)``.
+    levels : ndarray of float, shape (n,)
+        The signal at the air/skin edge of each profile (NaN where none).
+    offsets : ndarray of float, shape (n,)
+        How far inside the mask's edge the air/skin edge lies, mm.
+    profiles : ndarray of float, shape (n, samples)
+        The profiles, from ``reach_mm[0]`` (outside) to ``reach_mm[1]`` (inside).
+    """
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    pixel = float(max(sp[1], sp[2]))
+    # The depth is 0 outside the mask: look for its edge within the mask's box.
+    box = bounding_box(mask)
+    if box is None or mask.all():
+        return None
+    near = depth_mm[box]
+    edge = np.argwhere((near > 0) & (near <= pixel * 1.001))
+    if len(edge) == 0:
+        return None
+    edge += np.array([b.start for b in box])
+    edge = edge[:: max(1, -(-len(edge) // max_rays))].astype(np.float64)
+    # Inward normals (toward brighter), in mm, by central differences of the coarse
+    # image, in the slice plane (slices may be thick; the skin is found in each).
+    grad = np.zeros_like(edge)
+    for axis in (1, 2):
+        step = np.zeros(3)
+        step[axis] = 1.0
+        hi = ndimage.map_coordinates(coarse, (edge + step).T, order=1, mode="nearest")
+        lo = ndimage.map_coordinates(coarse, (edge - step).T, order=1, mode="nearest")
+        grad[:, axis] = (hi - lo) / (2.0 * sp[axis])
+    norm = np.linalg.norm(grad, axis=1)
+    ok = norm > 0
+    edge, normal = edge[ok], grad[ok] / norm[ok, None]
+    if len(edge) == 0:
+        return None
+    dt = 0.1
+    t = np.arange(reach_mm[0], reach_mm[1] + dt / 2, dt)
+    coords = edge[:, None, :] + t[None, :, None] * (normal / sp)[:, None, :]
+    profile = ndimage.map_coordinates(
+        fine, coords.reshape(-1, 3).T, order=1, mode="nearest"
+    ).reshape(len(edge), len(t))
+    slope = np.gradient(profile, dt, axis=1)
+    steepest = slope.max(axis=1, keepdims=True)
+    half = max(1, round(0.5 / dt))  # a peak is the largest slope within ±0.5 mm
+    local = ndimage.maximum_filter1d(slope, size=2 * half + 1, axis=1, mode="nearest")
+    peak = (slope >= local) & (slope >= min_peak * steepest) & (steepest > 0)
+    found = peak.any(axis=1)
+    first = np.argmax(peak, axis=1)
+    rows = np.arange(len(edge))
+    levels = np.where(found, profile[rows, first], np.nan)
+    offsets = t[first]
+    # A clear edge: the tissue within 4 mm inside it is well above the air outside it.
+    reach = round(4.0 / dt)
+    ahead = np.clip(first[:, None] + np.arange(reach)[None, :], 0, len(t) - 1)
+    tissue = profile[rows[:, None], ahead].max(axis=1)
+    behind = np.clip(first[:, None] - round(1.0 / dt) - np.arange(reach)[None, :], 0, len(t) - 1)
+    air = np.median(profile[rows[:, None], behind], axis=1)
+    with np.errstate(invalid="ignore"):
+        levels = np.where(tissue > 2.0 * np.maximum(air, 0.0) + 1e-12, levels, np.nan)
+    return edge, levels, offsets, profile
+
+
 def skin_level(
     fine: np.ndarray,
     coarse: np.ndarray,
@@ -195,21 +275,18 @@ def skin_level(
     reach_mm: tuple[float, float] = (-3.0, 5.0),
     min_peak: float = 0.5,
 ) -> float | None:
-    """Signal level of the skin surface: half way between air and the skin.
+    """Signal level of the skin surface: half way between air and the skin (median).
 
     A mask thresholded on a smoothed image lies outside the skin (smoothing
     spreads the bright tissue into the air, and the threshold sits near the
-    noise floor; about 1–1.5 mm on the phantoms). The level at which the
-    air/skin edge itself lies is read from profiles along the inward normal at
-    the mask's edge: the outermost strong rise of the signal (the first local
-    maximum of its slope that reaches ``min_peak`` of the profile's steepest)
-    is the air/skin edge, and the signal there, half way between air and the
-    skin for any symmetric blur, is that profile's level. The median over the
-    profiles is returned. Deeper, stronger edges (the dermis against brighter
-    subcutaneous fat on T1) are not taken for the skin while they are resolved
-    from it; where the skin is thinner than about 1.5 pixels the two edges merge
-    and the level is pulled toward the fat (a 2 mm skin on T1 at 1.5 mm pixels:
-    the depth below it reads about 0.5 mm shallow).
+    noise floor). The level at which the air/skin edge itself lies is read from
+    profiles along the inward normal at the mask's edge: the outermost strong
+    rise of the signal (the first local maximum of its slope that reaches
+    ``min_peak`` of the profile's steepest) is the air/skin edge, and the
+    signal there, half way between air and the skin for any symmetric blur, is
+    that profile's level. The median over the profiles is returned. Deeper,
+    stronger edges (the dermis against brighter subcutaneous fat on T1) are not
+    taken for the skin while they are resolved from it.
 
     Parameters
     ----------
@@ -236,49 +313,25 @@ def skin_level(
     -------
     float or None
         The level, or None when no edge was found or the level is not between
-        the air and the body's tissue (then there is nothing to refine).
+        the air and the body's tissue.
     """
-    sp = np.asarray(spacing_mm, dtype=np.float64)
-    pixel = float(max(sp[1], sp[2]))
-    # The depth is 0 outside the mask: look for its edge within the mask's box.
-    box = bounding_box(mask)
-    if box is None or mask.all():
+    found = _edge_profiles(
+        fine,
+        coarse,
+        mask,
+        depth_mm,
+        spacing_mm=spacing_mm,
+        max_rays=max_rays,
+        reach_mm=reach_mm,
+        min_peak=min_peak,
+    )
+    if found is None:
         return None
-    near = depth_mm[box]
-    edge = np.argwhere((near > 0) & (near <= pixel * 1.001))
-    if len(edge) == 0:
+    _, levels, _, profile = found
+    ok = np.isfinite(levels)
+    if not ok.any():
         return None
-    edge += np.array([b.start for b in box])
-    edge = edge[:: max(1, -(-len(edge) // max_rays))].astype(np.float64)
-    # Inward normals (toward brighter), in mm, by central differences of the coarse image.
-    grad = np.empty_like(edge)
-    for axis in range(3):
-        step = np.zeros(3)
-        step[axis] = 1.0
-        hi = ndimage.map_coordinates(coarse, (edge + step).T, order=1, mode="nearest")
-        lo = ndimage.map_coordinates(coarse, (edge - step).T, order=1, mode="nearest")
-        grad[:, axis] = (hi - lo) / (2.0 * sp[axis])
-    norm = np.linalg.norm(grad, axis=1)
-    ok = norm > 0
-    edge, normal = edge[ok], grad[ok] / norm[ok, None]
-    if len(edge) == 0:
-        return None
-    dt = 0.1
-    t = np.arange(reach_mm[0], reach_mm[1] + dt / 2, dt)
-    coords = edge[:, None, :] + t[None, :, None] * (normal / sp)[:, None, :]
-    profile = ndimage.map_coordinates(
-        fine, coords.reshape(-1, 3).T, order=1, mode="nearest"
-    ).reshape(len(edge), len(t))
-    slope = np.gradient(profile, dt, axis=1)
-    steepest = slope.max(axis=1, keepdims=True)
-    half = max(1, round(0.5 / dt))  # a peak is the largest slope within ±0.5 mm
-    local = ndimage.maximum_filter1d(slope, size=2 * half + 1, axis=1, mode="nearest")
-    peak = (slope >= local) & (slope >= min_peak * steepest) & (steepest > 0)
-    found = peak.any(axis=1)
-    if not found.any():
-        return None
-    first = np.argmax(peak, axis=1)
-    level = float(np.median(profile[np.flatnonzero(found), first[found]]))
+    level = float(np.median(levels[ok]))
     sub = (slice(None), slice(None, None, 3), slice(None, None, 3))
     air = float(np.median(fine[sub][~mask[sub]]))
     tissue = float(np.median(profile[:, -1]))  # ``reach_mm[1]`` inside the mask's edge
@@ -286,6 +339,86 @@ def skin_level(
         log.warning("skin level %.3g not between air %.3g and tissue %.3g", level, air, tissue)
         return None
     return level
+
+
+def _spread(
+    points: np.ndarray,
+    values: np.ndarray,
+    where: np.ndarray,
+    *,
+    spacing_mm: tuple[float, float, float],
+    sigma_mm: float,
+    log_scale: bool = False,
+) -> np.ndarray:
+    """A smooth map of values found at points, read at the voxels ``where``.
+
+    The values (with ``log_scale`` their logarithms: a coil's fall-off scales
+    the signal) are spread by normalised Gaussian convolution on a grid of
+    about 4 mm, so a skin level follows a coil's shading around the body, and
+    read back by linear interpolation.
+
+    Parameters
+    ----------
+    points : ndarray of float, shape (n, 3)
+        Where each value was found, ``(slice, row, col)``.
+    values : ndarray of float, shape (n,)
+        The values (finite; positive with ``log_scale``).
+    where : ndarray of bool, shape (slice, row, col)
+        The voxels whose level is wanted.
+    spacing_mm : (float, float, float)
+    sigma_mm : float
+        Gaussian sigma in the slice plane, mm (along the slices, at most 10 mm).
+
+    Returns
+    -------
+    ndarray of float32, shape (count of ``where``,)
+    """
+    step = np.array([max(1, round(4.0 / float(s))) for s in spacing_mm])
+    shape = tuple(int(n // f) + 2 for n, f in zip(where.shape, step, strict=True))
+    idx = np.rint(points / step).astype(np.intp)
+    num = np.zeros(shape)
+    den = np.zeros(shape)
+    np.add.at(num, tuple(idx.T), np.log(values) if log_scale else values)
+    np.add.at(den, tuple(idx.T), 1.0)
+    sigma = [
+        min(sigma_mm, 10.0 if axis == 0 else sigma_mm) / (float(s) * f)
+        for axis, (s, f) in enumerate(zip(spacing_mm, step, strict=True))
+    ]
+    num = ndimage.gaussian_filter(num, sigma, mode="nearest")
+    den = ndimage.gaussian_filter(den, sigma, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        field = np.where(den > 1e-9 * den.max(), num / den, np.nan)
+    # Where no profile reached (far from any edge), the nearest known level.
+    if np.isnan(field).any():
+        _, nearest = ndimage.distance_transform_edt(np.isnan(field), return_indices=True)
+        field = field[tuple(nearest)]
+    coords = np.argwhere(where).astype(np.float64) / step
+    out = ndimage.map_coordinates(field, coords.T, order=1, mode="nearest")
+    return (np.exp(out) if log_scale else out).astype(np.float32)
+
+
+def _peel(mask: np.ndarray, low: np.ndarray, *, box: tuple[slice, ...] | None) -> np.ndarray:
+    """``mask`` less the ``low`` voxels connected to the air around it, slice by slice.
+
+    Dark voxels inside the body (cortex, fascia, fluid) stay: only what is
+    reached from the outside through voxels below the skin level goes.
+    """
+    out = mask.copy()
+    if box is None:
+        return out
+    sub_mask, sub_low = mask[box], low[box]
+    keep = sub_mask.copy()
+    for k in range(sub_mask.shape[0]):
+        open_ = ~sub_mask[k] | sub_low[k]
+        labels, n = ndimage.label(open_, structure=_CROSS)
+        if n == 0:
+            continue
+        outside = np.zeros(n + 1, dtype=bool)
+        outside[labels[~sub_mask[k]]] = True
+        outside[0] = False
+        keep[k] &= ~outside[labels]
+    out[box] = keep
+    return out
 
 
 def _fill_per_slice(mask: np.ndarray, *, max_notch_px: float | None = None) -> np.ndarray:
@@ -353,53 +486,80 @@ def _label_sizes(labels: np.ndarray, n: int) -> np.ndarray:
     return counts
 
 
-def body_mask(
-    image: np.ndarray,
-    *,
-    spacing_mm: tuple[float, float, float],
-    threshold: float | None = None,
-    smooth_mm: float = 1.5,
-    skin_smooth_mm: float = 0.6,
-) -> Body:
-    """Segment the body against air and measure the depth below the skin.
+def field_of_view(image: np.ndarray) -> tuple[slice, ...]:
+    """The in-plane box of the image that was acquired: beyond it, only exact zeros.
 
-    The image is smoothed in the slice plane and thresholded (default: Otsu's
-    method on log intensities) to separate air and noise from tissue; the
-    largest connected component is kept and holes are filled in each slice, so
-    dark structures inside the body (bone cortex, fascia, fluid) belong to it.
+    Images converted or reformatted are often padded with zeros beyond the
+    field of view; where the padding meets the body, the body is cut by the
+    field of view, not bounded by skin. Air that a scanner sets to zero inside
+    the field of view is kept (it lies within the box).
 
     Parameters
     ----------
     image : ndarray, shape (slice, row, col)
-        Any MR image where tissue is brighter than air (T1, Dixon fat + water).
-    spacing_mm : (float, float, float)
-        ``(slice, row, col)`` spacing, mm.
-    threshold : float, optional
-        Air/tissue level (of the smoothed image); default from the image.
-    smooth_mm : float
-        Gaussian sigma (mm) of the in-plane smoothing before thresholding.
-    skin_smooth_mm : float
-        Gaussian sigma (mm) of the light in-plane smoothing in which the skin
-        surface is found at sub-voxel level (:func:`skin_level`).
 
     Returns
     -------
-    Body
+    tuple of slice
+        ``(all slices, rows, cols)``; the whole image when nothing is padded.
     """
-    # Noise in air overlaps dark tissue voxel by voxel: judge a smoothed image, and
-    # split air from tissue by Otsu's method on log intensities, which a coil's
-    # fall-off (dark tissue far from it) does not pull into the tissue range.
-    smooth = smooth_in_plane(
-        image, (smooth_mm / float(spacing_mm[1]), smooth_mm / float(spacing_mm[2]))
+    acquired = image != 0
+    rows = np.flatnonzero(acquired.any(axis=(0, 2)))
+    cols = np.flatnonzero(acquired.any(axis=(0, 1)))
+    if not rows.size or not cols.size:
+        return (slice(None),) * 3
+    return (
+        slice(None),
+        slice(int(rows[0]), int(rows[-1]) + 1),
+        slice(int(cols[0]), int(cols[-1]) + 1),
     )
-    if threshold is None:
-        sample = smooth[:, ::2, ::2]
-        sample = sample[np.isfinite(sample)]  # a copy: transformed in place
-        np.maximum(sample, 0, out=sample)
-        np.log1p(sample, out=sample)
-        threshold = float(np.expm1(threshold_otsu(sample)))
-        del sample
-    tissue = smooth > threshold
+
+
+def _pad_back(
+    part: np.ndarray, box: tuple[slice, ...], shape: tuple[int, ...], *, edge: bool = False
+) -> np.ndarray:
+    """``part`` (the crop of an array of ``shape`` at ``box``) put back in place.
+
+    Outside the box: zero (False), or with ``edge`` the nearest value inside it.
+    """
+    if part.shape == tuple(shape):
+        return part
+    starts = [b.indices(n)[0] for b, n in zip(box, shape, strict=True)]
+    pad = [(s, n - s - m) for s, n, m in zip(starts, shape, part.shape, strict=True)]
+    if edge:
+        return np.pad(part, pad, mode="edge")
+    return np.pad(part, pad)
+
+
+def posterior_half(body: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """The posterior half of the body: LPS y at or beyond the body's mean y.
+
+    The back (the subcutaneous fat and the fascia that the analysis measures)
+    lies there, whatever the slice orientation.
+
+    Parameters
+    ----------
+    body : ndarray of bool, shape (slice, row, col)
+    affine : ndarray, shape (4, 4)
+        Index to LPS, mm.
+
+    Returns
+    -------
+    ndarray of bool, same shape; the whole body when it is empty.
+    """
+    k, r, c = np.nonzero(body[:, ::4, ::4])
+    if k.size == 0:
+        return np.ones(body.shape, dtype=bool)
+    y_mid = float(
+        np.mean(affine[1, 3] + affine[1, 0] * k + affine[1, 1] * 4 * r + affine[1, 2] * 4 * c)
+    )
+    kk, rr, cc = np.ogrid[: body.shape[0], : body.shape[1], : body.shape[2]]
+    y = affine[1, 3] + affine[1, 0] * kk + affine[1, 1] * rr + affine[1, 2] * cc
+    return body & (y >= y_mid)
+
+
+def _largest_filled(tissue: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """The largest 6-connected component of ``tissue``, holes and edge notches filled."""
     labels, n = cc3d.connected_components(tissue, connectivity=6, return_N=True)
     if n == 0:
         mask = tissue
@@ -409,41 +569,141 @@ def body_mask(
         mask = labels == int(np.argmax(counts))
     # Freed at once, the labels' memory serves the next arrays: on a virtual machine,
     # pages untouched for a few seconds are dear to touch again.
-    del labels, tissue
-    mask = _fill_edge_notches(mask, pixel_mm=(float(spacing_mm[1]), float(spacing_mm[2])))
-    depth = distance_mm(mask, spacing_mm)
-    # The mask's edge lies outside the skin (the smoothing spreads tissue into the
-    # air and the threshold is near the noise floor): the depth below the skin is
-    # measured from the air/skin edge found at sub-voxel level in a lightly
-    # smoothed image. The mask and its own depth map are kept for the other stages.
+    del labels
+    return _fill_edge_notches(mask, pixel_mm=(float(spacing_mm[1]), float(spacing_mm[2])))
+
+
+def body_mask(
+    image: np.ndarray,
+    *,
+    spacing_mm: tuple[float, float, float],
+    threshold: float | None = None,
+    smooth_mm: float = 1.5,
+    skin_smooth_mm: float = 0.6,
+    reach_mm: tuple[float, float] = (-4.0, 16.0),
+    level_sigma_mm: float = 20.0,
+) -> Body:
+    """Segment the body against air, its edge on the skin, and the depth below the skin.
+
+    Two steps, because the air around a real body is not empty (blur, ghosting,
+    Gibbs ringing and parallel-imaging noise lie several millimetres beyond the
+    skin, above any threshold that keeps the darkest tissue):
+
+    1. A generous mask: the image smoothed in the slice plane and thresholded
+       (default: Otsu's method on the log of the non-zero intensities, which a
+       coil's fall-off does not pull into the tissue range), its largest
+       connected component with the holes of each slice filled, so dark
+       structures inside the body (bone cortex, fascia, fluid) belong to it.
+       Its edge lies in the blur and ghosts around the body.
+    2. The skin: on profiles along the inward normal of that edge, in a lightly
+       smoothed image, the air/skin edge is the outermost strong rise of the
+       signal, and the signal there (half way from air to the skin for a
+       symmetric blur) is the local skin level. The levels are spread smoothly
+       over the body (a coil's shading changes them), and what lies below the
+       local level and is reached from the air is peeled off the mask.
+
+    Parameters
+    ----------
+    image : ndarray, shape (slice, row, col)
+        Any MR image where tissue is brighter than air (T1, Dixon fat + water).
+    spacing_mm : (float, float, float)
+        ``(slice, row, col)`` spacing, mm.
+    threshold : float, optional
+        Air/tissue level of the generous mask (of the smoothed image); default
+        from the image.
+    smooth_mm : float
+        Gaussian sigma (mm) of the in-plane smoothing for the generous mask.
+    skin_smooth_mm : float
+        Gaussian sigma (mm) of the light in-plane smoothing in which the skin
+        is found.
+    reach_mm : (float, float)
+        The profiles run from ``reach_mm[0]`` outside the generous mask's edge
+        to ``reach_mm[1]`` inside it (mm); the skin is looked for, and peeled
+        to, no deeper than that.
+    level_sigma_mm : float
+        Gaussian sigma (mm) over which the skin level is spread.
+
+    Returns
+    -------
+    Body
+    """
+    full_shape = image.shape
+    fov = field_of_view(image)
+    image = image[fov]
+    # Noise in air overlaps dark tissue voxel by voxel: judge a smoothed image, and
+    # split air from tissue by Otsu's method on log intensities. Exact zeros (air
+    # masked by the scanner, or padding beyond the field of view) are not a level.
+    smooth = smooth_in_plane(
+        image, (smooth_mm / float(spacing_mm[1]), smooth_mm / float(spacing_mm[2]))
+    )
+    if threshold is None:
+        sample = smooth[:, ::2, ::2]
+        sample = sample[np.isfinite(sample) & (sample > 0)]  # a copy: transformed in place
+        if sample.size == 0:
+            threshold = 0.0
+        else:
+            # A body that fills the field of view leaves too little air for Otsu's
+            # two classes, which then split the tissue (fat from muscle): no tissue
+            # is darker than a twentieth of the bright fat, whatever the coil's
+            # shading, unless the noise itself is (three times the darkest
+            # percentile: the air, when there is any).
+            low, high = np.percentile(sample, [1.0, 99.0])
+            ceiling = max(0.05 * float(high), 3.0 * float(low))
+            np.log1p(sample, out=sample)
+            otsu = float(np.expm1(threshold_otsu(sample))) if np.ptp(sample) > 0 else 0.0
+            threshold = min(otsu, ceiling)
+        del sample
+    rough = _largest_filled(smooth > threshold, spacing_mm)
+    rough_depth = distance_mm(rough, spacing_mm)
     fine = smooth_in_plane(
         image, (skin_smooth_mm / float(spacing_mm[1]), skin_smooth_mm / float(spacing_mm[2]))
     )
-    level = skin_level(fine, smooth, mask, depth, spacing_mm=spacing_mm)
-    del smooth  # its memory serves the skin's arrays (see ``labels`` above)
-    skin_depth = depth
-    if level is not None:
-        # Only near the mask's edge: deeper dark structures (cortex, fascia, fluid)
-        # stay inside.
-        band = 3.0 * smooth_mm + 2.0 * max(float(spacing_mm[1]), float(spacing_mm[2]))
-        # Found and filled within the body's bounding box grown by a pixel: the air
-        # around it touches the image's edge, so the holes are the same as in the
-        # slice.
-        box = bounding_box(mask, margin=1)
-        skin = np.zeros_like(mask)
-        skin[box] = _fill_per_slice(mask[box] & ((fine[box] > level) | (depth[box] > band)))
-        del fine
-        skin_depth = distance_mm(skin, spacing_mm)
+    found = _edge_profiles(
+        fine,
+        smooth,
+        rough,
+        rough_depth,
+        spacing_mm=spacing_mm,
+        max_rays=20000,
+        reach_mm=reach_mm,
+        min_peak=0.5,
+    )
+    del smooth  # its memory serves the next arrays (see ``_largest_filled``)
+    mask, depth, level = rough, rough_depth, None
+    if found is not None:
+        points, levels, offsets, _ = found
+        ok = np.isfinite(levels) & (levels > 0)
+        if np.count_nonzero(ok) >= 10:
+            level = float(np.median(levels[ok]))
+            band = rough & (rough_depth <= reach_mm[1])
+            spread = {"spacing_mm": spacing_mm, "sigma_mm": level_sigma_mm}
+            low = np.zeros_like(rough)
+            # Below the local skin level, and no deeper than the skin was found
+            # nearby (a pixel's margin): tissue darker than the skin further in (a
+            # muscle in a coil's fall-off at the edge of the field of view) stays.
+            reach = _spread(points[ok], offsets[ok], band, **spread) + max(spacing_mm[1:])
+            low[band] = (
+                fine[band] < _spread(points[ok], levels[ok], band, log_scale=True, **spread)
+            ) & (rough_depth[band] <= reach)
+            del reach
+            peeled = _peel(rough, low, box=bounding_box(rough, margin=1))
+            del low, band
+            if peeled.any():
+                mask = _largest_filled(peeled, spacing_mm)
+                depth = distance_mm(mask, spacing_mm)
+    del fine
     log.info(
         "body: %.0f%% of the volume, air/tissue threshold %.3g, skin level %s",
         100 * mask.mean(),
         threshold,
         "not found" if level is None else f"{level:.3g}",
     )
+    mask = _pad_back(mask, fov, full_shape)
+    depth = _pad_back(depth, fov, full_shape)
     return Body(
         mask=mask,
         depth_mm=depth,
         threshold=float(threshold),
-        skin_depth_mm=skin_depth,
+        skin_depth_mm=depth,
         skin_level=level,
     )

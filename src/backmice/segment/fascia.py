@@ -42,7 +42,7 @@ from scipy import ndimage
 
 from backmice.segment.body import bounding_box, distance_mm, distance_mm_in_box
 
-__all__ = ["Fascia", "fascia_distance", "subcutaneous_fat"]
+__all__ = ["Fascia", "fascia_distance", "slices_without_fat", "subcutaneous_fat"]
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +151,10 @@ def subcutaneous_fat(
         total = in_band.sum()
         if total == 0:
             continue
+        # Fat that runs off the image where the field of view cuts the body is
+        # subcutaneous only when it reaches the skin band in view: visceral,
+        # ischioanal and pelvic fat run off the image too.
         keep = in_band >= max(10, min_share * total)
-        # Where the field of view cuts the body, the layer runs off the image: fat
-        # that does is subcutaneous too (its skin is outside the picture). The
-        # box's other sides lie outside the body, where no fat is.
-        edge = np.zeros_like(core)
-        edge[[0, -1], :] = True
-        edge[:, [0, -1]] = True
-        keep |= np.bincount(labels[edge & core], minlength=n + 1) >= 3
         keep[0] = False
         layer = keep[labels]
         if disk is not None:
@@ -175,6 +171,37 @@ def subcutaneous_fat(
                 layer |= sliver[rest]
         crop[k] = layer
     return out
+
+
+def slices_without_fat(
+    sat: np.ndarray, region: np.ndarray, *, min_area_px: int, min_share: float = 0.005
+) -> list[int]:
+    """Slices where ``region`` (the posterior body) holds (almost) no subcutaneous fat.
+
+    A reader sees subcutaneous fat over the back on every slice of a normal
+    study; where none is found, the fat threshold or the image is at fault, and
+    every measurement against the fascia there is unreliable: say so.
+
+    Parameters
+    ----------
+    sat : ndarray of bool, shape (slice, row, col)
+        Subcutaneous fat.
+    region : ndarray of bool, same shape
+        Where it is expected (the posterior half of the body).
+    min_area_px : int
+        Slices where ``region`` is smaller than this are not judged.
+    min_share : float
+        Fat covering less than this share of ``region`` counts as none.
+
+    Returns
+    -------
+    list of int
+        The slice indices.
+    """
+    area = region.sum(axis=(1, 2))
+    fat = (sat & region).sum(axis=(1, 2))
+    judged = area >= min_area_px
+    return [int(k) for k in np.flatnonzero(judged & (fat < min_share * area))]
 
 
 def _crop_box(body: np.ndarray, reach_px: int) -> tuple[slice, ...] | None:
