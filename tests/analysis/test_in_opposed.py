@@ -107,16 +107,36 @@ def test_opposed_echo_on_another_grid_analyses_the_in_phase_echo_as_t1(tmp_path,
     assert analysis.fat.fat_fraction is None
 
 
+def _blocks(values, size=3):
+    """A (1, size, size * len(values)) array: one size×size block per value."""
+    return np.repeat(np.asarray(values, dtype=np.float32), size)[None, None, :].repeat(size, 1)
+
+
 def test_two_point_fat_fraction_resolves_the_ambiguity_from_the_in_phase_score():
-    # Fat-dominant (ff 0.9), water-dominant (0.1) and mixed (0.5) voxels, T1-weighted.
-    true_ff = np.array([[[0.9, 0.1, 0.5, 0.0]]], dtype=np.float32)
-    t1 = np.array([[[1000.0, 350.0, 700.0, 0.0]]], dtype=np.float32)
+    # Fat-dominant (ff 0.9), water-dominant (0.1) and mixed (0.5) tissue, T1-weighted.
+    true_ff = _blocks([0.9, 0.1, 0.5, 0.0])
+    t1 = _blocks([1000.0, 350.0, 700.0, 0.0])
     in_phase, opposed = t1, t1 * np.abs(1 - 2 * true_ff)
-    score = np.array([[[1.0, 0.05, 0.55, -1.0]]], dtype=np.float32)
-    body = np.array([[[True, True, True, False]]])
+    score = _blocks([1.0, 0.05, 0.55, -1.0])
+    body = _blocks([1, 1, 1, 0]).astype(bool)
     fat = fat_signal_two_point(in_phase, opposed, body, score)
     assert fat.method is Method.INOUT
     np.testing.assert_allclose(fat.fat_fraction, true_ff, atol=1e-6)
-    assert fat.mask.tolist() == [[[True, False, True, False]]]
+    assert fat.mask[0, 0].tolist() == [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3
     with pytest.raises(ValueError, match="differ in shape"):
         fat_signal_two_point(in_phase, opposed[:, :, :2], body, score)
+
+
+def test_a_speck_of_low_score_in_fat_keeps_the_fat_branch_but_a_capsule_does_not():
+    shape = (1, 15, 15)
+    true_ff = np.full(shape, 0.9, dtype=np.float32)
+    score = np.ones(shape, dtype=np.float32)
+    score[0, 3, 3] = 0.45  # noise: a fat voxel whose in-phase score dips under 0.5
+    # A capsule: a ring of fibrous tissue (ff 0.1, dark on T1) round a fat core.
+    rr, cc = np.mgrid[:15, :15]
+    ring = np.abs(np.hypot(rr - 9, cc - 9) - 3.5) < 0.6
+    true_ff[0][ring], score[0][ring] = 0.1, 0.1
+    t1 = np.where(true_ff > 0.5, 1000.0, 350.0).astype(np.float32)
+    fat = fat_signal_two_point(t1, t1 * np.abs(1 - 2 * true_ff), np.ones(shape, bool), score)
+    assert fat.fat_fraction[0, 3, 3] == pytest.approx(0.9, abs=1e-6)
+    np.testing.assert_allclose(fat.fat_fraction[0][ring], 0.1, atol=1e-6)
