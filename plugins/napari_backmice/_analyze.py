@@ -38,6 +38,7 @@ from qtpy.QtWidgets import (
 from backmice.analysis import Analysis, AnalysisOptions, analyze, choose_stacks
 from backmice.io import Study, load, open_study
 from backmice.segment import Method, body_mask, fat_signal_dixon, fat_signal_t1, n4_correct
+from backmice.segment.fat import fat_signal_two_point
 
 from ._layers import (
     WORLD_AXIS_LABELS,
@@ -100,7 +101,7 @@ def compute_fat_score(
 
     The same stages as :func:`backmice.analysis.analyze_volume` up to the fat
     signal: body mask, N4 bias correction and the T1 fat score; or the Dixon
-    fat fraction.
+    fat fraction; or the two-point fat fraction of in/opposed-phase echoes.
 
     Parameters
     ----------
@@ -126,6 +127,9 @@ def compute_fat_score(
         body = body_mask(image.array, spacing_mm=spacing)
         corrected = n4_correct(image.array, body.mask, spacing_mm=spacing)[0] if n4 else image.array
         fat = fat_signal_t1(corrected, body.mask, body.depth_mm, spacing_mm=spacing)
+        if chosen is Method.INOUT:  # the in-phase echo's score decides fat or water dominance
+            opposed = load(stacks[1])
+            fat = fat_signal_two_point(image.array, opposed.array, body.mask, fat.score)
     return FatScore(fat.score, image.affine, chosen, image.series_uid)
 
 
@@ -231,7 +235,7 @@ class AnalyzeWidget(QWidget):
 
         self.stack_box = QComboBox()
         self.method_box = QComboBox()
-        self.method_box.addItems([AUTO, str(Method.T1), str(Method.DIXON)])
+        self.method_box.addItems([AUTO, *(str(m) for m in Method)])
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 100)
         self.slider.setValue(50)
@@ -306,15 +310,17 @@ class AnalyzeWidget(QWidget):
     def _choices(self) -> tuple[str | None, Method | None, str | None]:
         """(study path, method, series UID) for the analysis.
 
-        A Dixon stack chosen means the Dixon method on its fat + water pair
-        (which may be two series), so no series is imposed then.
+        A Dixon fat or water stack chosen means the Dixon method on its fat +
+        water pair (which may be two series), so no series is imposed then. An
+        in-phase or opposed-phase echo chosen keeps its series: both its echoes
+        are used when they share it (``inout``), else the echo itself.
         """
         data = self.stack_box.currentData()
         method = (
             None if self.method_box.currentText() == AUTO else Method(self.method_box.currentText())
         )
         series = data[1] if data else None
-        if data and str(data[2]).startswith("dixon") and method in (None, Method.DIXON):
+        if data and str(data[2]) in ("dixon_fat", "dixon_water") and method in (None, Method.DIXON):
             return self.study_path(), Method.DIXON, None
         return self.study_path(), method, series
 

@@ -1,8 +1,10 @@
 """The MRI analysis, stage by stage: :func:`analyze` a study, or :func:`analyze_volume`.
 
-1. choose the stack(s) by role: a Dixon fat + water pair, or a T1 (:func:`choose_stacks`);
+1. choose the stack(s) by role: a Dixon fat + water pair, a T1, or the in-phase and
+   opposed-phase echoes of a dual-echo T1 (:func:`choose_stacks`, :func:`choose`);
 2. body mask and depth below the skin;
-3. fat signal: N4-corrected T1 fat score, or the Dixon fat fraction;
+3. fat signal: N4-corrected T1 fat score, the Dixon fat fraction, or the two-point
+   Dixon fat fraction of the in/opposed-phase echoes;
 4. subcutaneous fat, the fascia and the signed distance to it;
 5. candidate nodules;
 6. every SPEC measurement of each.
@@ -14,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +40,16 @@ from backmice.segment import (
     subcutaneous_fat,
 )
 from backmice.segment.body import posterior_half
+from backmice.segment.fat import fat_signal_two_point
 from backmice.segment.level import sacrum_top_z_mm
 
 __all__ = [
     "Analysis",
     "AnalysisOptions",
+    "StackChoice",
     "analyze",
     "analyze_volume",
+    "choose",
     "choose_stacks",
     "midline_x_mm",
     "site_maps",
@@ -61,7 +66,7 @@ ProgressCallback = Callable[[str, float], None]
 #: filter in plain subcutaneous fat on the phantoms.
 #: On T1 the capsule is resolved and looking for fainter lines turns septa near
 #: the fascia into pockets (false candidates), so it is used for Dixon only.
-VALLEY_DEPTH = {Method.DIXON: 0.04, Method.T1: None}
+VALLEY_DEPTH = {Method.DIXON: 0.04, Method.INOUT: 0.04, Method.T1: None}
 
 
 #: Subcutaneous fat found deeper than this below the fascia (mm) is taken out of
@@ -91,10 +96,12 @@ class AnalysisOptions:
     Attributes
     ----------
     method : Method or None
-        ``t1`` or ``dixon``; None chooses from the roles found (Dixon when a fat
-        and water pair of the same geometry is there).
+        ``t1``, ``dixon`` or ``inout``; None chooses from the roles found
+        (:func:`choose`: Dixon when a fat and water pair of the same geometry is
+        there, then a pre-contrast T1, then an in/opposed-phase pair).
     threshold : float or None
-        Fat threshold on the fat score (T1) or fat fraction (Dixon); None: 0.5.
+        Fat threshold on the fat score (T1) or fat fraction (Dixon, in/opposed
+        phase); None: 0.5.
     n4 : bool
         Correct the T1 bias field first.
     candidates : CandidateOptions
@@ -134,9 +141,10 @@ class Analysis:
         The study's name (folder name, or the path given).
     method : Method
     stacks : tuple of Stack
-        The stacks used (T1; or Dixon fat, water).
+        The stacks used (T1; Dixon fat, water; or in-phase, opposed-phase).
     volume : Volume
-        The image analysed (T1, or Dixon fat); its grid is the grid of every map.
+        The image analysed (T1, Dixon fat, or the in-phase echo); its grid is
+        the grid of every map.
     fat : FatSignal
     body : Body
     subcutaneous : ndarray of bool
@@ -182,24 +190,84 @@ def _rank(stack: Stack) -> tuple:
     )
 
 
-def choose_stacks(
-    study: Study, *, method: Method | str | None = None, series_uid: str | None = None
-) -> tuple[Method, list[Stack]]:
-    """Pick what to analyse: a Dixon fat + water pair, or a T1 stack.
+@dataclass(frozen=True, slots=True)
+class StackChoice:
+    """What :func:`choose` picked, and why.
+
+    Attributes
+    ----------
+    method : Method
+    stacks : tuple of Stack
+        ``(t1,)``, ``(fat, water)`` or ``(in_phase, opposed)``.
+    notes : tuple of str
+        What the user should be told about the choice (which echo, which
+        method, what was passed over); the analysis adds them to its warnings.
+    """
+
+    method: Method
+    stacks: tuple[Stack, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _echo_label(stack: Stack) -> str:
+    parts = [] if stack.echo_number is None else [f"echo {stack.echo_number}"]
+    if stack.echo_time_ms is not None:
+        parts.append(f"TE {stack.echo_time_ms:g} ms")
+    return ", ".join(parts) or stack.description
+
+
+def _echo_index(stack: Stack, stacks: list[Stack]) -> int | None:
+    """The echo number a user names a stack by: EchoNumbers, else its place by TE in its series."""
+    if stack.echo_number is not None:
+        return stack.echo_number
+    times = sorted(
+        {s.echo_time_ms for s in stacks if s.series_uid == stack.series_uid and s.echo_time_ms}
+    )
+    return times.index(stack.echo_time_ms) + 1 if stack.echo_time_ms in times else None
+
+
+def _in_opposed_pairs(stacks: list[Stack]) -> list[tuple[Stack, Stack]]:
+    """In-phase and opposed-phase stacks of the same grid, best first (same series first)."""
+    ins = sorted((s for s in stacks if s.role is Role.DIXON_IN), key=_rank)
+    outs = [s for s in stacks if s.role is Role.DIXON_OUT]
+    pairs = [(i, o) for i in ins for o in outs if _same_grid(i, o)]
+    return sorted(pairs, key=lambda p: (p[0].series_uid != p[1].series_uid, _rank(p[0])))
+
+
+def choose(
+    study: Study,
+    *,
+    method: Method | str | None = None,
+    series_uid: str | None = None,
+    echo: int | None = None,
+) -> StackChoice:
+    """Pick what to analyse, and say why.
+
+    In order, unless ``method`` says otherwise: a Dixon fat + water pair of
+    the same grid (``dixon``); a pre-contrast T1 stack (``t1``); an in-phase
+    and an opposed-phase echo of the same grid (``inout``: the two-point Dixon
+    fat fraction, :func:`~backmice.segment.fat.fat_signal_two_point`); an
+    in-phase echo alone, analysed as the fat-bright image (``t1``); a dynamic
+    or post-contrast T1 (``t1``). A series or echo named explicitly is
+    analysed as fat-bright whatever its role. Among stacks of one role:
+    axial, calibrated, more slices, lower series number first.
 
     Parameters
     ----------
     study : Study
     method : Method or str, optional
-        Force ``t1`` or ``dixon``.
+        Force ``t1``, ``dixon`` or ``inout``. ``t1`` on a dual-echo study
+        takes the in-phase echo.
     series_uid : str, optional
         Only consider stacks of this series.
+    echo : int, optional
+        Only consider this echo: its EchoNumbers (``backmice info`` shows it
+        as ``echo N``), or its place by echo time in its series when the files
+        have no EchoNumbers.
 
     Returns
     -------
-    method : Method
-    stacks : list of Stack
-        ``[t1]`` or ``[fat, water]``.
+    StackChoice
 
     Raises
     ------
@@ -212,11 +280,22 @@ def choose_stacks(
         stacks = [s for s in stacks if s.series_uid == series_uid]
         if not stacks:
             raise InputError(f"no MR image stack with series UID {series_uid}", path=study.path)
+    if echo is not None:
+        every = stacks
+        stacks = [s for s in every if _echo_index(s, every) == echo]
+        if not stacks:
+            found = sorted({str(i) for s in every if (i := _echo_index(s, every)) is not None})
+            raise InputError(
+                f"no echo {echo}"
+                + (f" in series {series_uid}" if series_uid else "")
+                + (f"; echoes found: {', '.join(found)}" if found else "; no echo numbers found"),
+                path=study.path,
+            )
     fats = sorted((s for s in stacks if s.role is Role.DIXON_FAT), key=_rank)
     waters = [s for s in stacks if s.role is Role.DIXON_WATER]
     pairs = [(f, w) for f in fats for w in waters if _same_grid(f, w)]
     if method in (None, Method.DIXON) and pairs:
-        return Method.DIXON, list(pairs[0])
+        return StackChoice(Method.DIXON, pairs[0])
     if method is Method.DIXON:
         raise InputError(
             "Dixon analysis needs a fat and a water stack of the same geometry; found "
@@ -224,14 +303,120 @@ def choose_stacks(
             path=study.path,
         )
     t1 = sorted((s for s in stacks if s.role is Role.T1), key=_rank)
-    if series_uid and not t1:
+    pre = [s for s in t1 if not s.post_contrast]
+    post = [s for s in t1 if s.post_contrast]
+    in_out = _in_opposed_pairs(stacks)
+    if (method is Method.INOUT or (method is None and not pre)) and in_out:
+        ip, op = in_out[0]
+        return StackChoice(
+            Method.INOUT,
+            (ip, op),
+            (
+                f"in/opposed phase: fat fraction from the two-point Dixon estimate of the "
+                f"in-phase ({_echo_label(ip)}) and opposed-phase ({_echo_label(op)}) echoes, "
+                "fat-dominant where the in-phase image is fat-bright (docs/roles.md)",
+            ),
+        )
+    if method is Method.INOUT:
+        raise InputError(
+            "in/opposed-phase analysis needs an in-phase and an opposed-phase echo of the same "
+            "geometry; found " + _found(study),
+            path=study.path,
+        )
+    if pre:
+        return StackChoice(Method.T1, (pre[0],))
+    ins = sorted((s for s in stacks if s.role is Role.DIXON_IN), key=_rank)
+    if ins:
+        ip = ins[0]
+        outs = [s for s in stacks if s.role is Role.DIXON_OUT]
+        if in_out:
+            why = "as asked (--method t1)"
+        elif outs:
+            why = (
+                "its opposed-phase echo is on another grid ("
+                + "; ".join(f"{'x'.join(map(str, s.shape))} '{s.description}'" for s in outs)
+                + f" vs {'x'.join(map(str, ip.shape))}), so no two-point fat fraction"
+            )
+        else:
+            why = "there is no opposed-phase echo, so no two-point fat fraction"
+        return StackChoice(
+            Method.T1,
+            (ip,),
+            (
+                f"the in-phase echo ({_echo_label(ip)}, series {ip.series_uid}) is analysed as "
+                f"the T1 (fat-bright) image: {why}",
+            ),
+        )
+    if post:
+        return StackChoice(
+            Method.T1,
+            (post[0],),
+            (
+                f"the only T1 stack is dynamic or post-contrast ('{post[0].description}'): "
+                "enhancing tissue can look like fat",
+            ),
+        )
+    if series_uid or echo is not None:
         # A series named explicitly is taken as fat-bright whatever its role.
-        t1 = sorted((s for s in stacks if s.role not in (Role.LOCALIZER,)), key=_rank)
-    if t1:
-        return Method.T1, [t1[0]]
+        named = sorted(
+            (s for s in stacks if s.role is not Role.LOCALIZER),
+            key=lambda s: (s.role is Role.DIXON_OUT, _rank(s)),
+        )
+        if named:
+            caveat = (
+                ": an opposed-phase echo darkens every voxel where fat and water mix"
+                if named[0].role is Role.DIXON_OUT
+                else ""
+            )
+            return StackChoice(
+                Method.T1,
+                (named[0],),
+                (
+                    f"'{named[0].description}' (role {named[0].role}) is analysed as the T1 "
+                    f"(fat-bright) image, as asked{caveat}",
+                ),
+            )
     raise InputError(
-        "no T1 stack and no Dixon fat + water pair; found " + _found(study), path=study.path
+        "no T1 stack and no Dixon fat + water pair (nor an in/opposed-phase echo); found "
+        + _found(study),
+        path=study.path,
     )
+
+
+def choose_stacks(
+    study: Study,
+    *,
+    method: Method | str | None = None,
+    series_uid: str | None = None,
+    echo: int | None = None,
+) -> tuple[Method, list[Stack]]:
+    """Pick what to analyse: a Dixon fat + water pair, a T1 stack, or an in/opposed pair.
+
+    :func:`choose` without the notes.
+
+    Parameters
+    ----------
+    study : Study
+    method : Method or str, optional
+        Force ``t1``, ``dixon`` or ``inout``.
+    series_uid : str, optional
+        Only consider stacks of this series.
+    echo : int, optional
+        Only consider this echo (see :func:`choose`).
+
+    Returns
+    -------
+    method : Method
+    stacks : list of Stack
+        ``[t1]``, ``[fat, water]`` or ``[in_phase, opposed]``.
+
+    Raises
+    ------
+    InputError
+        No usable stack; the message says what was found.
+    """
+    choice = choose(study, method=method, series_uid=series_uid, echo=echo)
+    return choice.method, list(choice.stacks)
 
 
 def _found(study: Study) -> str:
@@ -259,6 +444,7 @@ def analyze_volume(
     image: Volume,
     *,
     water: Volume | None = None,
+    opposed: Volume | None = None,
     options: AnalysisOptions | None = None,
     study: str = "",
     stacks: tuple[Stack, ...] = (),
@@ -269,9 +455,12 @@ def analyze_volume(
     Parameters
     ----------
     image : Volume
-        T1 (fat bright), or the Dixon fat image.
+        T1 (fat bright), the Dixon fat image, or the in-phase echo.
     water : Volume, optional
         The Dixon water image (same grid); selects the Dixon method.
+    opposed : Volume, optional
+        The opposed-phase echo (same grid as the in-phase ``image``); selects
+        the two-point Dixon method (``inout``).
     options : AnalysisOptions, optional
     study : str
         Name written into the rows.
@@ -285,7 +474,11 @@ def analyze_volume(
     Analysis
     """
     options = options or AnalysisOptions()
-    method = Method.DIXON if water is not None else Method.T1
+    if water is not None and opposed is not None:
+        raise InputError("give a Dixon water image or an opposed-phase echo, not both")
+    method = (
+        Method.DIXON if water is not None else Method.INOUT if opposed is not None else Method.T1
+    )
     if options.method is not None and options.method is not method:
         raise InputError(f"method {options.method} asked for, but the volumes given are {method}")
     affine, spacing, calibrated = _grid(image)
@@ -319,6 +512,19 @@ def analyze_volume(
     if water is not None:
         stage("fat fraction", 0.15)
         fat = fat_signal_dixon(array, water.array, body.mask, threshold=options.threshold)
+        lap("fat")
+    elif opposed is not None:
+        if opposed.array.shape != array.shape:
+            raise InputError("the in-phase and opposed-phase echoes differ in shape")
+        stage("bias correction", 0.15)
+        corrected = n4_correct(array, body.mask, spacing_mm=spacing)[0] if options.n4 else array
+        lap("n4")
+        stage("fat fraction", 0.45)
+        # Which of fat and water dominates comes from the in-phase image's T1 fat score.
+        t1 = fat_signal_t1(corrected, body.mask, body.depth_mm, spacing_mm=spacing)
+        fat = fat_signal_two_point(
+            array, opposed.array, body.mask, t1.score, threshold=options.threshold
+        )
         lap("fat")
     else:
         stage("bias correction", 0.15)
@@ -493,6 +699,7 @@ def analyze(
     *,
     options: AnalysisOptions | None = None,
     series_uid: str | None = None,
+    echo: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> Analysis:
     """Analyse a study: choose its stack(s), load them and run every stage.
@@ -504,12 +711,16 @@ def analyze(
     options : AnalysisOptions, optional
     series_uid : str, optional
         Analyse this series.
+    echo : int, optional
+        Analyse this echo (its EchoNumbers; see :func:`choose`).
     progress : callable, optional
         Called as ``progress(stage, fraction_done)``.
 
     Returns
     -------
     Analysis
+        Its ``warnings`` start with what :func:`choose` said about the choice
+        (the echo taken, the method, what was passed over).
 
     Raises
     ------
@@ -518,16 +729,36 @@ def analyze(
     """
     options = options or AnalysisOptions()
     study = path if isinstance(path, Study) else open_study(path)
-    method, stacks = choose_stacks(study, method=options.method, series_uid=series_uid)
+    choice = choose(study, method=options.method, series_uid=series_uid, echo=echo)
+    method, stacks = choice.method, choice.stacks
     log.info(
         "analysing %s with %s: %s",
         study.path,
         method,
         "; ".join(f"{s.role} {s.description!r} ({s.series_uid})" for s in stacks),
     )
+    for note in choice.notes:
+        log.info("%s", note)
     image = load(stacks[0])
-    water = load(stacks[1]) if method is Method.DIXON else None
+    second = load(stacks[1]) if len(stacks) > 1 else None
+    notes = list(choice.notes)
+    if method is Method.INOUT and second is not None and second.array.shape != image.array.shape:
+        notes = [
+            f"the opposed-phase echo loaded as {second.array.shape}, the in-phase echo as "
+            f"{image.array.shape}: the in-phase echo is analysed as the T1 (fat-bright) image"
+        ]
+        method, stacks, second = Method.T1, stacks[:1], None
+    if options.method is not None and options.method is not method:
+        options = replace(options, method=method)
     name = Path(study.path).name or str(study.path)
-    return analyze_volume(
-        image, water=water, options=options, study=name, stacks=tuple(stacks), progress=progress
+    analysis = analyze_volume(
+        image,
+        water=second if method is Method.DIXON else None,
+        opposed=second if method is Method.INOUT else None,
+        options=options,
+        study=name,
+        stacks=tuple(stacks),
+        progress=progress,
     )
+    analysis.warnings[:0] = notes
+    return analysis

@@ -21,6 +21,7 @@ SERIES_KEYS = {
     "spacing_mm",
     "calibrated",
     "orientation",
+    "echo_time_ms",
 }
 
 

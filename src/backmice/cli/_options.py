@@ -30,12 +30,18 @@ def add_analysis_options(p: argparse.ArgumentParser, *, each_study: bool = False
         Word the help for a cohort (batch) rather than one study.
     """
     every = " for every study" if each_study else ""
-    p.add_argument("--method", choices=("t1", "dixon"), help="force the fat method")
+    p.add_argument(
+        "--method",
+        choices=("t1", "dixon", "inout"),
+        help="force the fat method: t1 (a T1 stack, or the in-phase echo), dixon (a fat + water "
+        "pair), inout (two-point Dixon from in-phase and opposed-phase echoes); default: the "
+        "first of dixon, a pre-contrast t1, inout that the study allows",
+    )
     p.add_argument(
         "--threshold",
         type=float,
         metavar="X",
-        help="fat threshold: fat score (T1, 0 muscle .. 1 fat) or fat fraction (Dixon); "
+        help="fat threshold: fat score (T1, 0 muscle .. 1 fat) or fat fraction (Dixon, inout); "
         "default 0.5",
     )
     p.add_argument(

@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "analyze",
         help="find and measure candidate nodules in one study",
         description=(
-            "Pick the study's T1 stack or Dixon fat + water pair (says which), segment the fat, "
+            "Pick the study's Dixon fat + water pair, T1 stack or in/opposed-phase echoes "
+            "(says which; docs/roles.md), segment the fat, "
             "the skin and the fascia, find candidate nodules and measure them. Writes "
             "DIR/nodules.csv, DIR/nodules.json, DIR/labels.nii.gz, DIR/fascia.nii.gz and "
             "DIR/qc.png, and prints a table. Ultrasound (a study with no MR images, or one "
@@ -32,6 +33,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("path", type=Path, metavar="PATH", help="study folder, DICOM file or DICOMDIR")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--series", metavar="UID", help="analyse this series (SeriesInstanceUID)")
+    p.add_argument(
+        "--echo",
+        type=int,
+        metavar="N",
+        help="analyse this echo of a series that holds several (its number, as 'backmice info' "
+        "shows it: 'echo N'); without it both echoes of an in/opposed-phase series are used, "
+        "or the in-phase one with --method t1",
+    )
     add_analysis_options(p)
     us = p.add_argument_group("ultrasound (a B-mode frame or cine: see docs/ultrasound.md)")
     us.add_argument(
@@ -204,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``backmice analyze``; returns the exit code."""
     from rich.console import Console
 
-    from backmice.analysis import analyze, choose_stacks
+    from backmice.analysis import analyze, choose
     from backmice.io import open_study
     from backmice.report import write_analysis
 
@@ -219,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
             path=args.path,
         )
     try:
-        method, stacks = choose_stacks(study, method=options.method, series_uid=args.series)
+        choice = choose(study, method=options.method, series_uid=args.series, echo=args.echo)
     except InputError as exc:
         if not any(s.role is Role.US for s in study.stacks):
             raise
@@ -230,10 +239,10 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     out = Console(width=console_width())
     out.print(
-        f"using {method}: "
+        f"using {choice.method}: "
         + "; ".join(
             f"{s.role} '{s.description}' ({'x'.join(map(str, s.shape))}, series {s.series_uid})"
-            for s in stacks
+            for s in choice.stacks
         ),
         highlight=False,
     )
@@ -248,10 +257,11 @@ def run(args: argparse.Namespace) -> int:
                 study,
                 options=options,
                 series_uid=args.series,
+                echo=args.echo,
                 progress=lambda stage, f: bar.update(task, description=stage, completed=f),
             )
     else:
-        analysis = analyze(study, options=options, series_uid=args.series)
+        analysis = analyze(study, options=options, series_uid=args.series, echo=args.echo)
     for w in analysis.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
     written = write_analysis(analysis, args.out, qc=not args.no_qc)

@@ -625,10 +625,17 @@ def _mr_info(ds: Dataset, shared: Dataset | None) -> dict[str, object]:
         "ti": _float(_value(ds, "InversionTime")),
         "echo_number": _int(_value(ds, "EchoNumbers")),
         "fat_suppression": str(_value(ds, "SpectrallySelectedSuppression") or "").upper(),
+        # For the in/opposed-phase decision and the choice among T1 stacks (roles.py).
+        "field_strength": _float(_value(ds, "MagneticFieldStrength")),
+        "flip_angle": _float(_value(ds, "FlipAngle")),
+        "contrast_agent": str(_value(ds, "ContrastBolusAgent") or "").strip(),
+        "temporal_positions": _int(_value(ds, "NumberOfTemporalPositions")),
     }
     timing = _first(shared, "MRTimingAndRelatedParametersSequence")
     if timing is not None and info["tr"] is None:
         info["tr"] = _float(timing.get("RepetitionTime"))
+    if timing is not None and info["flip_angle"] is None:
+        info["flip_angle"] = _float(timing.get("FlipAngle"))
     modifier = _first(shared, "MRModifierSequence")
     if modifier is not None and not info["fat_suppression"]:
         info["fat_suppression"] = str(modifier.get("SpectrallySelectedSuppression", "")).upper()

@@ -162,6 +162,14 @@ class Stack:
         whether they were copies.
     warnings : list of str
         What the user should know (non-uniform spacing, duplicates, ...).
+    echo_time_ms : float or None
+        EchoTime of the stack's images, ms (MR; a series holding several echoes
+        is split into one stack per echo).
+    echo_number : int or None
+        EchoNumbers of the stack's images.
+    post_contrast : bool
+        A dynamic or post-contrast series (:func:`backmice.io.roles.is_post_contrast`):
+        the analysis prefers a pre-contrast stack of the same role.
     """
 
     series_uid: str
@@ -190,6 +198,9 @@ class Stack:
     series_number: int | None = None
     duplicates: tuple[tuple[int, FrameRef], ...] = ()
     warnings: list[str] = field(default_factory=list)
+    echo_time_ms: float | None = None
+    echo_number: int | None = None
+    post_contrast: bool = False
 
     @property
     def units(self) -> str:
@@ -213,6 +224,7 @@ class Stack:
             "spacing_mm": [None if s is None else round(float(s), 6) for s in self.spacing_mm],
             "calibrated": self.calibrated,
             "orientation": self.orientation,
+            "echo_time_ms": None if self.echo_time_ms is None else round(self.echo_time_ms, 4),
         }
 
 

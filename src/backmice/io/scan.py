@@ -25,7 +25,7 @@ from backmice.errors import InputError
 from backmice.io.geometry import GeometryError, orientation_label, plane_affine, stack_geometry
 from backmice.io.header import FrameHeader, Header, _one_line, open_dicom, read_header
 from backmice.io.model import FrameRef, Role, SkippedFile, Stack, Study
-from backmice.io.roles import assign_role
+from backmice.io.roles import assign_role, echo_roles, is_post_contrast
 from backmice.io.ultrasound import select_tissue_region
 
 __all__ = ["iter_files", "open_study"]
@@ -320,11 +320,14 @@ def _frame_ref(h: Header, f: FrameHeader) -> FrameRef:
 def _build_stacks(headers: list[Header]) -> list[Stack]:
     headers, dup_warnings = _dedupe_instances(headers)
     stacks: list[Stack] = []
+    firsts: dict[int, Header] = {}
     for group in _group_frames(headers):
         h0 = group.items[0][0]
         stack = _make_stack(group)
         stack.warnings[:0] = dup_warnings.get(h0.series_uid, [])
         stacks.append(stack)
+        firsts[id(stack)] = h0
+    _tell_echoes_apart(stacks, firsts)
     stacks.sort(
         key=lambda s: (
             s.frames[0].path.as_posix() if s.frames and not s.series_uid else "",
@@ -337,11 +340,64 @@ def _build_stacks(headers: list[Header]) -> list[Stack]:
     return stacks
 
 
+def _tell_echoes_apart(stacks: list[Stack], firsts: dict[int, Header]) -> None:
+    """Roles and names of the echoes of a series that holds several (in place).
+
+    Each echo is a stack of its own (``_frame_key`` splits by EchoNumbers and
+    EchoTime); :func:`~backmice.io.roles.echo_roles` tells in-phase from
+    opposed-phase by the echo times, and each description gets ``echo N, TE x
+    ms`` so that ``backmice info`` tells them apart.
+    """
+    by_series: dict[str, list[Stack]] = defaultdict(list)
+    for stack in stacks:
+        if stack.series_uid and stack.modality == "MR" and stack.role.is_image:
+            by_series[stack.series_uid].append(stack)
+    for series in by_series.values():
+        echoes = {(s.echo_number, s.echo_time_ms) for s in series}
+        if len(echoes) < 2:
+            continue
+        # Echoes of one acquisition: the stacks that differ from each other only by echo.
+        for group in _same_acquisition(series):
+            if len({(s.echo_number, s.echo_time_ms) for s in group}) < 2:
+                continue
+            roles = echo_roles(
+                [s.role for s in group], [s.echo_time_ms for s in group], firsts[id(group[0])]
+            )
+            for stack, role in zip(group, roles, strict=True):
+                if role is not stack.role:
+                    log.debug("%s: %s -> %s by echo time", stack.description, stack.role, role)
+                    stack.role = role
+        for stack in series:
+            if stack.echo_time_ms is not None:
+                echo = "" if stack.echo_number is None else f"echo {stack.echo_number}, "
+                stack.description += f" ({echo}TE {stack.echo_time_ms:g} ms)"
+
+
+def _same_acquisition(series: list[Stack]) -> list[list[Stack]]:
+    """Stacks of a series grouped by geometry and image type (echoes share both)."""
+    groups: list[list[Stack]] = []
+    for stack in series:
+        for group in groups:
+            first = group[0]
+            if (
+                first.shape == stack.shape
+                and first.image_type[2:] == stack.image_type[2:]
+                and np.allclose(first.affine, stack.affine, atol=1e-3)
+            ):
+                group.append(stack)
+                break
+        else:
+            groups.append([stack])
+    return groups
+
+
 def _make_stack(group: _Group) -> Stack:
     items = group.items
     h0, f0 = items[0]
     image_type = f0.frame_type or h0.image_type
-    role = assign_role(h0, image_type=image_type)
+    echo_time = f0.echo_time if f0.echo_time is not None else h0.mr.get("te")
+    echo_time = float(echo_time) if isinstance(echo_time, float) and echo_time > 0 else None
+    role = assign_role(h0, image_type=image_type, echo_time_ms=echo_time)
     common = {
         "series_uid": h0.series_uid,
         "study_uid": h0.study_uid,
@@ -358,8 +414,16 @@ def _make_stack(group: _Group) -> Stack:
         "samples_per_pixel": h0.samples_per_pixel,
         "series_number": h0.series_number,
     }
+    if h0.modality == "MR":
+        echo_number = h0.mr.get("echo_number")
+        common["echo_time_ms"] = echo_time
+        common["echo_number"] = echo_number if isinstance(echo_number, int) else None
+        common["post_contrast"] = is_post_contrast(h0)
+    # Philips leaves SeriesDescription empty on some series: its ProtocolName names it.
     description = (
-        h0.description or f"{h0.modality or 'DICOM'} series {h0.series_number or ''}".strip()
+        h0.description
+        or str(h0.mr.get("protocol_name") or "").strip()
+        or f"{h0.modality or 'DICOM'} series {h0.series_number or ''}".strip()
     )
     if not role.is_image:
         n = h0.n_frames if h0.has_pixels else 0
