@@ -219,7 +219,6 @@ def fat_signal_t1(
     subcutaneous_band_mm: tuple[float, float] = (3.0, 15.0),
     spacing_mm: tuple[float, float, float] | None = None,
     flatten_mm: float | None = 40.0,
-    reference_depth_mm: float = 40.0,
 ) -> FatSignal:
     """A fat score from a bias-corrected fat-bright image (T1).
 
@@ -246,10 +245,6 @@ def fat_signal_t1(
         Divide the image by the smooth local level of the subcutaneous fat
         (Gaussian sigma in mm) before scoring, so fat scores 1 all round the
         body even where a coil's fall-off outlasts N4; None to skip.
-    reference_depth_mm : float
-        The local level of the fat is read from the fat between the top of
-        ``subcutaneous_band_mm`` and this depth (mm): the subcutaneous layer,
-        however thick.
 
     Returns
     -------
@@ -272,13 +267,7 @@ def fat_signal_t1(
     if flatten_mm and spacing_mm is not None:
         # What N4 leaves of a strong coil fall-off shows in the subcutaneous fat,
         # which should be one level all round: divide by its smooth local level.
-        # The level is read in the whole layer's depth, not only under the skin:
-        # a posterior coil's fall-off within a thick layer (its deep fat 30% darker
-        # than its superficial fat on real scans) would leave the deep fat below
-        # the threshold.
-        layer = body & (depth_mm >= subcutaneous_band_mm[0]) & (depth_mm <= reference_depth_mm)
-        ref = _fat_reference(corrected, layer, cut, fat, spacing_mm, flatten_mm)
-        del layer
+        ref = _fat_reference(corrected, band, cut, fat, spacing_mm, flatten_mm)
         # Divided into the reference's own array when the quotient's dtype is its
         # (a float32 image): one full-size array fewer to allocate.
         out = ref if np.result_type(corrected, ref) == ref.dtype else None
