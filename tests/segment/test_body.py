@@ -223,3 +223,34 @@ def test_a_dark_notch_where_the_field_of_view_cuts_the_body_is_body():
     assert body.mask[:, :20, 25:56].all(), "the cortex at the edge was left as air"
     marrow = ((xx - 40.0) / 6.0) ** 2 + ((yy - 4.0) / 12.0) ** 2 <= 1.0
     assert body.depth_mm[1][marrow].min() > 20.0
+
+
+def test_dark_tissue_where_the_field_of_view_cuts_the_body_is_not_air():
+    """A muscle in a coil's fall-off at the image's edge is not a pocket of air.
+
+    A body wider than the field of view: cut by the left and top edges, skin and
+    fat along its curved lower edge, air below. Along the left edge a band of
+    muscle 14 mm wide and 60 mm long reads barely above the air (the coil's
+    fall-off), beyond the small notches that are filled anyway.
+    """
+    pixel = 1.0
+    rng = np.random.default_rng(3)
+    n_rows, n_cols = 140, 160
+    yy, xx = np.mgrid[0:n_rows, 0:n_cols] * pixel
+    r = np.hypot(xx - 40.0, yy + 40.0)
+    plane = np.where(r <= 150.0, 330.0, AIR)  # muscle
+    plane = np.where((r <= 150.0) & (r > 130.0), 900.0, plane)  # subcutaneous fat
+    plane = np.where((r <= 150.0) & (r > 148.0), 420.0, plane)  # skin
+    band = (xx < 14.0) & (yy > 10.0) & (yy < 70.0)
+    plane = np.where(band, 90.0, plane)  # dark muscle against the left edge
+    image = np.stack(
+        [
+            np.hypot(plane + rng.normal(0, NOISE, plane.shape), rng.normal(0, NOISE, plane.shape))
+            for _ in range(3)
+        ]
+    )
+    body = body_mask(image.astype(np.float32), spacing_mm=(4.0, pixel, pixel))
+    assert body.mask[:, band].mean() > 0.98, "the dark muscle at the edge was taken for air"
+    assert not body.mask[:, r > 152.0].any()
+    # Nothing at the edge is skin: the dark band lies deep below the real skin.
+    assert body.depth_mm[1][band & (xx >= 4.0)].min() > 20.0
