@@ -291,6 +291,14 @@ def analyze_volume(
     warnings = list(image.warnings)
     if not calibrated:
         warnings.append("no calibration: lengths are in pixels (units px)")
+    if image.array.shape[0] == 1:
+        warnings.append(
+            "a single slice: analysed in 2D"
+            + (" (N4 bias correction in 2D)" if options.n4 and water is None else "")
+            + "; volumes take the slice as 1 "
+            + ("mm" if calibrated else "px")
+            + " thick and the through-plane extent is unknown"
+        )
 
     def stage(name: str, fraction: float) -> None:
         log.info("%s", name)
