@@ -62,6 +62,15 @@ ProgressCallback = Callable[[str, float], None]
 VALLEY_DEPTH = {Method.DIXON: 0.04, Method.T1: None}
 
 
+#: In-plane pixel sizes (mm) the analysis of a lower back can work on: its filters
+#: are sized in mm, and at 15 mm per pixel the analysis of 16 slices took minutes,
+#: at 1000 mm it did not finish.
+ANALYSIS_PIXEL_MM = (0.05, 5.0)
+#: Distances between slices (mm) the analysis can work on (0.02 mm did not finish
+#: in minutes; 1e5 mm exhausted the memory).
+ANALYSIS_SLICE_MM = (0.3, 30.0)
+
+
 #: Subcutaneous fat found deeper than this below the fascia (mm) is taken out of
 #: the layer: it is a herniation that joined it, not the layer.
 SAT_DEEP_MM = 1.5
@@ -253,6 +262,24 @@ def _grid(volume: Volume) -> tuple[np.ndarray, tuple[float, float, float], bool]
     return np.diag([1.0, 1.0, 1.0, 1.0]), (1.0, 1.0, 1.0), False
 
 
+def _check_spacing(image: Volume, spacing: tuple[float, float, float]) -> None:
+    """Refuse a calibrated grid whose spacing the analysis cannot work on (InputError)."""
+    low, high = ANALYSIS_PIXEL_MM
+    lo_s, hi_s = ANALYSIS_SLICE_MM
+    series = f"series {image.description!r} ({image.series_uid})"
+    if not all(low <= s <= high for s in spacing[1:]):
+        raise InputError(
+            f"{series} has pixels of {spacing[1]:g} x {spacing[2]:g} mm: the analysis works on "
+            f"{low:g}-{high:g} mm (check PixelSpacing, or choose another series with --series)"
+        )
+    if image.array.shape[0] > 1 and not lo_s <= spacing[0] <= hi_s:
+        raise InputError(
+            f"{series} has slices {spacing[0]:g} mm apart: the analysis works on "
+            f"{lo_s:g}-{hi_s:g} mm (check ImagePositionPatient, or choose another series with "
+            "--series)"
+        )
+
+
 def analyze_volume(
     image: Volume,
     *,
@@ -289,7 +316,9 @@ def analyze_volume(
     affine, spacing, calibrated = _grid(image)
     timings: dict[str, float] = {}
     warnings = list(image.warnings)
-    if not calibrated:
+    if calibrated:
+        _check_spacing(image, spacing)
+    else:
         warnings.append("no calibration: lengths are in pixels (units px)")
     if image.array.shape[0] == 1:
         warnings.append(

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pydicom
+import pytest
 from pydicom.uid import generate_uid
 
 from backmice.cli import main
@@ -58,3 +59,75 @@ def test_n4_on_one_slice_returns_the_slice_shape():
     corrected, bias = n4_correct(image, mask, spacing_mm=(1.0, 0.8, 0.8))
     assert corrected.shape == bias.shape == image.shape
     assert np.all(np.isfinite(corrected))
+
+
+# --- item 2: spacings outside any plausible range --------------------------------------------
+
+
+def _with(folder: Path, src: Path, change) -> Path:
+    folder.mkdir()
+    for f in sorted(src.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        change(ds)
+        ds.save_as(folder / f.name)
+    return folder
+
+
+@pytest.mark.parametrize("value", ["1e-300", "1e6"])
+def test_absurd_pixel_spacing_is_no_calibration(tmp_path, value):
+    from backmice.io import open_study
+
+    def change(ds):
+        ds.PixelSpacing = [value, value]
+
+    study = open_study(_with(tmp_path / "s", T1, change))
+    [stack] = study.stacks
+    assert not stack.calibrated and stack.spacing_mm == (None, None, None)
+    assert any("outside any plausible pixel size" in w for w in stack.warnings)
+
+
+def test_slices_a_hundred_metres_apart_are_no_calibration(tmp_path):
+    from backmice.io import open_study
+
+    def change(ds):
+        ds.ImagePositionPatient = [0.0, 0.0, 1e5 * int(ds.InstanceNumber)]
+
+    [stack] = open_study(_with(tmp_path / "s", T1, change)).stacks
+    assert not stack.calibrated
+    assert any("apart" in w for w in stack.warnings)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "message"),
+    [
+        ("PixelSpacing", ["15", "15"], "pixels of 15 x 15 mm"),
+        ("ImagePositionPatient", None, "slices 0.02 mm apart"),
+    ],
+)
+def test_analysis_refuses_spacings_it_cannot_work_on(tmp_path, capsys, keyword, value, message):
+    def change(ds):
+        if value is None:
+            ds.ImagePositionPatient = [0.0, 0.0, 0.02 * int(ds.InstanceNumber)]
+        else:
+            setattr(ds, keyword, value)
+
+    study = _with(tmp_path / "s", T1, change)
+    assert main(["analyze", str(study), "--out", str(tmp_path / "out"), "--no-qc"]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("delta_cm", "code"), [(2e-79, 0), (1e306, 0), (5.0, 2), (1e-4, 2)])
+def test_ultrasound_pixel_size_out_of_range(tmp_path, capsys, delta_cm, code):
+    def change(ds):
+        for region in ds.SequenceOfUltrasoundRegions:
+            region.PhysicalDeltaX = region.PhysicalDeltaY = delta_cm
+
+    study = _with(tmp_path / "s", SAMPLES / "us" / "01_us", change)
+    out = tmp_path / "out"
+    assert main(["analyze", str(study), "--out", str(out), "--no-qc"]) == code
+    err = capsys.readouterr().err
+    if code == 0:  # absurd: uncalibrated, in px, said so
+        assert "outside any plausible size" in err
+        assert json.loads((out / "nodules.json").read_text())["units"] == "px" or "px" in err
+    else:  # plausible but not what the analysis can work on
+        assert "the analysis works on 0.02-2 mm" in err
