@@ -243,7 +243,13 @@ def choose_stacks(
 
 def _found(study: Study) -> str:
     if not study.stacks:
-        return f"no images ({len(study.skipped)} file(s) skipped)"
+        if study.skipped:  # the first reason: often the only file, and its problem
+            first = study.skipped[0]
+            return (
+                f"no images ({len(study.skipped)} file(s) skipped; {Path(first.path).name}: "
+                f"{first.reason})"
+            )
+        return "no images"
     parts = [
         f"{s.role} ({s.modality}, {s.description!r}, {'x'.join(map(str, s.shape))})"
         for s in study.stacks

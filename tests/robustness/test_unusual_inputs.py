@@ -131,3 +131,49 @@ def test_ultrasound_pixel_size_out_of_range(tmp_path, capsys, delta_cm, code):
         assert json.loads((out / "nodules.json").read_text())["units"] == "px" or "px" in err
     else:  # plausible but not what the analysis can work on
         assert "the analysis works on 0.02-2 mm" in err
+
+
+# --- item 3: a small file declaring a huge image ----------------------------------------------
+
+
+def _jpeg_ls_declaring(path: Path, n: int) -> Path:
+    """A JPEG-LS MR file of about 2 kB whose header and codestream declare n x n pixels."""
+    import struct
+
+    import numpy as np
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLSLossless
+
+    jpeg_ls = pytest.importorskip("jpeg_ls")
+    data = bytearray(jpeg_ls.encode(np.zeros((8, 8), dtype=np.uint16)))
+    sof = data.find(b"\xff\xf7")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", n, n)
+    ds = pydicom.dcmread(_t1_slice())
+    ds.Rows = ds.Columns = n
+    ds.PixelData = encapsulate([bytes(data)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_the_pixel_limit_is_sized_to_the_machine():
+    from backmice.io import header
+
+    gib = 1024**3
+    assert header.machine_max_pixels(24 * gib) < 46_000 * 46_000
+    assert header.machine_max_pixels(1024 * gib) == 2**31
+    assert header.machine_max_pixels(1) == 2**24
+
+
+def test_a_small_file_declaring_46000_squared_pixels_is_exit_2(tmp_path, monkeypatch, capsys):
+    from backmice.io import header
+
+    # What the default is on a 24 GB machine (this one may have more).
+    monkeypatch.setattr(header, "MAX_PIXELS", header.machine_max_pixels(24 * 1024**3))
+    path = _jpeg_ls_declaring(tmp_path / "big" / "big.dcm", 46_000)
+    assert path.stat().st_size < 60_000
+    assert main(["analyze", str(path.parent), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "46000x46000" in err and "what this machine can load" in err

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from backmice.cli import console_width
+from backmice.cli import make_console, print_labelled
 from backmice.cli._options import add_analysis_options, options_from_args
 from backmice.errors import InputError
 from backmice.io.model import Role
@@ -63,10 +63,9 @@ def _seed(text: str) -> tuple[float, float]:
 
 
 def _table(analysis) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=console_width())
+    console = make_console()
     unit = analysis.volume.units
     table = Table(
         title=f"{analysis.study}: {len(analysis.nodules)} candidate nodule(s)", title_justify="left"
@@ -100,15 +99,15 @@ def _table(analysis) -> None:
 
 def _us_table(result) -> None:
     """Print the ultrasound nodules, the warnings (uncalibrated: loudly) and the cine spread."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=console_width())
+    console = make_console()
     unit = result.units
     if unit == "px":
         console.print(
-            "[bold red]UNCALIBRATED: this ultrasound has no usable region; every length below "
-            "is in PIXELS, not mm[/]"
+            "UNCALIBRATED: this ultrasound has no usable region; every length below "
+            "is in PIXELS, not mm",
+            style="bold red",
         )
     frames = result.volume.array.shape[0]
     table = Table(
@@ -157,13 +156,12 @@ def _us_table(result) -> None:
 
 def _run_ultrasound(study, args: argparse.Namespace) -> int:
     """``backmice analyze`` on an ultrasound series."""
-    from rich.console import Console
 
     from backmice.io import load
     from backmice.ultrasound import analyze_ultrasound, choose_ultrasound, write_ultrasound
 
-    err = Console(stderr=True, width=console_width())
-    out = Console(width=console_width())
+    err = make_console(stderr=True)
+    out = make_console()
     stack = choose_ultrasound(study, series_uid=args.series)
     out.print(
         f"using ultrasound '{stack.description}' ({'x'.join(map(str, stack.shape))}, "
@@ -181,7 +179,7 @@ def _run_ultrasound(study, args: argparse.Namespace) -> int:
         stack=stack,
     )
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        print_labelled(err, "warning:", w)
     written = write_ultrasound(result, args.out, qc=not args.no_qc)
     _us_table(result)
     out.print(f"wrote {', '.join(p.name for p in written.values())} to {args.out}", highlight=False)
@@ -202,14 +200,13 @@ def _is_ultrasound(study, args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice analyze``; returns the exit code."""
-    from rich.console import Console
 
     from backmice.analysis import analyze, choose_stacks
     from backmice.io import open_study
     from backmice.report import write_analysis
 
     options = options_from_args(args)
-    err = Console(stderr=True, width=console_width())
+    err = make_console(stderr=True)
     study = open_study(args.path)
     if _is_ultrasound(study, args):
         return _run_ultrasound(study, args)
@@ -228,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             + ("leave out --method" if args.method else "give --series UID or --seed"),
             path=exc.path,
         ) from None
-    out = Console(width=console_width())
+    out = make_console()
     out.print(
         f"using {method}: "
         + "; ".join(
@@ -253,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         analysis = analyze(study, options=options, series_uid=args.series)
     for w in analysis.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        print_labelled(err, "warning:", w)
     written = write_analysis(analysis, args.out, qc=not args.no_qc)
     _table(analysis)
     out.print(f"wrote {', '.join(p.name for p in written.values())} to {args.out}", highlight=False)

@@ -39,15 +39,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice export``; returns the exit code."""
-    from rich.console import Console
 
-    from backmice.cli import console_width
+    from backmice.cli import make_console
     from backmice.export import export_annotations
 
     written = export_annotations(
         args.source, args.out, formats=args.format, reader=args.reader, anonymize=args.anonymize
     )
-    Console(width=console_width()).print(
+    make_console().print(
         f"wrote {len(written)} file(s) to {args.out}: "
         + ", ".join(str(p.relative_to(args.out)) for p in written),
         highlight=False,

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from backmice.cli import console_width
+from backmice.cli import make_console, print_labelled
 from backmice.errors import InputError
 from backmice.io import Study, open_study
 
@@ -40,10 +40,9 @@ def _fmt_spacing(spacing) -> str:
 
 
 def _print_table(study: Study) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=console_width())
+    console = make_console()
     table = Table(title=f"{study.path}", title_justify="left")
     for name, justify in (
         ("#", "right"),
@@ -72,9 +71,9 @@ def _print_table(study: Study) -> None:
     console.print(table)
     for i, s in enumerate(study.stacks, 1):
         for w in s.warnings:
-            console.print(f"[yellow]#{i}:[/] {w}", highlight=False)
+            print_labelled(console, f"#{i}:", w)
     if study.skipped:
-        console.print(f"[bold]{len(study.skipped)} file(s) skipped:[/]")
+        console.print(f"{len(study.skipped)} file(s) skipped:", style="bold")
         for s in study.skipped[:_SKIPPED_SHOWN]:
             console.print(f"  {s.path}: {s.reason}", highlight=False, markup=False)
         if len(study.skipped) > _SKIPPED_SHOWN:
