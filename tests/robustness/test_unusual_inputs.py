@@ -7,6 +7,7 @@ or analysed the wrong thing without a word.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pydicom
@@ -177,3 +178,20 @@ def test_a_small_file_declaring_46000_squared_pixels_is_exit_2(tmp_path, monkeyp
     assert main(["analyze", str(path.parent), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "46000x46000" in err and "what this machine can load" in err
+
+
+# --- item 4: a valid header followed by a 2 GB sparse tail ------------------------------------
+
+
+def test_a_file_with_a_2gb_sparse_tail_is_read_from_its_header(tmp_path):
+    from backmice.io import load, open_study
+    from tests.robustness.fuzzing import time_limit
+
+    path = tmp_path / "tail.dcm"
+    shutil.copy(_t1_slice(), path)
+    with path.open("r+b") as fh:  # sparse: no disk used
+        fh.truncate(path.stat().st_size + 2**31)
+    with time_limit(60):  # a hang guard, not a timing: it walked the 2 GB tail before
+        study = open_study(path)
+        [stack] = study.stacks
+        assert load(stack).shape == (1, 192, 288)
