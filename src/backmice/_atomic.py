@@ -49,5 +49,16 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def write_text(target: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 ``text`` to ``target`` atomically."""
-    return write_bytes(target, text.encode("utf-8"))
+    """Write UTF-8 ``text`` to ``target`` atomically.
+
+    A file name that is not valid UTF-8 (surrogate escapes, as :mod:`os` gives
+    it) is written with its undecodable bytes as ``\\xff`` escapes
+    (:func:`backmice._names.printable`) rather than failing the whole file.
+    """
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        from backmice._names import printable
+
+        data = printable(text).encode("utf-8", "backslashreplace")
+    return write_bytes(target, data)

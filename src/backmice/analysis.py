@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backmice._names import study_name
 from backmice.errors import InputError
 from backmice.io import Role, Stack, Study, Volume, load, open_study
 from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules
@@ -542,7 +543,7 @@ def analyze(
     )
     image = load(stacks[0])
     water = load(stacks[1]) if method is Method.DIXON else None
-    name = Path(study.path).name or str(study.path)
+    name = study_name(study.path)
     return analyze_volume(
         image, water=water, options=options, study=name, stacks=tuple(stacks), progress=progress
     )

@@ -7,6 +7,7 @@ or analysed the wrong thing without a word.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -195,3 +196,34 @@ def test_a_file_with_a_2gb_sparse_tail_is_read_from_its_header(tmp_path):
         study = open_study(path)
         [stack] = study.stacks
         assert load(stack).shape == (1, 192, 288)
+
+
+# --- item 5: a study folder whose name is not valid UTF-8 -------------------------------------
+
+
+def _non_utf8_study(root: Path) -> Path:
+    folder = Path(os.fsdecode(os.fsencode(root) + b"/stud\xff\xfey"))
+    folder.mkdir(parents=True)
+    shutil.copy(_t1_slice(7), folder)
+    shutil.copy(_t1_slice(8), folder)
+    return folder
+
+
+def test_analyze_a_folder_whose_name_is_not_utf8(tmp_path):
+    study = _non_utf8_study(tmp_path / "in")
+    out = tmp_path / "out"
+    assert main(["analyze", str(study), "--out", str(out), "--no-qc"]) == 0
+    rows = (out / "nodules.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert rows and all(r.startswith("stud\\xff\\xfey,") for r in rows)
+    assert json.loads((out / "nodules.json").read_text(encoding="utf-8"))["study"] == (
+        "stud\\xff\\xfey"
+    )
+
+
+def test_batch_writes_studies_csv_for_a_folder_whose_name_is_not_utf8(tmp_path):
+    _non_utf8_study(tmp_path / "cohort")
+    out = tmp_path / "out"
+    code = main(["batch", str(tmp_path / "cohort"), "--out", str(out), "--no-qc", "--workers", "1"])
+    assert code == 0
+    studies = (out / "studies.csv").read_text(encoding="utf-8")
+    assert "stud\\xff\\xfey" in studies

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backmice._atomic import write_text
+from backmice._names import printable
 from backmice.batch.discover import StudyTask
 from backmice.batch.modality import ULTRASOUND, is_ultrasound_study
 from backmice.errors import InputError
@@ -292,7 +293,7 @@ def analyze_study(
     record = StudyRecord(
         study=task.name,
         status=StudyStatus.OK,
-        folder=task.rel,
+        folder=printable(task.rel),
         study_uid=task.study_uid or "",
         fingerprint=fingerprint,
     )
@@ -376,7 +377,7 @@ def write_failure(task: StudyTask, out: str, fingerprint: str, message: str) -> 
         study=task.name,
         status=StudyStatus.ERROR,
         message=_one_line(message),
-        folder=task.rel,
+        folder=printable(task.rel),
         study_uid=task.study_uid or "",
         fingerprint=fingerprint,
     )

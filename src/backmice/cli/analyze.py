@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from backmice._names import study_name
 from backmice.cli import make_console, print_labelled
 from backmice.cli._options import add_analysis_options, options_from_args
 from backmice.errors import InputError
@@ -169,7 +170,7 @@ def _run_ultrasound(study, args: argparse.Namespace) -> int:
         highlight=False,
     )
     volume = load(stack)
-    name = Path(study.path).name or str(study.path)
+    name = study_name(study.path)
     result = analyze_ultrasound(
         volume,
         seed=args.seed,
