@@ -26,7 +26,7 @@ from backmice._atomic import write_text
 from backmice._names import printable
 from backmice.batch.discover import StudyTask
 from backmice.batch.modality import ULTRASOUND, is_ultrasound_study
-from backmice.errors import InputError
+from backmice.errors import WRITE_ERRNOS, InputError, OutputError
 from backmice.io import Role, Stack, Study, open_study
 
 if TYPE_CHECKING:
@@ -343,6 +343,8 @@ def analyze_study(
             except InputError as exc:
                 record.status = StudyStatus.ERROR
                 record.message = _relative(_one_line(exc), task)
+            except OutputError as exc:  # the output folder, not this study: stop the batch
+                raise OutputError(exc.problem, path=out) from None
             except Exception as exc:  # a bug in backmice: record it, keep the batch going
                 log.exception("study %s failed", task.name)
                 record.status = StudyStatus.ERROR
@@ -355,8 +357,15 @@ def analyze_study(
             for child in tmp.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         record.seconds = time.perf_counter() - t0
-        write_text(tmp / RECORD_FILE, json.dumps(record.to_json(), indent=1) + "\n")
-        replace_dir(tmp, Path(out) / "studies" / task.name)
+        try:
+            write_text(tmp / RECORD_FILE, json.dumps(record.to_json(), indent=1) + "\n")
+            replace_dir(tmp, Path(out) / "studies" / task.name)
+        except OutputError as exc:
+            raise OutputError(exc.problem, path=out) from None
+        except OSError as exc:
+            if exc.errno in WRITE_ERRNOS:
+                raise OutputError.from_os_error(exc, out) from None
+            raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

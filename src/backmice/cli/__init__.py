@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Sequence
 
 from backmice import __version__
-from backmice.errors import InputError
+from backmice.errors import WRITE_ERRNOS, InputError, OutputError
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or EXIT_OK)
-    except (InputError, StoreError) as exc:
+    except (InputError, StoreError, OutputError) as exc:
         if args.debug:
             traceback.print_exc()
         # One line per problem, however long: never wrapped at the terminal width.
@@ -178,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr_console().print("interrupted")
         return 130
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # full disk, read-only
+            if args.debug:
+                traceback.print_exc()
+            _print_error("error:", str(OutputError.from_os_error(exc)))
+            return EXIT_BAD_INPUT
         if args.debug:
             raise
         _print_error(

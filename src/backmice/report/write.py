@@ -7,6 +7,7 @@ an interrupted run never leaves a half-written result behind.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
@@ -94,7 +95,26 @@ def write_nifti(path: str | os.PathLike[str], array: np.ndarray, affine: np.ndar
     """
     with atomic_path(path) as tmp:
         sitk.WriteImage(_itk_image(array, affine), str(tmp), useCompression=True)
+        _check_written(tmp, array.shape)
     return Path(path)
+
+
+def _check_written(path: Path, shape: tuple[int, ...]) -> None:
+    """Read a NIfTI file back: ITK's writer only prints (``NWAD: wrote only 0 of N bytes``)
+    when the disk is full, and would leave an empty file behind.
+
+    Raises
+    ------
+    OSError
+        ``ENOSPC`` (the usual cause) when the file cannot be read back whole.
+    """
+    try:
+        back = sitk.ReadImage(str(path))
+        ok = tuple(reversed(back.GetSize())) == tuple(shape)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise OSError(errno.ENOSPC, "the file could not be written whole (disk full?)", str(path))
 
 
 def write_analysis(
