@@ -11,7 +11,6 @@ import errno
 import os
 import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import pytest
