@@ -227,3 +227,33 @@ def test_batch_writes_studies_csv_for_a_folder_whose_name_is_not_utf8(tmp_path):
     assert code == 0
     studies = (out / "studies.csv").read_text(encoding="utf-8")
     assert "stud\\xff\\xfey" in studies
+
+
+# --- item 8: a folder holding several studies -------------------------------------------------
+
+
+def _two_studies(folder: Path) -> tuple[Path, str]:
+    shutil.copytree(T1, folder / "a")
+    study_uid, series_uid = generate_uid(), generate_uid()
+    (folder / "b").mkdir()
+    for f in sorted(T1.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.SOPInstanceUID = generate_uid()
+        ds.save_as(folder / "b" / f.name)
+    return folder, series_uid
+
+
+def test_analyze_refuses_a_folder_of_several_studies_and_says_what_to_do(tmp_path, capsys):
+    folder, series_uid = _two_studies(tmp_path / "two")
+    assert main(["analyze", str(folder), "--out", str(tmp_path / "out"), "--no-qc"]) == 2
+    err = capsys.readouterr().err
+    assert "holds 2 studies" in err and "backmice batch" in err and "--series" in err
+    assert not (tmp_path / "out" / "nodules.csv").exists()
+    assert main(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "study" in out.splitlines()[2] and "2 studies (StudyInstanceUID)" in out
+    code = main(
+        ["analyze", str(folder), "--out", str(tmp_path / "one"), "--no-qc", "--series", series_uid]
+    )
+    assert code == 0

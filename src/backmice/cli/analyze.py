@@ -187,6 +187,33 @@ def _run_ultrasound(study, args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_study(study, args: argparse.Namespace) -> None:
+    """Refuse a folder holding several studies (patients) unless --series names one series.
+
+    Raises
+    ------
+    InputError
+        Lists the studies (StudyInstanceUID, their series) and says what to do.
+    """
+    if args.series:
+        return
+    by_study: dict[str, list[str]] = {}
+    for s in study.stacks:
+        if s.role.is_image:
+            by_study.setdefault(s.study_uid, []).append(f"{s.role} {s.description!r}")
+    if len(by_study) < 2:
+        return
+    listed = "; ".join(
+        f"study {uid or '(no StudyInstanceUID)'}: {', '.join(stacks)}"
+        for uid, stacks in sorted(by_study.items())
+    )
+    raise InputError(
+        f"holds {len(by_study)} studies ({listed}): analyse them all with 'backmice batch', "
+        "or one with --series UID ('backmice info' lists the series)",
+        path=args.path,
+    )
+
+
 def _is_ultrasound(study, args: argparse.Namespace) -> bool:
     """Ultrasound when asked for or when the study has no MR images (the batch's rule)."""
     from backmice.batch.modality import is_ultrasound_study
@@ -216,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
             "--seed, --frame and --all-frames are for ultrasound, and there is none here",
             path=args.path,
         )
+    _one_study(study, args)
     try:
         method, stacks = choose_stacks(study, method=options.method, series_uid=args.series)
     except InputError as exc:

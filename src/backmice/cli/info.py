@@ -44,6 +44,10 @@ def _print_table(study: Study) -> None:
 
     console = make_console()
     table = Table(title=f"{study.path}", title_justify="left")
+    studies = sorted({s.study_uid for s in study.stacks})
+    several = len(studies) > 1
+    if several:  # a folder of several studies (patients): say which stack is whose
+        table.add_column("study", justify="right")
     for name, justify in (
         ("#", "right"),
         ("role", "left"),
@@ -58,6 +62,7 @@ def _print_table(study: Study) -> None:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for i, s in enumerate(study.stacks, 1):
         table.add_row(
+            *([str(studies.index(s.study_uid) + 1)] if several else []),
             str(i),
             str(s.role),
             s.modality,
@@ -69,6 +74,14 @@ def _print_table(study: Study) -> None:
             str(s.n_files),
         )
     console.print(table)
+    if several:
+        console.print(
+            f"{len(studies)} studies (StudyInstanceUID) in this folder: "
+            + "; ".join(f"{k} {uid or '(none)'}" for k, uid in enumerate(studies, 1))
+            + "; 'backmice batch' analyses each",
+            highlight=False,
+            soft_wrap=True,
+        )
     for i, s in enumerate(study.stacks, 1):
         for w in s.warnings:
             print_labelled(console, f"#{i}:", w)
