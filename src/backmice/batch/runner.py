@@ -281,6 +281,15 @@ def run(
         ``root`` is not a folder, the scheduler cannot be reached, or another
         batch is writing to ``out``.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A worker process is importing the script that called run() (spawn and
+        # forkserver import __main__ again): without the guard it would start a
+        # batch of its own, find the folder locked and die.
+        raise InputError(
+            "backmice.batch.run() was called again while a worker process was starting: the "
+            "script that calls it must do so under 'if __name__ == \"__main__\":' (worker "
+            "processes import the script; see docs/batch.md)"
+        )
     options = options or AnalysisOptions()
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 0 or (workers == 0 and scheduler is not None):
@@ -298,7 +307,7 @@ def run(
         else:
             executor = _Dask(scheduler, workers, level)
         try:
-            tasks = discover(root, map_fn=executor.map)
+            tasks = discover(root, map_fn=executor.map, exclude=(out,))
             records: dict[str, StudyRecord] = {}
             jobs = []
             for task in tasks:

@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
+    # --debug and -v also after the subcommand ("run again with --debug" says nothing
+    # of where); SUPPRESS keeps the value given before it when they are not repeated.
+    for subparser in sub.choices.values():
+        subparser.add_argument(
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output"
+        )
+        subparser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
     return parser
 
 

@@ -112,7 +112,10 @@ def _us_table(result) -> None:
         )
     frames = result.volume.array.shape[0]
     table = Table(
-        title=f"{result.study}: {len(result.nodules)} nodule(s), frame {result.frame} of {frames}",
+        title=(
+            f"{result.study}: {len(result.nodules)} nodule(s), frame {result.frame} of "
+            f"0-{frames - 1} (0-based, as --frame)"
+        ),
         title_justify="left",
     )
     for name in (
