@@ -31,3 +31,25 @@ def test_a_dying_worker_fails_its_study_and_the_batch_goes_on(tmp_path):
     assert "worker process died" in results["crash"]["message"]
     assert results["sr1"]["status"] == results["sr2"]["status"] == "no_stack"
     assert (tmp_path / "studies" / "crash" / "batch.json").is_file()
+
+
+def test_only_the_study_whose_worker_died_is_charged(tmp_path):
+    from tests.batch.helpers import dies_while_another_runs
+
+    root = tmp_path / "cohort"
+    shutil.copytree(SAMPLES / "us" / "01_us", root / "crash")
+    sr_only_study(root / "slow")
+    options = AnalysisOptions()
+    jobs = [(t, fingerprint(t, options)) for t in discover(root)]
+    pool = _Pool(2, logging.WARNING)
+    pool.fn = dies_while_another_runs
+    try:
+        results = {
+            task.name: doc for task, _, doc in pool.analyse(jobs, str(tmp_path), options, False)
+        }
+    finally:
+        pool.close()
+    assert results["crash"]["status"] == "error"
+    assert "worker process died" in results["crash"]["message"]
+    # Taken down twice with the crashing one, never charged: analysed in the end.
+    assert results["slow"]["status"] == "no_stack"

@@ -160,10 +160,13 @@ def read_record(folder: str | os.PathLike[str]) -> StudyRecord | None:
 
 
 def scratch_dir(out: str | os.PathLike[str], name: str) -> Path:
-    """A new empty temporary folder for ``name`` inside ``out``."""
+    """A new empty temporary folder for ``name`` inside ``out``: ``<name>.<pid>.<random>``.
+
+    The process id tells, when a worker process dies, whose study it was.
+    """
     base = Path(out) / SCRATCH
     base.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=base))
+    path = Path(tempfile.mkdtemp(prefix=f"{name}.{os.getpid()}.", dir=base))
     path.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; results follow the umask
     return path
 
