@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 
@@ -53,3 +54,43 @@ def test_only_the_study_whose_worker_died_is_charged(tmp_path):
     assert "worker process died" in results["crash"]["message"]
     # Taken down twice with the crashing one, never charged: analysed in the end.
     assert results["slow"]["status"] == "no_stack"
+
+
+def test_workers_stop_when_the_main_process_is_killed(tmp_path):
+    """A killed batch releases its lock; its workers must not go on writing into the folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    root = tmp_path / "cohort"
+    shutil.copytree(SAMPLES / "t1_axial", root / "a")  # about 10 s of analysis
+    out = tmp_path / "out"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    argv = ["batch", str(root), "--out", str(out), "--workers", "1", "--no-qc", "--quiet"]
+    main = subprocess.Popen(
+        [sys.executable, "-m", "backmice", *argv],
+        env={**os.environ, "PYTHONPATH": src},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers = []
+    try:
+        for _ in range(1200):  # until the study has started (ordering, not timing)
+            if (out / ".partial").is_dir() and any((out / ".partial").iterdir()):
+                break
+            time.sleep(0.05)
+        workers = psutil.Process(main.pid).children(recursive=True)
+        main.send_signal(signal.SIGKILL)
+        main.wait()
+        _gone, alive = psutil.wait_procs(workers, timeout=60)
+        assert not alive, "workers outlived the batch"
+        assert not (out / "studies" / "a").exists()
+    finally:
+        for proc in workers:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()

@@ -134,7 +134,7 @@ class _Pool:
             max_workers=self.workers,
             mp_context=_context(),
             initializer=init_worker,
-            initargs=(self.log_level,),
+            initargs=(self.log_level, os.getpid()),
         )
 
     def map(self, fn, *iterables):

@@ -403,9 +403,40 @@ def write_failure(task: StudyTask, out: str, fingerprint: str, message: str) -> 
     return record.to_json()
 
 
-def init_worker(level: int = logging.WARNING) -> None:
-    """Set up logging in a worker process like the command line does (quiet pydicom)."""
+#: How often a pool worker checks that the batch's main process is still alive (s).
+PARENT_CHECK_S = 0.5
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's process took the pid
+        return False
+    return True
+
+
+def _watch_main(pid: int) -> None:
+    """Exit this worker at once when the batch's main process is gone.
+
+    A killed main process releases the output folder's lock; its workers must not
+    go on writing results into the folder another batch may now own.
+    """
+    while _alive(pid):
+        time.sleep(PARENT_CHECK_S)
+    os._exit(3)
+
+
+def init_worker(level: int = logging.WARNING, main_pid: int | None = None) -> None:
+    """Set up a worker process: logging like the command line (quiet pydicom), and a
+    watch that ends the worker when the batch's main process ``main_pid`` dies."""
+    import threading
+
     import pydicom.config
+
+    if main_pid is not None:
+        threading.Thread(target=_watch_main, args=(main_pid,), daemon=True).start()
 
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
