@@ -6,6 +6,8 @@ import contextlib
 import logging
 import shutil
 
+import pytest
+
 from backmice.analysis import AnalysisOptions
 from backmice.batch import discover, fingerprint
 from backmice.batch.runner import _Pool
@@ -65,7 +67,7 @@ def test_workers_stop_when_the_main_process_is_killed(tmp_path):
     import time
     from pathlib import Path
 
-    import psutil
+    psutil = pytest.importorskip("psutil")  # with the dask extra (distributed needs it)
 
     root = tmp_path / "cohort"
     shutil.copytree(SAMPLES / "t1_axial", root / "a")  # about 10 s of analysis
