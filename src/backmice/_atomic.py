@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from backmice.errors import WRITE_ERRNOS, OutputError
+
 __all__ = ["atomic_path", "write_bytes", "write_text"]
 
 # mkstemp makes files readable by their owner only; results follow the umask instead.
@@ -25,10 +27,15 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     (atomic on POSIX and Windows).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(target.suffixes) or ".tmp"
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix, dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        suffix = "".join(target.suffixes) or ".tmp"
+        fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix, dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        if exc.errno in WRITE_ERRNOS:
+            raise OutputError.from_os_error(exc, target) from exc
+        raise
     tmp = Path(name)
     try:
         yield tmp
@@ -36,6 +43,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(fh.fileno())
         tmp.chmod(0o666 & ~_UMASK)
         tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in WRITE_ERRNOS:  # a full disk, a read-only folder: not a bug
+            raise OutputError.from_os_error(exc, target) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -49,5 +61,16 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def write_text(target: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 ``text`` to ``target`` atomically."""
-    return write_bytes(target, text.encode("utf-8"))
+    """Write UTF-8 ``text`` to ``target`` atomically.
+
+    A file name that is not valid UTF-8 (surrogate escapes, as :mod:`os` gives
+    it) is written with its undecodable bytes as ``\\xff`` escapes
+    (:func:`backmice._names.printable`) rather than failing the whole file.
+    """
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        from backmice._names import printable
+
+        data = printable(text).encode("utf-8", "backslashreplace")
+    return write_bytes(target, data)

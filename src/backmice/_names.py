@@ -8,10 +8,12 @@ disk must never escape the output folder or confuse a shell or a file system:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
+from pathlib import Path
 
-__all__ = ["safe_name"]
+__all__ = ["printable", "safe_name", "study_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 #: Names Windows refuses whatever the extension (outputs are often copied there).
@@ -56,3 +58,38 @@ def safe_name(text: object, *, max_len: int = 80, fallback: str = "unnamed") -> 
         digest = hashlib.sha1(raw.encode("utf-8", "surrogateescape")).hexdigest()[:8]
         name = f"{name[: max_len - 9]}-{digest}"
     return name
+
+
+def printable(text: str) -> str:
+    """``text`` as valid Unicode: undecodable bytes of a file name become ``\\xff``.
+
+    A file or folder name that is not valid UTF-8 reaches Python with surrogate
+    escapes, which no UTF-8 file (CSV, JSON) can hold; this shows each such byte
+    as its escape, so the name stays readable and distinct.
+
+    Parameters
+    ----------
+    text : str
+        A name as :mod:`os` returns it.
+
+    Returns
+    -------
+    str
+        Encodable as UTF-8.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def study_name(path: str | os.PathLike[str]) -> str:
+    """The name a study is reported under: its folder's (or file's) name, printable.
+
+    Parameters
+    ----------
+    path : path-like
+        What was opened (a folder, a file or a DICOMDIR).
+
+    Returns
+    -------
+    str
+    """
+    return printable(Path(path).name or str(path))

@@ -409,11 +409,13 @@ def agreement(project: Project, *, readers: Sequence[str] | None = None) -> Agre
 
 
 def _cell(value: Any) -> Any:
+    from backmice.report.write import spreadsheet_safe
+
     if value is None:
         return ""
     if isinstance(value, float):
         return round(value, 4)
-    return value
+    return spreadsheet_safe(value)
 
 
 def write_agreement(result: AgreementResult, out: str | os.PathLike[str]) -> dict[str, Path]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backmice._names import study_name
 from backmice.errors import InputError
 from backmice.io import Role, Stack, Study, Volume, load, open_study
 from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules
@@ -67,6 +68,15 @@ ProgressCallback = Callable[[str, float], None]
 #: On T1 the capsule is resolved and looking for fainter lines turns septa near
 #: the fascia into pockets (false candidates), so it is used for Dixon only.
 VALLEY_DEPTH = {Method.DIXON: 0.04, Method.INOUT: 0.04, Method.T1: None}
+
+
+#: In-plane pixel sizes (mm) the analysis of a lower back can work on: its filters
+#: are sized in mm, and at 15 mm per pixel the analysis of 16 slices took minutes,
+#: at 1000 mm it did not finish.
+ANALYSIS_PIXEL_MM = (0.05, 5.0)
+#: Distances between slices (mm) the analysis can work on (0.02 mm did not finish
+#: in minutes; 1e5 mm exhausted the memory).
+ANALYSIS_SLICE_MM = (0.3, 30.0)
 
 
 #: Subcutaneous fat found deeper than this below the fascia (mm) is taken out of
@@ -421,7 +431,13 @@ def choose_stacks(
 
 def _found(study: Study) -> str:
     if not study.stacks:
-        return f"no images ({len(study.skipped)} file(s) skipped)"
+        if study.skipped:  # the first reason: often the only file, and its problem
+            first = study.skipped[0]
+            return (
+                f"no images ({len(study.skipped)} file(s) skipped; {Path(first.path).name}: "
+                f"{first.reason})"
+            )
+        return "no images"
     parts = [
         f"{s.role} ({s.modality}, {s.description!r}, {'x'.join(map(str, s.shape))})"
         for s in study.stacks
@@ -438,6 +454,24 @@ def _grid(volume: Volume) -> tuple[np.ndarray, tuple[float, float, float], bool]
         spacing = (float(slice_mm), float(volume.spacing_mm[1]), float(volume.spacing_mm[2]))
         return volume.affine, spacing, True
     return np.diag([1.0, 1.0, 1.0, 1.0]), (1.0, 1.0, 1.0), False
+
+
+def _check_spacing(image: Volume, spacing: tuple[float, float, float]) -> None:
+    """Refuse a calibrated grid whose spacing the analysis cannot work on (InputError)."""
+    low, high = ANALYSIS_PIXEL_MM
+    lo_s, hi_s = ANALYSIS_SLICE_MM
+    series = f"series {image.description!r} ({image.series_uid})"
+    if not all(low <= s <= high for s in spacing[1:]):
+        raise InputError(
+            f"{series} has pixels of {spacing[1]:g} x {spacing[2]:g} mm: the analysis works on "
+            f"{low:g}-{high:g} mm (check PixelSpacing, or choose another series with --series)"
+        )
+    if image.array.shape[0] > 1 and not lo_s <= spacing[0] <= hi_s:
+        raise InputError(
+            f"{series} has slices {spacing[0]:g} mm apart: the analysis works on "
+            f"{lo_s:g}-{hi_s:g} mm (check ImagePositionPatient, or choose another series with "
+            "--series)"
+        )
 
 
 def analyze_volume(
@@ -484,8 +518,18 @@ def analyze_volume(
     affine, spacing, calibrated = _grid(image)
     timings: dict[str, float] = {}
     warnings = list(image.warnings)
-    if not calibrated:
+    if calibrated:
+        _check_spacing(image, spacing)
+    else:
         warnings.append("no calibration: lengths are in pixels (units px)")
+    if image.array.shape[0] == 1:
+        warnings.append(
+            "a single slice: analysed in 2D"
+            + (" (N4 bias correction in 2D)" if options.n4 and water is None else "")
+            + "; volumes take the slice as 1 "
+            + ("mm" if calibrated else "px")
+            + " thick and the through-plane extent is unknown"
+        )
 
     def stage(name: str, fraction: float) -> None:
         log.info("%s", name)
@@ -750,7 +794,7 @@ def analyze(
         method, stacks, second = Method.T1, stacks[:1], None
     if options.method is not None and options.method is not method:
         options = replace(options, method=method)
-    name = Path(study.path).name or str(study.path)
+    name = study_name(study.path)
     analysis = analyze_volume(
         image,
         water=second if method is Method.DIXON else None,

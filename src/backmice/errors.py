@@ -8,9 +8,17 @@ escapes is a bug in backmice (exit code 1).
 
 from __future__ import annotations
 
+import errno
 from os import PathLike
 
-__all__ = ["BackmiceError", "InputError"]
+__all__ = ["WRITE_ERRNOS", "BackmiceError", "InputError", "OutputError"]
+
+#: ``errno`` values that mean "this place cannot be written" (not a bug): a full
+#: disk or quota, a read-only file system, no permission, a file too large, an
+#: I/O error of the device.
+WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
+)
 
 
 class BackmiceError(Exception):
@@ -32,3 +40,37 @@ class InputError(BackmiceError, ValueError):
         self.problem = problem
         self.path = None if path is None else str(path)
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+class OutputError(BackmiceError):
+    """The results cannot be written where asked (full disk, read-only folder, no permission).
+
+    The command line turns it into exit code 2 with one line naming the file.
+
+    Parameters
+    ----------
+    problem : str
+        What the file system said, in words.
+    path : str or path-like, optional
+        The file or folder that could not be written.
+    """
+
+    def __init__(self, problem: str, *, path: str | PathLike[str] | None = None) -> None:
+        self.problem = problem
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, path: str | PathLike[str] | None = None) -> OutputError:
+        """The error for an :class:`OSError` of :data:`WRITE_ERRNOS` (``path``: where)."""
+        why = {
+            errno.ENOSPC: "the disk is full",
+            errno.EDQUOT: "the disk quota is exceeded",
+            errno.EROFS: "the file system is read-only",
+            errno.EACCES: "no permission to write here",
+            errno.EPERM: "no permission to write here",
+            errno.EFBIG: "the file is too large for the file system",
+            errno.EIO: "an input/output error on the disk",
+        }.get(exc.errno, exc.strerror or str(exc))
+        where = path if path is not None else exc.filename
+        return cls(f"cannot write the results: {why} ({exc.strerror or exc})", path=where)

@@ -13,3 +13,24 @@ def dies_on_crash(task, out, options, fingerprint, *, qc=True):
         scratch_dir(out, task.name)  # as analyze_study does first
         os._exit(1)
     return analyze_study(task, out, options, fingerprint, qc=qc)
+
+
+def dies_while_another_runs(task, out, options, fingerprint, *, qc=True):
+    """A study named ``crash*`` kills its worker once ``slow*`` has started; ``slow*`` waits."""
+    import time
+    from pathlib import Path
+
+    from backmice.batch.worker import SCRATCH
+
+    scratch = Path(out) / SCRATCH
+    if task.name.startswith("crash"):
+        scratch_dir(out, task.name)
+        for _ in range(600):  # the other study is in flight (ordering, not timing)
+            if any(p.name.startswith("slow.") for p in scratch.iterdir()):
+                break
+            time.sleep(0.05)
+        os._exit(1)
+    if task.name.startswith("slow"):
+        scratch_dir(out, task.name)
+        time.sleep(2.0)  # still running when the other worker dies
+    return analyze_study(task, out, options, fingerprint, qc=qc)

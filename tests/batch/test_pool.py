@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+
+import pytest
 
 from backmice.analysis import AnalysisOptions
 from backmice.batch import discover, fingerprint
@@ -31,3 +34,65 @@ def test_a_dying_worker_fails_its_study_and_the_batch_goes_on(tmp_path):
     assert "worker process died" in results["crash"]["message"]
     assert results["sr1"]["status"] == results["sr2"]["status"] == "no_stack"
     assert (tmp_path / "studies" / "crash" / "batch.json").is_file()
+
+
+def test_only_the_study_whose_worker_died_is_charged(tmp_path):
+    from tests.batch.helpers import dies_while_another_runs
+
+    root = tmp_path / "cohort"
+    shutil.copytree(SAMPLES / "us" / "01_us", root / "crash")
+    sr_only_study(root / "slow")
+    options = AnalysisOptions()
+    jobs = [(t, fingerprint(t, options)) for t in discover(root)]
+    pool = _Pool(2, logging.WARNING)
+    pool.fn = dies_while_another_runs
+    try:
+        results = {
+            task.name: doc for task, _, doc in pool.analyse(jobs, str(tmp_path), options, False)
+        }
+    finally:
+        pool.close()
+    assert results["crash"]["status"] == "error"
+    assert "worker process died" in results["crash"]["message"]
+    # Taken down twice with the crashing one, never charged: analysed in the end.
+    assert results["slow"]["status"] == "no_stack"
+
+
+def test_workers_stop_when_the_main_process_is_killed(tmp_path):
+    """A killed batch releases its lock; its workers must not go on writing into the folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    psutil = pytest.importorskip("psutil")  # with the dask extra (distributed needs it)
+
+    root = tmp_path / "cohort"
+    shutil.copytree(SAMPLES / "t1_axial", root / "a")  # about 10 s of analysis
+    out = tmp_path / "out"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    argv = ["batch", str(root), "--out", str(out), "--workers", "1", "--no-qc", "--quiet"]
+    main = subprocess.Popen(
+        [sys.executable, "-m", "backmice", *argv],
+        env={**os.environ, "PYTHONPATH": src},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers = []
+    try:
+        for _ in range(1200):  # until the study has started (ordering, not timing)
+            if (out / ".partial").is_dir() and any((out / ".partial").iterdir()):
+                break
+            time.sleep(0.05)
+        workers = psutil.Process(main.pid).children(recursive=True)
+        main.send_signal(signal.SIGKILL)
+        main.wait()
+        _gone, alive = psutil.wait_procs(workers, timeout=60)
+        assert not alive, "workers outlived the batch"
+        assert not (out / "studies" / "a").exists()
+    finally:
+        for proc in workers:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()

@@ -85,3 +85,60 @@ def test_the_key_can_come_from_the_environment(monkeypatch):
     assert Pseudonymizer().patient("1", "A^B") != Pseudonymizer().patient("1", "A^B")
     p = Pseudonymizer("k")
     assert p.patient("1", "A^B") != p.patient("2", "A^B")
+
+
+def test_basic_profile_replaces_uids_dates_and_names_consistently(result, tmp_path):
+    """PS3.15 Basic Profile: no source UID, date, institution or description is left."""
+    from backmice.export import from_result
+
+    export_annotations(
+        result, tmp_path, formats=["seg", "sr"], anonymize=True, key="k", include_rejected=True
+    )
+    source = pydicom.dcmread(from_result(result).source_paths[0], stop_before_pixels=True)
+    originals = {
+        str(source.StudyInstanceUID),
+        str(source.SeriesInstanceUID),
+        str(source.SOPInstanceUID),
+        str(source.FrameOfReferenceUID),
+    }
+    seg = pydicom.dcmread(next(tmp_path.rglob("seg.dcm")))
+    srs = [pydicom.dcmread(p) for p in sorted(tmp_path.rglob("sr*.dcm"))]
+    for ds in (seg, *srs):
+        data = ds.to_json()  # every element, sequences included
+        assert not any(uid in data for uid in originals), ds.SOPClassUID
+        assert ds.StudyDate == "" and ds.StudyTime == "" and ds.StudyID == ""
+        assert ds.ContentDate == "19000101"
+        for name in ("InstitutionName", "StudyDescription", "SeriesDate", "PatientAge"):
+            assert name not in ds
+        [code] = ds.DeidentificationMethodCodeSequence
+        assert (code.CodeValue, code.CodingSchemeDesignator) == ("113100", "DCM")
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    # One map for all: the SEG, its SRs and their references agree.
+    assert {ds.StudyInstanceUID for ds in (seg, *srs)} == {seg.StudyInstanceUID}
+    assert len({ds.FrameOfReferenceUID for ds in (seg,)}) == 1
+    for sr in srs:
+        refs = [
+            str(item.ReferencedSOPInstanceUID)
+            for study in sr.CurrentRequestedProcedureEvidenceSequence
+            for series in study.ReferencedSeriesSequence
+            for item in series.ReferencedSOPSequence
+        ]
+        assert seg.SOPInstanceUID in refs
+        assert (
+            seg.StudyInstanceUID == sr.CurrentRequestedProcedureEvidenceSequence[0].StudyInstanceUID
+        )
+    seg_tracking = {str(s.TrackingUID) for s in seg.SegmentSequence}
+    sr_tracking = {uid for sr in srs for uid in _values(sr, "UID")}
+    assert seg_tracking <= sr_tracking  # the SRs name the same (replaced) tracking UIDs
+
+
+def _values(ds, keyword: str) -> list[str]:
+    """Every value of ``keyword`` in ``ds`` and its sequences."""
+    out = []
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value:
+                out.extend(_values(item, keyword))
+        elif elem.keyword == keyword:
+            out.append(str(elem.value))
+    return out

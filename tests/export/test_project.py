@@ -65,14 +65,18 @@ def test_project_export_reads_the_readers_view(project, tmp_path):
     assert np.array_equal(ann.labels, labels)
     assert sorted(np.unique(labels).tolist()) == [0, 1, 2, 4]
     assert [r["nodule_id"] for r in ann.rows] == [1, 2, 4]
-    written = export_annotations(folder, tmp_path / "out", formats=["csv", "sr"], reader="anna")
+    written = export_annotations(
+        folder, tmp_path / "out", formats=["csv", "sr"], reader="anna", include_rejected=True
+    )
     assert {p.name for p in written} == {"nodules.csv", "seg.dcm", "sr.dcm"}
     assert set(_leaks(tmp_path / "out")) == {f"{key}/seg.dcm", f"{key}/sr.dcm"}
 
 
 def test_project_round_trip(project, result, tmp_path):
     folder, key = project
-    export_annotations(folder, tmp_path / "out", formats=["sr"], reader="anna")
+    export_annotations(
+        folder, tmp_path / "out", formats=["sr"], reader="anna", include_rejected=True
+    )
     files = sorted((tmp_path / "out" / key).glob("*.dcm"))
     fresh = tmp_path / "fresh"
     with Project.open(fresh) as p:
@@ -94,7 +98,9 @@ def test_project_round_trip(project, result, tmp_path):
 
 def test_project_import_needs_a_reader_for_a_seg_alone(project, tmp_path, capsys):
     folder, key = project
-    export_annotations(folder, tmp_path / "out", formats=["seg"], reader="anna")
+    export_annotations(
+        folder, tmp_path / "out", formats=["seg"], reader="anna", include_rejected=True
+    )
     seg = tmp_path / "out" / key / "seg.dcm"
     with pytest.raises(InputError, match="--reader"):
         import_files([seg], into=folder)

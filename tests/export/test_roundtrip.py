@@ -41,7 +41,7 @@ def _assert_same(imported, original) -> None:
 
 def test_seg_and_sr_round_trip_into_an_emptied_folder(result, tmp_path):
     original = from_result(result)
-    export_annotations(result, tmp_path / "out", formats=["sr"])
+    export_annotations(result, tmp_path / "out", formats=["sr"], include_rejected=True)
     files = sorted((tmp_path / "out" / "case01").glob("*.dcm"))
     assert [f.name for f in files] == ["seg.dcm", "sr-anna.dcm", "sr-backmice.dcm"]
     _wipe(result)
@@ -55,7 +55,7 @@ def test_seg_and_sr_round_trip_into_an_emptied_folder(result, tmp_path):
 
 def test_import_into_the_same_folder_changes_nothing(result, tmp_path):
     before = {p.name: p.read_bytes() for p in result.iterdir()}
-    export_annotations(result, tmp_path / "out", formats=["sr"])
+    export_annotations(result, tmp_path / "out", formats=["sr"], include_rejected=True)
     import_files(sorted((tmp_path / "out" / "case01").glob("*.dcm")), into=result)
     after = from_result(result)
     original_rows = json.loads(before["nodules.json"])["nodules"]
@@ -63,7 +63,9 @@ def test_import_into_the_same_folder_changes_nothing(result, tmp_path):
 
 
 def test_reader_view_exports_only_that_readers_nodules(result, tmp_path):
-    export_annotations(result, tmp_path / "out", formats=["sr", "json"], reader="anna")
+    export_annotations(
+        result, tmp_path / "out", formats=["sr", "json"], reader="anna", include_rejected=True
+    )
     doc = json.loads((tmp_path / "out" / "nodules.json").read_text())
     assert [r["nodule_id"] for r in doc["nodules"]] == [1, 2]
     assert {r["reader"] for r in doc["nodules"]} == {"anna"}
@@ -79,7 +81,7 @@ def test_enhanced_multiframe_source_round_trips(tmp_path):
     folder = make_result(tmp_path, enhanced=True)
     original = from_result(folder)
     assert len(original.source_paths) == 1
-    export_annotations(folder, tmp_path / "out", formats=["sr"])
+    export_annotations(folder, tmp_path / "out", formats=["sr"], include_rejected=True)
     _wipe(folder)
     import_files(sorted((tmp_path / "out" / "case01").glob("*.dcm")), into=folder)
     _assert_same(from_result(folder), original)
@@ -89,7 +91,20 @@ def test_cli_export_then_import(result, tmp_path, capsys):
     original = from_result(result)
     out = tmp_path / "cli"
     assert (
-        main(["export", str(result), "--format", "sr", "--format", "csv", "--out", str(out)]) == 0
+        main(
+            [
+                "export",
+                str(result),
+                "--format",
+                "sr",
+                "--format",
+                "csv",
+                "--out",
+                str(out),
+                "--include-rejected",
+            ]
+        )
+        == 0
     )
     assert "seg.dcm" in capsys.readouterr().out
     _wipe(result)
@@ -123,7 +138,7 @@ def test_nonuniform_slice_spacing_round_trips(tmp_path):
     source = original.source()
     gaps = np.linalg.norm(np.diff(source.positions_mm, axis=0), axis=1)
     assert gaps.max() - gaps.min() > 1.0  # really non-uniform
-    export_annotations(folder, tmp_path / "out", formats=["sr"])
+    export_annotations(folder, tmp_path / "out", formats=["sr"], include_rejected=True)
     seg = pydicom.dcmread(tmp_path / "out" / "case01" / "seg.dcm")
     by_uid = {ds.SOPInstanceUID: ds for ds in source.datasets}
     for frame in seg.PerFrameFunctionalGroupsSequence:
@@ -140,7 +155,7 @@ def test_nonuniform_slice_spacing_round_trips(tmp_path):
 
 def test_an_sr_alone_restores_the_review(result, tmp_path):
     original = from_result(result)
-    export_annotations(result, tmp_path / "out", formats=["sr"])
+    export_annotations(result, tmp_path / "out", formats=["sr"], include_rejected=True)
     doc = json.loads((result / "nodules.json").read_text())
     doc["nodules"][0].update(subtype=None, status="candidate", volume_mm3=1.0)
     (result / "nodules.json").write_text(json.dumps(doc))
@@ -151,7 +166,7 @@ def test_an_sr_alone_restores_the_review(result, tmp_path):
 
 
 def test_an_sr_about_a_nodule_without_mask_is_bad_input(result, tmp_path):
-    export_annotations(result, tmp_path / "out", formats=["sr"])
+    export_annotations(result, tmp_path / "out", formats=["sr"], include_rejected=True)
     ann = from_result(result)
     write_nifti(result / "labels.nii.gz", np.where(ann.labels == 1, 0, ann.labels), ann.affine)
     with pytest.raises(InputError, match="nodule 1 has no mask"):

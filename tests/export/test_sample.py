@@ -40,7 +40,11 @@ def test_sample_exports_and_imports_back(analysed, tmp_path):
     seg = pydicom.dcmread(study / "seg.dcm")
     assert len(seg.SegmentSequence) == len(original.rows)
     assert str(seg.PatientName).startswith("ANON-") and seg.PatientBirthDate == ""
-    # Import into a copy of the result with its labels and rows forgotten.
+    # An anonymised SEG references replaced UIDs (PS3.15): import the plain export
+    # back into a copy of the result with its labels and rows forgotten.
+    plain = tmp_path / "plain"
+    assert main(["export", str(analysed), "--out", str(plain), "--format", "sr"]) == 0
+    (study,) = [p for p in plain.iterdir() if p.is_dir()]
     target = tmp_path / "target"
     target.mkdir()
     for name in ("nodules.json", "labels.nii.gz", "fascia.nii.gz"):

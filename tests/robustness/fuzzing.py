@@ -923,6 +923,107 @@ def _dicomdir(ch: Chooser, seeds: tuple[str, ...]) -> Case:
     return case
 
 
+def _single_slice(ch: Chooser, seeds: tuple[str, ...]) -> Case:
+    """One MR slice: one file of a series, or a series whose images all share one position."""
+    seed = _pick(ch, ("gen:series", "gen:series_rle", "MR_small.dcm", "gen:enhanced"))
+    files = dict(seed_files(seed))
+    names = sorted(files)
+    case = Case("single_slice", files, [f"seed {seed}"])
+    kind = ch.integer(0, 1) if len(names) > 1 else 1
+    if kind == 0:
+        keep = _pick(ch, names)
+        case.files = {keep: files[keep]}
+        case.how.append(f"only {keep} kept")
+    else:
+        first = None
+        for name in names:
+            ds = _dataset(files[name])
+            holders = _datasets_with(ds, "ImagePositionPatient")
+            for holder in holders:
+                if first is None:
+                    first = [float(v) for v in holder.ImagePositionPatient]
+                holder.ImagePositionPatient = first
+            files[name] = _save(ds)
+        case.how.append("every image (or frame) at the first one's position")
+    return case
+
+
+_ABSURD_PIXEL = ("1e-300\\1e-300", "1e-5\\1e-5", "1e3\\1e3", "1e6\\1e6", "2e-79\\0.5", "5e-324\\1")
+_ABSURD_DELTA = (2e-79, 1e306, 1e-300, 5e-324, 1e-5, 100.0, 1e30)
+_ABSURD_STEP = (1e5, 1e300, 3e3, 1e-3, 0.02)
+
+
+def _absurd_spacing(ch: Chooser, seeds: tuple[str, ...]) -> Case:
+    """PixelSpacing, slice positions or ultrasound pixel sizes far outside any real device's."""
+    seed = _pick(ch, ("gen:series", "gen:enhanced", "gen:us", "MR_small.dcm"))
+    files = dict(seed_files(seed))
+    case = Case("absurd_spacing", files, [f"seed {seed}"])
+    kind = ch.integer(0, 1)
+    delta, pixel, step = _pick(ch, _ABSURD_DELTA), _pick(ch, _ABSURD_PIXEL), _pick(ch, _ABSURD_STEP)
+    for i, name in enumerate(sorted(files)):
+        ds = _dataset(files[name])
+        enc = ds.original_encoding
+        regions = ds.get("SequenceOfUltrasoundRegions")
+        if regions:
+            for item in regions:
+                item.PhysicalDeltaX = item.PhysicalDeltaY = delta
+            case.how.append(f"{name}: PhysicalDeltaX/Y = {delta!r} cm")
+        elif kind == 0:
+            for holder in _datasets_with(ds, "PixelSpacing") or [ds]:
+                _set_raw(holder, "PixelSpacing", pixel.encode(), "DS", enc)
+            case.how.append(f"{name}: PixelSpacing = {pixel!r}")
+        else:
+            for k, holder in enumerate(_datasets_with(ds, "ImagePositionPatient")):
+                holder.ImagePositionPatient = [0.0, 0.0, (i + k) * step]
+            case.how.append(f"{name}: positions {step!r} mm apart")
+        files[name] = _save(ds)
+    return case
+
+
+#: Type 2 and 3 attributes anonymisers empty or remove.
+_ANONYMISED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "InstitutionName",
+    "StudyDescription",
+    "SeriesDescription",
+    "SeriesNumber",
+    "InstanceNumber",
+    "Manufacturer",
+    "BodyPartExamined",
+    "FrameOfReferenceUID",
+    "StudyInstanceUID",
+)
+
+
+def _anonymised(ch: Chooser, seeds: tuple[str, ...]) -> Case:
+    """Headers as anonymisers leave them: type 2 and 3 attributes emptied or removed."""
+    case, _, name = _seed_case("anonymised", ch, seeds)
+    names = sorted(case.files) if ch.integer(0, 1) else [name]
+    chosen = [_pick(ch, _ANONYMISED) for _ in range(ch.integer(1, 8))]
+    empty = bool(ch.integer(0, 1))
+    for n in names:
+        ds = _dataset(case.files[n])
+        for keyword in chosen:
+            if keyword not in ds:
+                continue
+            if empty:
+                _set_raw(ds, keyword, b"", ds[keyword].VR, ds.original_encoding)
+            else:
+                del ds[keyword]
+        case.files[n] = _save(ds)
+    case.how.append(f"{'emptied' if empty else 'removed'}: {', '.join(sorted(set(chosen)))}")
+    return case
+
+
 #: The classes of bad input: name -> (what is done, case maker).
 CLASSES: dict[str, tuple[str, Callable[[Chooser, tuple[str, ...]], Case]]] = {
     "truncated": ("file cut at any byte (half the cuts inside the header)", _truncated),
@@ -971,6 +1072,20 @@ CLASSES: dict[str, tuple[str, Callable[[Chooser, tuple[str, ...]], Case]]] = {
         "rubbish, sequences nested 3000 deep, empty files",
         _junk,
     ),
+    "single_slice": (
+        "one MR slice: one file of a series, or every image (or frame) at one position",
+        _single_slice,
+    ),
+    "absurd_spacing": (
+        "PixelSpacing 1e-300 to 1e6 mm, slices 1e-3 to 1e300 mm apart, ultrasound "
+        "PhysicalDeltaX/Y 2e-79 to 1e306 cm",
+        _absurd_spacing,
+    ),
+    "anonymised": (
+        "type 2 and 3 attributes (patient, study, institution, UIDs) emptied or removed, "
+        "as anonymisers leave them",
+        _anonymised,
+    ),
 }
 
 #: Examples per class in the test suite (``tests/robustness/test_fuzz.py``);
@@ -987,6 +1102,9 @@ SUITE_EXAMPLES: dict[str, int] = {
     "series_geometry": 120,
     "dicomdir": 25,
     "junk": 80,
+    "single_slice": 12,  # every case there is (hypothesis runs each once)
+    "absurd_spacing": 40,
+    "anonymised": 40,
 }
 
 
@@ -1065,6 +1183,15 @@ def _check_stack(stack: backmice.Stack, what: str) -> None:
     for s in stack.spacing_mm:
         if s is not None and not (math.isfinite(s) and s > 0):
             raise _violation(f"{what}: spacing {stack.spacing_mm}")
+    if stack.calibrated and stack.role.is_image:
+        from backmice.io.geometry import PLAUSIBLE_PIXEL_MM, PLAUSIBLE_SLICE_MM
+
+        low, high = PLAUSIBLE_PIXEL_MM
+        row, col = stack.spacing_mm[1:]
+        if any(s is not None and not low <= s <= high for s in (row, col)):
+            raise _violation(f"{what}: calibrated with pixels of {row} x {col} mm")
+        if stack.spacing_mm[0] is not None and stack.spacing_mm[0] > PLAUSIBLE_SLICE_MM:
+            raise _violation(f"{what}: calibrated with slices {stack.spacing_mm[0]} mm apart")
     affine = np.asarray(stack.affine)
     if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
         raise _violation(f"{what}: affine\n{affine}")
@@ -1098,7 +1225,23 @@ def _load(stack: backmice.Stack, result: Result, what: str) -> None:
         raise _violation(
             f"{what}: volume {volume.array.shape} {volume.array.dtype}, stack {stack.shape}"
         )
+    if volume.modality == "MR" and volume.array.shape[0] == 1 and min(volume.array.shape) >= 8:
+        _n4_single_slice(volume, what)
     result.outcomes["loaded"] += 1
+
+
+def _n4_single_slice(volume: backmice.Volume, what: str) -> None:
+    """N4 on one slice (it refused a spacing of 0 before it ran in 2D)."""
+    from backmice.segment.bias import n4_correct
+
+    spacing = tuple(1.0 if s is None else float(s) for s in volume.spacing_mm)
+    image = np.nan_to_num(np.abs(volume.array)) + 1.0
+    try:
+        corrected, _ = n4_correct(image, np.ones(image.shape, dtype=bool), spacing_mm=spacing)
+    except Exception as exc:
+        raise _violation(f"{what}: N4 on a single slice raised {type(exc).__name__}", exc) from None
+    if corrected.shape != image.shape:
+        raise _violation(f"{what}: N4 on a single slice gave {corrected.shape}")
 
 
 def check(folder: Path, files: list[Path], *, load: bool = True, timeout: float = 60) -> Result:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backmice import __version__
-from backmice._names import safe_name
+from backmice._names import printable, safe_name
 from backmice.errors import InputError
 from backmice.io import Study, open_study
 from backmice.io.scan import iter_files
@@ -60,19 +60,27 @@ class StudyTask:
     n_files: int
 
 
-def study_folders(root: str | os.PathLike[str]) -> list[Path]:
+def study_folders(
+    root: str | os.PathLike[str], *, exclude: tuple[str | os.PathLike[str], ...] = ()
+) -> list[Path]:
     """The study folders of a cohort root, sorted by name.
+
+    Folders left out are listed in a warning with the reason: hidden ones
+    (starting with ``.``), links to folders (not followed: they may loop or lead
+    out of the cohort), and the folders in ``exclude`` (the batch's own output
+    folder when it lies inside the root).
 
     Parameters
     ----------
     root : path-like
         The cohort folder.
+    exclude : tuple of path-like
+        Folders that are not studies (compared after resolving).
 
     Returns
     -------
     list of Path
-        Its non-hidden sub-folders (links to folders are not followed), or
-        ``[root]`` when it has none.
+        Its other sub-folders, or ``[root]`` when it has none.
 
     Raises
     ------
@@ -86,11 +94,21 @@ def study_folders(root: str | os.PathLike[str]) -> list[Path]:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
         raise InputError(f"cannot list the folder ({exc.strerror})", path=root) from None
-    folders = [
-        Path(e.path)
-        for e in entries
-        if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
-    ]
+    excluded = {Path(x).resolve() for x in exclude}
+    folders, skipped = [], []
+    for e in entries:
+        if not e.is_dir():  # follows links: a link to a folder is a folder here
+            continue
+        if e.is_symlink():
+            skipped.append((e.name, "a link to a folder (links are not followed)"))
+        elif e.name.startswith("."):
+            skipped.append((e.name, "a hidden folder (its name starts with '.')"))
+        elif Path(e.path).resolve() in excluded:
+            skipped.append((e.name, "the batch's output folder"))
+        else:
+            folders.append(Path(e.path))
+    for name, why in skipped:
+        log.warning("%s: folder %s skipped: %s", root, printable(name), why)
     loose = [e.name for e in entries if not e.name.startswith(".") and e.is_file()]
     if not folders:
         return [root]
@@ -185,7 +203,12 @@ def _unique(tasks: list[StudyTask]) -> list[StudyTask]:
     return sorted(out, key=lambda t: t.name)
 
 
-def discover(root: str | os.PathLike[str], *, map_fn=map) -> list[StudyTask]:
+def discover(
+    root: str | os.PathLike[str],
+    *,
+    map_fn=map,
+    exclude: tuple[str | os.PathLike[str], ...] = (),
+) -> list[StudyTask]:
     """Every study under a cohort root, sorted by name.
 
     Parameters
@@ -195,6 +218,8 @@ def discover(root: str | os.PathLike[str], *, map_fn=map) -> list[StudyTask]:
     map_fn : callable, optional
         ``map``-like function used to scan the study folders (a process pool's
         ``map`` scans them in parallel).
+    exclude : tuple of path-like
+        Folders under ``root`` that are not studies (see :func:`study_folders`).
 
     Returns
     -------
@@ -202,7 +227,7 @@ def discover(root: str | os.PathLike[str], *, map_fn=map) -> list[StudyTask]:
         Sorted by ``name``; names are unique.
     """
     root_s = str(Path(root).resolve())
-    folders = [str(f) for f in study_folders(root)]
+    folders = [str(f) for f in study_folders(root, exclude=exclude)]
     tasks = [t for group in map_fn(scan_folder, [root_s] * len(folders), folders) for t in group]
     return _unique(tasks)
 

@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -93,12 +94,30 @@ def _reusable(out: Path, task: StudyTask, fp: str) -> StudyRecord | None:
     return record
 
 
-def _started(out: Path) -> set[str]:
-    """Names of the studies whose scratch folders are left in ``out`` (then cleared)."""
+def _started(out: Path) -> dict[str, int | None]:
+    """The studies whose scratch folders are left in ``out``, with their worker's pid; cleared."""
     scratch = out / SCRATCH
-    names = {p.name.rsplit(".", 1)[0] for p in scratch.iterdir()} if scratch.is_dir() else set()
+    started: dict[str, int | None] = {}
+    for p in scratch.iterdir() if scratch.is_dir() else ():
+        parts = p.name.rsplit(".", 2)  # <name>.<pid>.<random>
+        pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+        started[parts[0] if pid is not None else p.name.rsplit(".", 1)[0]] = pid
     shutil.rmtree(scratch, ignore_errors=True)
-    return names
+    return started
+
+
+def _died(processes: dict) -> set[int]:
+    """Pids of the pool's processes that died by themselves (not terminated by the pool).
+
+    When one worker dies, the pool terminates the others (SIGTERM): their exit
+    code is ``-SIGTERM``; the one that died has another (a signal such as
+    SIGKILL from the out-of-memory killer, or a non-zero exit).
+    """
+    return {
+        pid
+        for pid, proc in processes.items()
+        if proc.exitcode is not None and proc.exitcode not in (0, -signal.SIGTERM)
+    }
 
 
 class _Pool:
@@ -115,7 +134,7 @@ class _Pool:
             max_workers=self.workers,
             mp_context=_context(),
             initializer=init_worker,
-            initargs=(self.log_level,),
+            initargs=(self.log_level, os.getpid()),
         )
 
     def map(self, fn, *iterables):
@@ -142,8 +161,12 @@ class _Pool:
                     task, fp = pending.pop(name)
                     yield task, fp, doc
             except BrokenProcessPool:
+                processes = dict(getattr(self.pool, "_processes", None) or {})
                 self.pool.shutdown(wait=True, cancel_futures=True)
-                started = _started(Path(out)) & set(pending)
+                in_flight = {n: pid for n, pid in _started(Path(out)).items() if n in pending}
+                dead = _died(processes)
+                # Charge the study whose worker died; the others it took down run again free.
+                started = {n for n, pid in in_flight.items() if pid in dead} or set(in_flight)
                 log.warning(
                     "a worker process died while analysing %s; retrying",
                     ", ".join(sorted(started)) or "an unknown study",
@@ -281,6 +304,15 @@ def run(
         ``root`` is not a folder, the scheduler cannot be reached, or another
         batch is writing to ``out``.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A worker process is importing the script that called run() (spawn and
+        # forkserver import __main__ again): without the guard it would start a
+        # batch of its own, find the folder locked and die.
+        raise InputError(
+            "backmice.batch.run() was called again while a worker process was starting: the "
+            "script that calls it must do so under 'if __name__ == \"__main__\":' (worker "
+            "processes import the script; see docs/batch.md)"
+        )
     options = options or AnalysisOptions()
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 0 or (workers == 0 and scheduler is not None):
@@ -298,7 +330,7 @@ def run(
         else:
             executor = _Dask(scheduler, workers, level)
         try:
-            tasks = discover(root, map_fn=executor.map)
+            tasks = discover(root, map_fn=executor.map, exclude=(out,))
             records: dict[str, StudyRecord] = {}
             jobs = []
             for task in tasks:

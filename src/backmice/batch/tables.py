@@ -18,6 +18,7 @@ import pandas as pd
 
 from backmice._atomic import atomic_path, write_text
 from backmice.batch.worker import StudyRecord, StudyStatus
+from backmice.report.write import spreadsheet_safe, spreadsheet_text
 from backmice.vocab import COLUMNS
 
 __all__ = ["STUDY_COLUMNS", "nodule_dtypes", "read_nodules", "studies_csv", "write_tables"]
@@ -71,12 +72,18 @@ def read_nodules(csv_text: str) -> pd.DataFrame:
     """
     dtypes = nodule_dtypes()
     floats = [c for c, d in dtypes.items() if d == "float64"]
-    return pd.read_csv(
+    frame = pd.read_csv(
         io.StringIO(csv_text),
         dtype=dtypes,
         keep_default_na=False,
         na_values={c: [""] for c in floats},
     )[list(COLUMNS)]
+    # The CSV guards text against spreadsheet formulas; the DataFrame (and Parquet) hold
+    # the text as it is.
+    for c, d in dtypes.items():
+        if d == "str":
+            frame[c] = frame[c].map(spreadsheet_text)
+    return frame
 
 
 def _study_lines(folder: Path) -> list[str]:
@@ -115,7 +122,7 @@ def studies_csv(records: Sequence[StudyRecord]) -> str:
     for r in records:
         doc = r.to_json()
         doc["seconds"] = f"{r.seconds:.3f}"
-        writer.writerow([doc[c] for c in STUDY_COLUMNS])
+        writer.writerow([spreadsheet_safe(doc[c]) for c in STUDY_COLUMNS])
     return buffer.getvalue()
 
 

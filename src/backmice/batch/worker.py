@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backmice._atomic import write_text
+from backmice._names import printable
 from backmice.batch.discover import StudyTask
 from backmice.batch.modality import ULTRASOUND, is_ultrasound_study
-from backmice.errors import InputError
+from backmice.errors import WRITE_ERRNOS, InputError, OutputError
 from backmice.io import Role, Stack, Study, open_study
 
 if TYPE_CHECKING:
@@ -159,10 +160,13 @@ def read_record(folder: str | os.PathLike[str]) -> StudyRecord | None:
 
 
 def scratch_dir(out: str | os.PathLike[str], name: str) -> Path:
-    """A new empty temporary folder for ``name`` inside ``out``."""
+    """A new empty temporary folder for ``name`` inside ``out``: ``<name>.<pid>.<random>``.
+
+    The process id tells, when a worker process dies, whose study it was.
+    """
     base = Path(out) / SCRATCH
     base.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=base))
+    path = Path(tempfile.mkdtemp(prefix=f"{name}.{os.getpid()}.", dir=base))
     path.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; results follow the umask
     return path
 
@@ -292,7 +296,7 @@ def analyze_study(
     record = StudyRecord(
         study=task.name,
         status=StudyStatus.OK,
-        folder=task.rel,
+        folder=printable(task.rel),
         study_uid=task.study_uid or "",
         fingerprint=fingerprint,
     )
@@ -342,6 +346,8 @@ def analyze_study(
             except InputError as exc:
                 record.status = StudyStatus.ERROR
                 record.message = _relative(_one_line(exc), task)
+            except OutputError as exc:  # the output folder, not this study: stop the batch
+                raise OutputError(exc.problem, path=out) from None
             except Exception as exc:  # a bug in backmice: record it, keep the batch going
                 log.exception("study %s failed", task.name)
                 record.status = StudyStatus.ERROR
@@ -354,8 +360,15 @@ def analyze_study(
             for child in tmp.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         record.seconds = time.perf_counter() - t0
-        write_text(tmp / RECORD_FILE, json.dumps(record.to_json(), indent=1) + "\n")
-        replace_dir(tmp, Path(out) / "studies" / task.name)
+        try:
+            write_text(tmp / RECORD_FILE, json.dumps(record.to_json(), indent=1) + "\n")
+            replace_dir(tmp, Path(out) / "studies" / task.name)
+        except OutputError as exc:
+            raise OutputError(exc.problem, path=out) from None
+        except OSError as exc:
+            if exc.errno in WRITE_ERRNOS:
+                raise OutputError.from_os_error(exc, out) from None
+            raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -376,7 +389,7 @@ def write_failure(task: StudyTask, out: str, fingerprint: str, message: str) -> 
         study=task.name,
         status=StudyStatus.ERROR,
         message=_one_line(message),
-        folder=task.rel,
+        folder=printable(task.rel),
         study_uid=task.study_uid or "",
         fingerprint=fingerprint,
     )
@@ -390,9 +403,40 @@ def write_failure(task: StudyTask, out: str, fingerprint: str, message: str) -> 
     return record.to_json()
 
 
-def init_worker(level: int = logging.WARNING) -> None:
-    """Set up logging in a worker process like the command line does (quiet pydicom)."""
+#: How often a pool worker checks that the batch's main process is still alive (s).
+PARENT_CHECK_S = 0.5
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's process took the pid
+        return False
+    return True
+
+
+def _watch_main(pid: int) -> None:
+    """Exit this worker at once when the batch's main process is gone.
+
+    A killed main process releases the output folder's lock; its workers must not
+    go on writing results into the folder another batch may now own.
+    """
+    while _alive(pid):
+        time.sleep(PARENT_CHECK_S)
+    os._exit(3)
+
+
+def init_worker(level: int = logging.WARNING, main_pid: int | None = None) -> None:
+    """Set up a worker process: logging like the command line (quiet pydicom), and a
+    watch that ends the worker when the batch's main process ``main_pid`` dies."""
+    import threading
+
     import pydicom.config
+
+    if main_pid is not None:
+        threading.Thread(target=_watch_main, args=(main_pid,), daemon=True).start()
 
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE

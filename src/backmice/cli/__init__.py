@@ -20,9 +20,18 @@ import traceback
 from collections.abc import Sequence
 
 from backmice import __version__
-from backmice.errors import InputError
+from backmice.errors import WRITE_ERRNOS, InputError, OutputError
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_BUG", "EXIT_OK", "EXIT_PARTIAL", "console_width", "main"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BUG",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "console_width",
+    "main",
+    "make_console",
+    "print_labelled",
+]
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -73,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
+    # --debug and -v also after the subcommand ("run again with --debug" says nothing
+    # of where); SUPPRESS keeps the value given before it when they are not repeated.
+    for subparser in sub.choices.values():
+        subparser.add_argument(
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output"
+        )
+        subparser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
     return parser
 
 
@@ -94,9 +112,41 @@ def _setup_logging(verbose: int) -> None:
 
 
 def _stderr_console():
+    return make_console(stderr=True)
+
+
+def make_console(*, stderr: bool = False):
+    """A rich console that prints text as it is: no markup, so a file name, a series
+    description or a hint such as ``backmice[napari]`` is never eaten as a style tag.
+
+    Parameters
+    ----------
+    stderr : bool
+        Print to standard error.
+    """
     from rich.console import Console
 
-    return Console(stderr=True, width=console_width())
+    return Console(stderr=stderr, width=console_width(), markup=False)
+
+
+def print_labelled(console, label: str, text: str, *, style: str = "yellow") -> None:
+    """Print ``label`` in ``style`` and then ``text`` as it is (never read as markup).
+
+    Parameters
+    ----------
+    console : rich.console.Console
+    label : str
+        E.g. ``warning:``.
+    text : str
+        The message (file names, DICOM text).
+    style : str
+        Rich style of the label.
+    """
+    from rich.text import Text
+
+    message = Text(label, style=style)
+    message.append(" " + text)
+    console.print(message, highlight=False, soft_wrap=True)
 
 
 def console_width() -> int:
@@ -118,24 +168,40 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or EXIT_OK)
-    except (InputError, StoreError) as exc:
+    except (InputError, StoreError, OutputError) as exc:
         if args.debug:
             traceback.print_exc()
         # One line per problem, however long: never wrapped at the terminal width.
-        _stderr_console().print(
-            f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True
+        _print_error("error:", str(exc))
+        return EXIT_BAD_INPUT
+    except MemoryError as exc:
+        if args.debug:
+            traceback.print_exc()
+        _print_error(
+            "error:",
+            f"not enough memory for this input ({exc or 'MemoryError'}): it is larger than "
+            "this machine can load or analyse",
         )
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _stderr_console().print("interrupted")
         return 130
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # full disk, read-only
+            if args.debug:
+                traceback.print_exc()
+            _print_error("error:", str(OutputError.from_os_error(exc)))
+            return EXIT_BAD_INPUT
         if args.debug:
             raise
-        _stderr_console().print(
-            f"[bold red]internal error (a bug in backmice):[/] {type(exc).__name__}: {exc}\n"
+        _print_error(
+            "internal error (a bug in backmice):",
+            f"{type(exc).__name__}: {exc}\n"
             "Run again with --debug for the traceback, and please report it.",
-            markup=True,
-            highlight=False,
         )
         return EXIT_BUG
+
+
+def _print_error(prefix: str, text: str) -> None:
+    """``prefix`` in bold red, then ``text`` as it is (file names and hints are not markup)."""
+    print_labelled(_stderr_console(), prefix, text, style="bold red")

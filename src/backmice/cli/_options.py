@@ -20,6 +20,34 @@ __all__ = ["DEFAULTS", "add_analysis_options", "options_from_args"]
 DEFAULTS = {"min_size_mm": 5.0, "max_size_mm": 100.0, "roi_deep_mm": 20.0}
 
 
+def _fraction(text: str) -> float:
+    """A threshold strictly between 0 and 1 (fat score or fat fraction)."""
+    value = _number(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {text}")
+    return value
+
+
+def _positive_mm(text: str) -> float:
+    """A length in mm greater than 0."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a length in mm above 0, not {text}")
+    return value
+
+
+def _number(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
 def add_analysis_options(p: argparse.ArgumentParser, *, each_study: bool = False) -> None:
     """Add ``--method``, ``--threshold``, the size limits, the level and ``--no-n4`` to ``p``.
 
@@ -39,26 +67,26 @@ def add_analysis_options(p: argparse.ArgumentParser, *, each_study: bool = False
     )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=_fraction,
         metavar="X",
         help="fat threshold: fat score (T1, 0 muscle .. 1 fat) or fat fraction (Dixon, inout); "
         "default 0.5",
     )
     p.add_argument(
         "--min-size",
-        type=float,
+        type=_positive_mm,
         metavar="MM",
         help=f"smallest nodule, largest diameter in mm (default {DEFAULTS['min_size_mm']:g})",
     )
     p.add_argument(
         "--max-size",
-        type=float,
+        type=_positive_mm,
         metavar="MM",
         help=f"largest nodule, largest diameter in mm (default {DEFAULTS['max_size_mm']:g})",
     )
     p.add_argument(
         "--roi-depth",
-        type=float,
+        type=_positive_mm,
         metavar="MM",
         help=f"how far deep to the fascia to look, mm (default {DEFAULTS['roi_deep_mm']:g})",
     )
@@ -85,6 +113,10 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
     from backmice.analysis import AnalysisOptions
     from backmice.segment import CandidateOptions, Method
 
+    if args.min_size is not None and args.max_size is not None and args.min_size > args.max_size:
+        from backmice.errors import InputError
+
+        raise InputError(f"--min-size {args.min_size:g} is above --max-size {args.max_size:g}")
     given = {
         "min_size_mm": args.min_size,
         "max_size_mm": args.max_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from backmice.cli import console_width
+from backmice.cli import make_console
 from backmice.errors import InputError
 
 __all__ = ["add_parser", "run"]
@@ -31,7 +31,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice agreement``; returns the exit code."""
-    from rich.console import Console
     from rich.table import Table
 
     from backmice.agreement import agreement, write_agreement
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         project.close()
     written = write_agreement(result, args.out)
-    console = Console(width=console_width())
+    console = make_console()
     table = Table(title=f"agreement of {', '.join(result.readers)}", title_justify="left")
     for name in ("measure", "quantity", "readers", "method", "n", "value", "lower", "upper"):
         table.add_column(

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from backmice.cli import console_width
+from backmice._names import study_name
+from backmice.cli import make_console, print_labelled
 from backmice.cli._options import add_analysis_options, options_from_args
 from backmice.errors import InputError
 from backmice.io.model import Role
@@ -72,10 +73,9 @@ def _seed(text: str) -> tuple[float, float]:
 
 
 def _table(analysis) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=console_width())
+    console = make_console()
     unit = analysis.volume.units
     table = Table(
         title=f"{analysis.study}: {len(analysis.nodules)} candidate nodule(s)", title_justify="left"
@@ -109,19 +109,22 @@ def _table(analysis) -> None:
 
 def _us_table(result) -> None:
     """Print the ultrasound nodules, the warnings (uncalibrated: loudly) and the cine spread."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=console_width())
+    console = make_console()
     unit = result.units
     if unit == "px":
         console.print(
-            "[bold red]UNCALIBRATED: this ultrasound has no usable region; every length below "
-            "is in PIXELS, not mm[/]"
+            "UNCALIBRATED: this ultrasound has no usable region; every length below "
+            "is in PIXELS, not mm",
+            style="bold red",
         )
     frames = result.volume.array.shape[0]
     table = Table(
-        title=f"{result.study}: {len(result.nodules)} nodule(s), frame {result.frame} of {frames}",
+        title=(
+            f"{result.study}: {len(result.nodules)} nodule(s), frame {result.frame} of "
+            f"0-{frames - 1} (0-based, as --frame)"
+        ),
         title_justify="left",
     )
     for name in (
@@ -166,13 +169,12 @@ def _us_table(result) -> None:
 
 def _run_ultrasound(study, args: argparse.Namespace) -> int:
     """``backmice analyze`` on an ultrasound series."""
-    from rich.console import Console
 
     from backmice.io import load
     from backmice.ultrasound import analyze_ultrasound, choose_ultrasound, write_ultrasound
 
-    err = Console(stderr=True, width=console_width())
-    out = Console(width=console_width())
+    err = make_console(stderr=True)
+    out = make_console()
     stack = choose_ultrasound(study, series_uid=args.series)
     out.print(
         f"using ultrasound '{stack.description}' ({'x'.join(map(str, stack.shape))}, "
@@ -180,7 +182,7 @@ def _run_ultrasound(study, args: argparse.Namespace) -> int:
         highlight=False,
     )
     volume = load(stack)
-    name = Path(study.path).name or str(study.path)
+    name = study_name(study.path)
     result = analyze_ultrasound(
         volume,
         seed=args.seed,
@@ -190,11 +192,38 @@ def _run_ultrasound(study, args: argparse.Namespace) -> int:
         stack=stack,
     )
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        print_labelled(err, "warning:", w)
     written = write_ultrasound(result, args.out, qc=not args.no_qc)
     _us_table(result)
     out.print(f"wrote {', '.join(p.name for p in written.values())} to {args.out}", highlight=False)
     return 0
+
+
+def _one_study(study, args: argparse.Namespace) -> None:
+    """Refuse a folder holding several studies (patients) unless --series names one series.
+
+    Raises
+    ------
+    InputError
+        Lists the studies (StudyInstanceUID, their series) and says what to do.
+    """
+    if args.series:
+        return
+    by_study: dict[str, list[str]] = {}
+    for s in study.stacks:
+        if s.role.is_image:
+            by_study.setdefault(s.study_uid, []).append(f"{s.role} {s.description!r}")
+    if len(by_study) < 2:
+        return
+    listed = "; ".join(
+        f"study {uid or '(no StudyInstanceUID)'}: {', '.join(stacks)}"
+        for uid, stacks in sorted(by_study.items())
+    )
+    raise InputError(
+        f"holds {len(by_study)} studies ({listed}): analyse them all with 'backmice batch', "
+        "or one with --series UID ('backmice info' lists the series)",
+        path=args.path,
+    )
 
 
 def _is_ultrasound(study, args: argparse.Namespace) -> bool:
@@ -211,14 +240,13 @@ def _is_ultrasound(study, args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice analyze``; returns the exit code."""
-    from rich.console import Console
 
     from backmice.analysis import analyze, choose
     from backmice.io import open_study
     from backmice.report import write_analysis
 
     options = options_from_args(args)
-    err = Console(stderr=True, width=console_width())
+    err = make_console(stderr=True)
     study = open_study(args.path)
     if _is_ultrasound(study, args):
         return _run_ultrasound(study, args)
@@ -227,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
             "--seed, --frame and --all-frames are for ultrasound, and there is none here",
             path=args.path,
         )
+    _one_study(study, args)
     try:
         choice = choose(study, method=options.method, series_uid=args.series, echo=args.echo)
     except InputError as exc:
@@ -237,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
             + ("leave out --method" if args.method else "give --series UID or --seed"),
             path=exc.path,
         ) from None
-    out = Console(width=console_width())
+    out = make_console()
     out.print(
         f"using {choice.method}: "
         + "; ".join(
@@ -263,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         analysis = analyze(study, options=options, series_uid=args.series, echo=args.echo)
     for w in analysis.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        print_labelled(err, "warning:", w)
     written = write_analysis(analysis, args.out, qc=not args.no_qc)
     _table(analysis)
     out.print(f"wrote {', '.join(p.name for p in written.values())} to {args.out}", highlight=False)

@@ -7,7 +7,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from backmice.cli import EXIT_OK, EXIT_PARTIAL, console_width
+from backmice.cli import EXIT_OK, EXIT_PARTIAL, make_console
 from backmice.cli._options import add_analysis_options, options_from_args
 
 __all__ = ["add_parser", "options_from_args", "run"]
@@ -140,12 +140,11 @@ class _Bar:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice batch``; returns the exit code (3 when any study failed)."""
-    from rich.console import Console
 
     from backmice.batch import run as run_batch
 
     options = options_from_args(args)
-    console = Console(width=console_width())
+    console = make_console()
     interactive = sys.stdout.isatty() and not args.quiet
     show = _Bar(console) if interactive else _Lines(console)
     counts = {"total": 0, "failed": 0}

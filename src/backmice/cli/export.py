@@ -34,20 +34,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--reader", metavar="NAME", help="export this reader's annotations")
     p.add_argument("--anonymize", action="store_true", help="pseudonymise patient and study names")
+    p.add_argument(
+        "--include-rejected",
+        action="store_true",
+        help="also write rejected candidates into the SEG and SR (left out by default: viewers "
+        "show every segment as a finding)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice export``; returns the exit code."""
-    from rich.console import Console
 
-    from backmice.cli import console_width
+    from backmice.cli import make_console
     from backmice.export import export_annotations
 
     written = export_annotations(
-        args.source, args.out, formats=args.format, reader=args.reader, anonymize=args.anonymize
+        args.source,
+        args.out,
+        formats=args.format,
+        reader=args.reader,
+        anonymize=args.anonymize,
+        include_rejected=args.include_rejected,
     )
-    Console(width=console_width()).print(
+    make_console().print(
         f"wrote {len(written)} file(s) to {args.out}: "
         + ", ".join(str(p.relative_to(args.out)) for p in written),
         highlight=False,

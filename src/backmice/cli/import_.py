@@ -38,15 +38,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice import``; returns the exit code."""
-    from rich.console import Console
 
-    from backmice.cli import console_width
+    from backmice.cli import make_console, print_labelled
     from backmice.export import import_files
 
     result = import_files(args.files, into=args.into, reader=args.reader)
-    console = Console(width=console_width())
+    console = make_console()
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        print_labelled(console, "warning:", w)
     console.print(
         f"imported {len(result.rows)} nodule(s) into {args.into}", highlight=False, soft_wrap=True
     )

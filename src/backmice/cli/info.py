@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from backmice.cli import console_width
+from backmice.cli import make_console, print_labelled
 from backmice.errors import InputError
 from backmice.io import Study, open_study
 
@@ -40,11 +40,14 @@ def _fmt_spacing(spacing) -> str:
 
 
 def _print_table(study: Study) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=console_width())
+    console = make_console()
     table = Table(title=f"{study.path}", title_justify="left")
+    studies = sorted({s.study_uid for s in study.stacks})
+    several = len(studies) > 1
+    if several:  # a folder of several studies (patients): say which stack is whose
+        table.add_column("study", justify="right")
     for name, justify in (
         ("#", "right"),
         ("role", "left"),
@@ -59,6 +62,7 @@ def _print_table(study: Study) -> None:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for i, s in enumerate(study.stacks, 1):
         table.add_row(
+            *([str(studies.index(s.study_uid) + 1)] if several else []),
             str(i),
             str(s.role),
             s.modality,
@@ -70,11 +74,19 @@ def _print_table(study: Study) -> None:
             str(s.n_files),
         )
     console.print(table)
+    if several:
+        console.print(
+            f"{len(studies)} studies (StudyInstanceUID) in this folder: "
+            + "; ".join(f"{k} {uid or '(none)'}" for k, uid in enumerate(studies, 1))
+            + "; 'backmice batch' analyses each",
+            highlight=False,
+            soft_wrap=True,
+        )
     for i, s in enumerate(study.stacks, 1):
         for w in s.warnings:
-            console.print(f"[yellow]#{i}:[/] {w}", highlight=False)
+            print_labelled(console, f"#{i}:", w)
     if study.skipped:
-        console.print(f"[bold]{len(study.skipped)} file(s) skipped:[/]")
+        console.print(f"{len(study.skipped)} file(s) skipped:", style="bold")
         for s in study.skipped[:_SKIPPED_SHOWN]:
             console.print(f"  {s.path}: {s.reason}", highlight=False, markup=False)
         if len(study.skipped) > _SKIPPED_SHOWN:

@@ -47,7 +47,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _list() -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from backmice.phantom.samples import SAMPLES
@@ -58,7 +57,9 @@ def _list() -> int:
     table.add_column("in sample_data/")
     for sample in SAMPLES.values():
         table.add_row(sample.name, sample.description, "yes" if sample.committed else "")
-    Console().print(table)
+    from backmice.cli import make_console
+
+    make_console().print(table)
     return 0
 
 
@@ -81,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
     written = write_sample(
         args.name, out, seed=args.seed, shuffle=args.shuffle, overwrite=args.force
     )
-    from rich.console import Console
+
+    from backmice.cli import make_console
 
     n_lesions = len(written.truth["lesions"])
-    Console().print(
+    make_console().print(
         f"wrote {len(written.files)} DICOM file(s) and {written.truth_path.name} "
         f"({n_lesions} lesions) to {written.path}",
         highlight=False,

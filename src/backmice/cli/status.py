@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from backmice.cli import console_width
+from backmice.cli import make_console
 from backmice.errors import InputError
 
 __all__ = ["add_parser", "run"]
@@ -77,10 +77,10 @@ def run(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(doc) + "\n")
         return 0
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(width=console_width())
+    console = make_console()
     table = Table(title=f"{project.path}", title_justify="left")
     table.add_column("study")
     table.add_column("nodules", justify="right")
@@ -93,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
             if st is None:
                 cells.append("-")
             else:
-                mark = " [green]done[/]" if st.done else ""
-                cells.append(f"{st.n_reviewed}/{st.n_nodules}{mark}")
+                cell = Text(f"{st.n_reviewed}/{st.n_nodules}")
+                if st.done:
+                    cell.append(" done", style="green")
+                cells.append(cell)
         table.add_row(s.key, str(s.n_nodules), *cells)
     console.print(table)
     if not readers:

@@ -80,6 +80,7 @@ def export_annotations(
     reader: str | None = None,
     anonymize: bool = False,
     key: bytes | str | None = None,
+    include_rejected: bool = False,
 ) -> list[Path]:
     """Export a result folder or project.
 
@@ -97,6 +98,11 @@ def export_annotations(
         Pseudonymise patients and study names (:mod:`backmice.export.anonymize`).
     key : bytes or str, optional
         Pseudonymisation key (default ``$BACKMICE_ANON_KEY``, else random).
+    include_rejected : bool
+        Also write candidates a reader rejected (status ``rejected``) as SEG
+        segments and SR findings. By default they are left out: viewers (3D
+        Slicer, OHIF) show every segment as a finding. The tables and NIfTI
+        keep every row, with its status.
 
     Returns
     -------
@@ -124,8 +130,10 @@ def export_annotations(
         if ExportFormat.NIFTI in formats:
             written.append(write_labels(folder / "labels.nii.gz", ann))
         if ExportFormat.SEG in formats or ExportFormat.SR in formats:
+            if not include_rejected:
+                ann = ann.with_rows([r for r in ann.rows if r.get("status") != "rejected"])
             if not ann.rows:
-                log.warning("%s: no nodules, no SEG/SR written", ann.study)
+                log.warning("%s: no nodules (or only rejected ones), no SEG/SR written", ann.study)
                 continue
             seg = build_seg(ann)
             reports = []

@@ -224,6 +224,29 @@ def _frame_geometry(ds: Dataset, path: Path) -> list[tuple[np.ndarray, np.ndarra
         raise InputError(f"no usable image geometry ({exc})", path=path) from None
 
 
+#: Type 2 attributes of the Patient and General Study modules that a SEG or SR
+#: copies from its source (highdicom reads them as attributes). Anonymisers empty
+#: or remove them; a missing one is added empty, as DICOM allows.
+SOURCE_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+def _type2_present(ds: Dataset) -> None:
+    """Add the :data:`SOURCE_TYPE2` attributes a source lacks, empty (in memory only)."""
+    for name in SOURCE_TYPE2:
+        if name not in ds:
+            setattr(ds, name, "")
+
+
 def read_source(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -273,6 +296,7 @@ def read_source(
                 f"not {series_uid}",
                 path=p,
             )
+        _type2_present(ds)
         datasets.append(ds)
         kept.append(p)
     n, rows, cols = (int(v) for v in shape)

@@ -16,10 +16,13 @@ import numpy as np
 
 __all__ = [
     "ORIENTATION_TOLERANCE_DEG",
+    "PLAUSIBLE_PIXEL_MM",
+    "PLAUSIBLE_SLICE_MM",
     "GeometryError",
     "StackGeometry",
     "orientation_label",
     "plane_affine",
+    "plausible_pixel_mm",
     "slice_normal",
     "stack_geometry",
 ]
@@ -30,6 +33,19 @@ ORIENTATION_TOLERANCE_DEG = 10.0
 SPACING_TOLERANCE = 0.01
 #: Absolute spacing deviation (mm) always tolerated (rounding of positions in headers).
 SPACING_TOLERANCE_MM = 0.01
+#: Pixel sizes (mm) any imaging device could have written, from a micrometre to a
+#: decimetre: a PixelSpacing or an ultrasound PhysicalDelta outside this range is
+#: a corrupt or hostile header, and the image is measured in px (``1e-300`` or
+#: ``1e6`` mm made every mm-sized filter of the analysis allocate terabytes).
+PLAUSIBLE_PIXEL_MM = (1e-3, 100.0)
+#: Largest distance (mm) between neighbouring slices of one stack: two metres
+#: holds any body.
+PLAUSIBLE_SLICE_MM = 2000.0
+
+
+def plausible_pixel_mm(value: float) -> bool:
+    """Whether a pixel size in mm is within :data:`PLAUSIBLE_PIXEL_MM`."""
+    return PLAUSIBLE_PIXEL_MM[0] <= value <= PLAUSIBLE_PIXEL_MM[1]
 
 
 class GeometryError(ValueError):
@@ -185,6 +201,11 @@ def _stack_geometry(
     pos = positions[kept_arr]
     d = depth[kept_arr]
     dy, dx = float(pixel_spacing[0]), float(pixel_spacing[1])
+    if not (plausible_pixel_mm(dy) and plausible_pixel_mm(dx)):
+        raise GeometryError(
+            f"PixelSpacing {dy:g} x {dx:g} mm is outside any plausible pixel size "
+            f"({PLAUSIBLE_PIXEL_MM[0]:g}-{PLAUSIBLE_PIXEL_MM[1]:g} mm)"
+        )
 
     affine = np.eye(4)
     affine[:3, 1] = col_dir * dy  # increasing row index moves along the column direction
@@ -202,6 +223,11 @@ def _stack_geometry(
         raise GeometryError(
             "most images lie in the same plane (their positions do not advance along the "
             "slice normal)"
+        )
+    if typical > PLAUSIBLE_SLICE_MM:
+        raise GeometryError(
+            f"slices {typical:g} mm apart (more than {PLAUSIBLE_SLICE_MM:g} mm): the positions "
+            "are not those of one stack"
         )
     step = (pos[-1] - pos[0]) / (len(kept) - 1)
     slice_spacing = float(step @ normal)

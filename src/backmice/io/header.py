@@ -37,15 +37,53 @@ __all__ = [
     "FrameHeader",
     "Header",
     "dcmread_any",
+    "machine_max_pixels",
     "open_dicom",
     "read_header",
 ]
 
 log = logging.getLogger(__name__)
 
+#: Bytes of memory a loaded element needs at most: the float32 volume, the decoded
+#: stored values and the decoder's own buffer.
+BYTES_PER_PIXEL = 16
+
+
+def machine_max_pixels(memory_bytes: int | None = None) -> int:
+    """The default :data:`MAX_PIXELS`: what this machine can load, at most ``2**31``.
+
+    Parameters
+    ----------
+    memory_bytes : int, optional
+        Memory to size for; default the machine's physical memory, or the
+        process' address-space limit when that is lower.
+
+    Returns
+    -------
+    int
+        ``memory_bytes // BYTES_PER_PIXEL`` elements, between ``2**24`` and ``2**31``
+        (about 1.5e9 on a 24 GB machine: a 46,000 x 46,000 image is refused).
+    """
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
+            memory_bytes = 2**31 * BYTES_PER_PIXEL
+        try:
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+            if soft != resource.RLIM_INFINITY:
+                memory_bytes = min(memory_bytes, soft)
+        except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+            pass
+    return int(min(max(memory_bytes // BYTES_PER_PIXEL, 2**24), 2**31))
+
+
 #: Largest image (rows × cols × frames × samples) backmice allocates, elements.
-#: Larger declared sizes are refused before any pixel is read. 2**31 is 8 GiB of float32.
-MAX_PIXELS = 2**31
+#: Larger declared sizes are refused before any pixel is read. Sized to the
+#: machine (:func:`machine_max_pixels`): 2**31 (8 GiB of float32) at most.
+MAX_PIXELS = machine_max_pixels()
 #: Largest size a Deflated Explicit VR Little Endian file may inflate to, bytes. pydicom
 #: inflates the whole file in memory, so larger ones (zip bombs) are refused first.
 MAX_INFLATED_BYTES = 2**30
@@ -539,7 +577,7 @@ def _header_from_dataset(path: Path, ds: Dataset, offset: int, head: bytes, size
         if n_pixels > MAX_PIXELS:
             raise InputError(
                 f"declares {rows}x{cols}x{n_frames} pixels ({n_pixels:,}), above the limit of "
-                f"{MAX_PIXELS:,} (backmice.io.header.MAX_PIXELS)",
+                f"{MAX_PIXELS:,}, what this machine can load (backmice.io.header.MAX_PIXELS)",
                 path=path,
             )
         if pixel_length is not None:

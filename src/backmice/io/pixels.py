@@ -183,7 +183,7 @@ def _declared_size(ds: Dataset, stack: Stack, path: Path, ts: str) -> None:
     if rows * cols * frames * samples > header.MAX_PIXELS:
         raise InputError(
             f"declares {rows}x{cols}x{frames} pixels x {samples} samples, above the limit of "
-            f"{header.MAX_PIXELS:,} (backmice.io.header.MAX_PIXELS)",
+            f"{header.MAX_PIXELS:,}, what this machine can load (backmice.io.header.MAX_PIXELS)",
             path=path,
         )
 
@@ -271,7 +271,7 @@ def read_frames(
     if n * stack.rows * stack.cols > header.MAX_PIXELS:
         raise InputError(
             f"the stack is {n}x{stack.rows}x{stack.cols} pixels, above the limit of "
-            f"{header.MAX_PIXELS:,} (backmice.io.header.MAX_PIXELS)",
+            f"{header.MAX_PIXELS:,}, what this machine can load (backmice.io.header.MAX_PIXELS)",
             path=refs[0].path,
         )
     out = np.empty((n, stack.rows, stack.cols), dtype=np.float32)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.filereader import _read_file_meta_info, read_preamble
 
 from backmice.errors import InputError
 from backmice.io.geometry import GeometryError, orientation_label, plane_affine, stack_geometry
@@ -139,8 +140,11 @@ def _is_dicomdir(path: Path) -> bool:
     if path.name.upper() == "DICOMDIR":
         return True
     try:
-        with open_dicom(path) as fp:  # the file meta, and nothing after it
-            meta = pydicom.dcmread(fp, specific_tags=[0x00080016]).file_meta
+        # The file meta, and nothing after it: reading the dataset (even for one tag)
+        # walked a 2 GB tail of zeros element by element.
+        with open_dicom(path) as fp:
+            read_preamble(fp, False)  # raises without DICM: no file meta, no DICOMDIR
+            meta = _read_file_meta_info(fp)
         return str(meta.get("MediaStorageSOPClassUID", "")) == "1.2.840.10008.1.3.10"
     except MemoryError:
         raise

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from backmice.io.geometry import PLAUSIBLE_PIXEL_MM, plausible_pixel_mm
 from backmice.io.model import UltrasoundRegion
 
 __all__ = ["select_tissue_region"]
@@ -26,7 +27,8 @@ _TISSUE_2D = 1
 _AGREE = 0.01
 
 
-def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | None:
+def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | str | None:
+    """The item's 2D tissue region; None when it is not one; a reason when it is unusable."""
     try:
         if int(item.get("RegionSpatialFormat", -1)) != _TISSUE_2D:
             return None
@@ -49,6 +51,11 @@ def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | None:
     finite = math.isfinite(dx * 10.0) and math.isfinite(dy * 10.0)
     if not (finite and dx > 0 and dy > 0) or box[2] <= box[0] or box[3] <= box[1]:
         return None
+    if not (plausible_pixel_mm(dx * 10.0) and plausible_pixel_mm(dy * 10.0)):
+        return (
+            f"the ultrasound region's pixel size ({dx * 10.0:g} x {dy * 10.0:g} mm) is outside "
+            f"any plausible size ({PLAUSIBLE_PIXEL_MM[0]:g}-{PLAUSIBLE_PIXEL_MM[1]:g} mm)"
+        )
     return UltrasoundRegion(*box, delta_x_mm=abs(dx) * 10.0, delta_y_mm=abs(dy) * 10.0)
 
 
@@ -74,8 +81,12 @@ def select_tissue_region(
     """
     if not regions:
         return None, ["no SequenceOfUltrasoundRegions: pixel size unknown, measurements are in px"]
-    tissue = [r for r in (_region(item) for item in regions) if r is not None]
+    found = [_region(item) for item in regions]
+    tissue = [r for r in found if isinstance(r, UltrasoundRegion)]
     if not tissue:
+        reasons = [r for r in found if isinstance(r, str)]
+        if reasons:
+            return None, [f"{reasons[0]}: pixel size unknown, measurements are in px"]
         return None, [
             "no 2D tissue region calibrated in cm among the ultrasound regions: pixel size "
             "unknown, measurements are in px"

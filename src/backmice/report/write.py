@@ -7,6 +7,7 @@ an interrupted run never leaves a half-written result behind.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
@@ -26,7 +27,16 @@ from backmice.vocab import COLUMNS
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
 
-__all__ = ["nodules_csv", "write_analysis", "write_csv", "write_json", "write_nifti"]
+__all__ = [
+    "FORMULA_STARTS",
+    "nodules_csv",
+    "spreadsheet_safe",
+    "spreadsheet_text",
+    "write_analysis",
+    "write_csv",
+    "write_json",
+    "write_nifti",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +44,46 @@ log = logging.getLogger(__name__)
 DECIMALS = 3
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's
+#: CSV injection list): a folder named ``=1+2`` or a SeriesDescription
+#: ``=HYPERLINK(...)`` must reach Excel or LibreOffice as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that no spreadsheet runs: text starting with a formula character gets ``'``.
+
+    Numbers are left alone (``-6.5`` is a number, not a formula); only ``str``
+    values change. JSON and Parquet keep the text as it is
+    (:func:`spreadsheet_text` undoes this when a CSV is read back).
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    object
+        ``"'" + value`` for text starting with one of :data:`FORMULA_STARTS`, else ``value``.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_text(value: object) -> object:
+    """Undo :func:`spreadsheet_safe` on a cell read from a backmice CSV."""
+    if isinstance(value, str) and value.startswith("'") and value[1:2] and value[1] in "=+-@\t\r":
+        return value[1:]
+    return value
+
+
 def _cell(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, float):
         return "" if math.isnan(value) else round(value, DECIMALS)
-    return value
+    return spreadsheet_safe(value)
 
 
 def _json_value(value: object) -> object:
@@ -94,7 +138,26 @@ def write_nifti(path: str | os.PathLike[str], array: np.ndarray, affine: np.ndar
     """
     with atomic_path(path) as tmp:
         sitk.WriteImage(_itk_image(array, affine), str(tmp), useCompression=True)
+        _check_written(tmp, array.shape)
     return Path(path)
+
+
+def _check_written(path: Path, shape: tuple[int, ...]) -> None:
+    """Read a NIfTI file back: ITK's writer only prints (``NWAD: wrote only 0 of N bytes``)
+    when the disk is full, and would leave an empty file behind.
+
+    Raises
+    ------
+    OSError
+        ``ENOSPC`` (the usual cause) when the file cannot be read back whole.
+    """
+    try:
+        back = sitk.ReadImage(str(path))
+        ok = tuple(reversed(back.GetSize())) == tuple(shape)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise OSError(errno.ENOSPC, "the file could not be written whole (disk full?)", str(path))
 
 
 def write_analysis(

@@ -15,14 +15,14 @@ log = logging.getLogger(__name__)
 def _shrink_factors(
     shape: tuple[int, ...], spacing_mm: tuple[float, ...], target_voxels: int
 ) -> list[int]:
-    """Shrink factors (SimpleITK order: col, row, slice) to about ``target_voxels``.
+    """Shrink factors (SimpleITK order: col, row[, slice]) to about ``target_voxels``.
 
     The shrunk grid is made near-isotropic in mm (a 4 mm slice is shrunk less
     than a 0.8 mm pixel) and keeps at least 8 samples along each axis. N4's time
     grows with the voxels it fits on, and a smooth coil field needs few.
     """
     extent = [n * s for n, s in zip(shape, spacing_mm, strict=True)]
-    voxel = (float(np.prod(extent)) / target_voxels) ** (1 / 3)
+    voxel = (float(np.prod(extent)) / target_voxels) ** (1 / len(shape))
     factors = [
         int(max(1, min(round(voxel / s), n // 8))) for n, s in zip(shape, spacing_mm, strict=True)
     ]
@@ -64,12 +64,23 @@ def n4_correct(
         ``image / bias``.
     bias : ndarray of float32
         The multiplicative field, normalised to a median of 1 inside the mask.
+
+    Notes
+    -----
+    A single slice (``image.shape[0] == 1``) is corrected in 2D: ITK's B-spline
+    mesh cannot span an axis of one voxel (it refuses a spacing of 0).
     """
-    img = sitk.GetImageFromArray(np.ascontiguousarray(image, dtype=np.float32))
-    img.SetSpacing(tuple(float(s) for s in reversed(spacing_mm)))
-    msk = sitk.GetImageFromArray(np.ascontiguousarray(mask, dtype=np.uint8))
+    planar = image.shape[0] == 1
+    if planar:
+        image2d, mask2d = image[0], mask[0]
+        spacing2d = tuple(spacing_mm[1:])
+    else:
+        image2d, mask2d, spacing2d = image, mask, tuple(spacing_mm)
+    img = sitk.GetImageFromArray(np.ascontiguousarray(image2d, dtype=np.float32))
+    img.SetSpacing(tuple(float(s) for s in reversed(spacing2d)))
+    msk = sitk.GetImageFromArray(np.ascontiguousarray(mask2d, dtype=np.uint8))
     msk.CopyInformation(img)
-    factors = _shrink_factors(image.shape, spacing_mm, target_voxels)
+    factors = _shrink_factors(image2d.shape, spacing2d, target_voxels)
     small = sitk.Shrink(img, factors)
     small_mask = sitk.Shrink(msk, factors)
     n4 = sitk.N4BiasFieldCorrectionImageFilter()
@@ -80,6 +91,8 @@ def n4_correct(
     small_bias = n4.GetLogBiasFieldAsImage(small)
     full = sitk.Resample(small_bias, img, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     log_bias = sitk.GetArrayFromImage(full)
+    if planar:
+        log_bias = log_bias[np.newaxis]
     bias = np.exp(log_bias)
     inside = bias[mask]
     if inside.size:

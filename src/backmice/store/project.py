@@ -297,6 +297,16 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _cannot_write(code: str | None) -> bool:
+    """Whether SQLite's error means the database cannot be written here (it may be read).
+
+    A read-only folder or file, missing permissions, a full disk, or an I/O error
+    making the WAL index (which a full disk gives on opening).
+    """
+    code = code or ""
+    return code in _NO_WRITE or code == "SQLITE_FULL" or code.startswith("SQLITE_IOERR")
+
+
 def _error_name(exc: sqlite3.Error) -> str:
     return getattr(exc, "sqlite_errorname", "") or ""
 
@@ -376,10 +386,10 @@ class Project:
         try:
             return cls._connect(db, timeout_s, "ro" if readonly else "rw")
         except StoreError as exc:
-            if exc.code not in _NO_WRITE or not db.is_file():
+            if not _cannot_write(exc.code) or not db.is_file():
                 raise
-            # A read-only folder: SQLite cannot make the WAL index beside the
-            # database. Read the file as it is, when no WAL data is left over.
+            # A read-only folder or a full disk: SQLite cannot make the WAL index
+            # beside the database. Read the file as it is, when no WAL data is left over.
             wal = db.with_name(db.name + "-wal")
             if wal.exists() and wal.stat().st_size:
                 raise StoreError(
@@ -389,7 +399,12 @@ class Project:
                     code=exc.code,
                 ) from exc
             project = cls._connect(db, timeout_s, "immutable")
-            log.warning("%s: read-only (the folder cannot be written); edits will fail", db)
+            why = (
+                "the disk is full" if exc.code == "SQLITE_FULL" else "the folder cannot be written"
+            )
+            if (exc.code or "").startswith("SQLITE_IOERR"):
+                why = "the disk cannot be written (full?)"
+            log.warning("%s: read-only (%s); edits will fail", db, why)
             return project
 
     @classmethod

@@ -106,7 +106,8 @@ def qc_figure(result: UltrasoundResult, path: str | os.PathLike[str]) -> None:
         )
     frames = result.volume.array.shape[0]
     ax.set_title(
-        f"{result.study or 'ultrasound'} — frame {result.frame + 1}/{frames}",
+        f"{result.study or 'ultrasound'} — frame {result.frame} of 0-{frames - 1} "
+        "(0-based, as --frame)",
         color="white",
         fontsize=9,
     )

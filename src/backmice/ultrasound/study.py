@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 #: Smallest tissue region analysed, pixels a side.
 MIN_SIZE_PX = 8
+#: Pixel sizes (mm) the ultrasound analysis works on: its filters are sized in
+#: mm; at 0.003 mm a frame took minutes, at 50 mm the fascia search broke.
+ANALYSIS_PIXEL_MM = (0.02, 2.0)
 #: Measurements whose spread over the cine frames is reported.
 SPREAD_KEYS: tuple[str, ...] = (
     "long_axis_mm",
@@ -272,6 +275,15 @@ def analyze_ultrasound(
     spacing = (
         (float(volume.spacing_mm[1]), float(volume.spacing_mm[2])) if volume.calibrated else None
     )
+    if spacing is not None and not all(
+        ANALYSIS_PIXEL_MM[0] <= s <= ANALYSIS_PIXEL_MM[1] for s in spacing
+    ):
+        raise InputError(
+            f"the ultrasound region's pixels are {spacing[1]:g} x {spacing[0]:g} mm: the analysis "
+            f"works on {ANALYSIS_PIXEL_MM[0]:g}-{ANALYSIS_PIXEL_MM[1]:g} mm (check PhysicalDeltaX "
+            "and PhysicalDeltaY of SequenceOfUltrasoundRegions)",
+            path=where,
+        )
     seed_rc = None if seed is None else seed_in_region(seed, volume)
     side = side_from_header(where)
     warnings = list(volume.warnings)
