@@ -59,9 +59,10 @@ def test_given_sacrum_top_splits_lumbar_and_lumbosacral(t1_plain):
     }
 
 
-def test_found_sacrum_top_on_thick_axial_t1(t1_plain):
+def test_found_sacrum_top_on_thick_axial_t1(t1_plain, t1_analysis):
     study = SAMPLES / "t1_axial"
-    found = analyze(study, options=AnalysisOptions(find_sacrum=True))
+    found = t1_analysis  # the session's analysis: default options, find_sacrum=True
+    assert AnalysisOptions().find_sacrum
     assert found.sacrum_top_z_mm is not None
     assert abs(found.sacrum_top_z_mm - _truth_top(study)) <= 4.0  # one slice
     _check_split(t1_plain, found, found.sacrum_top_z_mm)
@@ -80,9 +81,9 @@ def test_found_sacrum_top_on_thick_axial_t1(t1_plain):
     assert got == expected
 
 
-def test_found_sacrum_top_on_dixon():
+def test_found_sacrum_top_on_dixon(dixon_analysis):
     study = SAMPLES / "dixon"
-    found = analyze(study, options=AnalysisOptions(find_sacrum=True))
+    found = dixon_analysis  # the session's analysis: default options, find_sacrum=True
     assert found.sacrum_top_z_mm is not None
     assert abs(found.sacrum_top_z_mm - _truth_top(study)) <= 3.0  # one slice
 

@@ -60,11 +60,3 @@ def t1_study():
     from napari_backmice._sample_data import sample_dir
 
     return sample_dir("t1_axial")
-
-
-@pytest.fixture(scope="session")
-def t1_analysis(t1_study):
-    """The analysis of the t1_axial sample (run once per session)."""
-    from backmice.analysis import analyze
-
-    return analyze(t1_study)
