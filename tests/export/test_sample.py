@@ -13,6 +13,7 @@ from backmice.export import from_result
 from backmice.report import write_analysis
 from backmice.vocab import COLUMNS
 
+
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory, t1_analysis) -> Path:
     """The session's analysis of the T1 sample (tests/conftest.py), written as a result."""
