@@ -88,6 +88,7 @@ def test_found_sacrum_top_on_dixon(dixon_analysis):
     assert abs(found.sacrum_top_z_mm - _truth_top(study)) <= 3.0  # one slice
 
 
+@pytest.mark.slow
 def test_found_sacrum_top_on_an_oblique_series_of_a_fresh_seed(tmp_path):
     study = tmp_path / "oblique"
     write_sample("t1_oblique_iso", study, seed=FRESH_SEED)
