@@ -33,10 +33,15 @@ def _gui_problem() -> str | None:
     return None
 
 
-@pytest.fixture(autouse=True)
-def _needs_gui(request):
-    """Skip (locally) or fail (CI) a ``gui`` test when napari, Qt or a display is missing."""
-    if request.node.get_closest_marker("gui") is None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Skip (locally) or fail (CI) a ``gui`` test when napari, Qt or a display is missing.
+
+    A hook, not an autouse fixture: it must act before the session fixtures a
+    GUI test asks for (pytest-qt's ``qapp``), since a QApplication without a
+    display aborts the whole process.
+    """
+    if item.get_closest_marker("gui") is None:
         return
     problem = _gui_problem()
     if problem is None:
