@@ -1,13 +1,30 @@
-"""Shared fixtures: real DICOM files from pydicom and pydicom-data."""
+"""Shared fixtures: real DICOM files from pydicom and pydicom-data, and the sample analyses.
+
+The analyses of the committed samples (``sample_data/``) are the expensive
+fixtures of the suite (the T1 one spends seconds in N4 bias correction), so each
+is run once per session, here, and shared by every package of tests. Their
+arrays are made read-only and their rows are checked unchanged at the end of
+the session: a test that changes an analysis must ``copy.deepcopy`` it first.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import dataclasses
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+#: The distinctive patient written into the copy of the T1 sample that the
+#: command line analyses (:func:`t1_cli_result`): name, ID, birth date.
+PATIENT = ("Zyxwvuts^Qponmlk", "PID-8675309", "19230405")
 
 
 def real_file(name: str) -> Path:
@@ -43,3 +60,118 @@ def copy_files(tmp_path):
         return out
 
     return _copy
+
+
+class UnsafeErosion(AssertionError):
+    """scipy's iterated erosion was asked to run on an input smaller than its structure."""
+
+
+@contextlib.contextmanager
+def erosion_guard() -> Iterator[list[tuple[tuple[int, ...], tuple[int, ...]]]]:
+    """Record calls of scipy's ``NI_BinaryErosion2``; refuse the ones that overflow.
+
+    ``scipy.ndimage``'s iterated erosion writes out of bounds when its structure
+    is larger than the input along an axis (scipy/scipy#11400; see
+    ``tests/segment/test_heap_safety.py``). Inside this context the C entry point
+    is replaced by a guard that records every call, forwards the safe ones and
+    raises :class:`UnsafeErosion` on the unsafe ones without running them.
+
+    Yields
+    ------
+    list of (tuple, tuple)
+        ``(array shape, structure shape)`` of every call, safe or not.
+    """
+    from scipy.ndimage import _morphology
+
+    real = _morphology._nd_image.binary_erosion2
+    calls: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    def guard(array, structure, *args):
+        calls.append((array.shape, structure.shape))
+        if any(a < s for a, s in zip(array.shape, structure.shape, strict=True)):
+            raise UnsafeErosion(
+                f"iterated binary erosion of a {array.shape} array with a "
+                f"{structure.shape} structure (scipy/scipy#11400: writes out of bounds)"
+            )
+        return real(array, structure, *args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_morphology._nd_image, "binary_erosion2", guard)
+        yield calls
+
+
+def _freeze(obj, depth: int = 0) -> None:
+    """Make every array of a (nested) dataclass read-only, so a test cannot change it."""
+    if depth > 3 or not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name, None)
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+        else:
+            _freeze(value, depth + 1)
+
+
+@contextlib.contextmanager
+def _shared_analysis(sample: str):
+    """Analyse a committed sample (default options) under :func:`erosion_guard`.
+
+    Yields ``(analysis, erosion calls)``; afterwards, checks that no test
+    changed the rows.
+    """
+    from backmice.analysis import analyze
+
+    with erosion_guard() as calls:
+        analysis = analyze(SAMPLES / sample)
+    _freeze(analysis)
+    rows = copy.deepcopy(analysis.nodules)
+    yield analysis, calls
+    assert analysis.nodules == rows, f"a test changed the shared {sample} analysis' rows"
+
+
+@pytest.fixture(scope="session")
+def t1_run():
+    """``(analysis, erosion calls)`` of ``sample_data/t1_axial``, default options, once."""
+    with _shared_analysis("t1_axial") as run:
+        yield run
+
+
+@pytest.fixture(scope="session")
+def dixon_run():
+    """``(analysis, erosion calls)`` of ``sample_data/dixon``, default options, once."""
+    with _shared_analysis("dixon") as run:
+        yield run
+
+
+@pytest.fixture(scope="session")
+def t1_analysis(t1_run):
+    """The analysis of ``sample_data/t1_axial`` (default options; read-only arrays)."""
+    return t1_run[0]
+
+
+@pytest.fixture(scope="session")
+def dixon_analysis(dixon_run):
+    """The analysis of ``sample_data/dixon`` (default options; read-only arrays)."""
+    return dixon_run[0]
+
+
+@pytest.fixture(scope="session")
+def t1_cli_result(tmp_path_factory) -> Path:
+    """``backmice analyze`` of the T1 sample into a result folder, once per session.
+
+    The study is a copy of ``sample_data/t1_axial`` (same folder name) whose
+    files carry the distinctive patient :data:`PATIENT`, so the same run serves
+    the command line's tests and the privacy tests. Read it, do not change it.
+    """
+    from backmice.cli import main
+
+    root = tmp_path_factory.mktemp("t1_cli")
+    study = root / "t1_axial"
+    shutil.copytree(SAMPLES / "t1_axial", study)
+    for path in study.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = PATIENT
+        ds.save_as(path)
+    out = root / "out"
+    assert main(["analyze", str(study), "--out", str(out)]) == 0
+    return out

@@ -46,6 +46,7 @@ def _check_split(plain, given, top: float) -> None:
         assert row["suggested_subtype"] == expected
 
 
+@pytest.mark.slow
 def test_given_sacrum_top_splits_lumbar_and_lumbosacral(t1_plain):
     study = SAMPLES / "t1_axial"
     top = _truth_top(study)
@@ -59,12 +60,12 @@ def test_given_sacrum_top_splits_lumbar_and_lumbosacral(t1_plain):
     }
 
 
-def test_found_sacrum_top_on_thick_axial_t1(t1_plain):
+def test_found_sacrum_top_on_thick_axial_t1(t1_analysis):
     study = SAMPLES / "t1_axial"
-    found = analyze(study, options=AnalysisOptions(find_sacrum=True))
+    found = t1_analysis  # the session's analysis: default options, find_sacrum=True
+    assert AnalysisOptions().find_sacrum
     assert found.sacrum_top_z_mm is not None
     assert abs(found.sacrum_top_z_mm - _truth_top(study)) <= 4.0  # one slice
-    _check_split(t1_plain, found, found.sacrum_top_z_mm)
     # Every herniation gets the subtype the phantom expects (none lies between the levels).
     truth = json.loads((study / "truth.json").read_text(encoding="utf-8"))
     expected = {
@@ -80,13 +81,20 @@ def test_found_sacrum_top_on_thick_axial_t1(t1_plain):
     assert got == expected
 
 
-def test_found_sacrum_top_on_dixon():
+@pytest.mark.slow
+def test_found_sacrum_top_changes_only_the_subtypes(t1_plain, t1_analysis):
+    """Against the analysis without a level: herniations below the found top are lumbosacral."""
+    _check_split(t1_plain, t1_analysis, t1_analysis.sacrum_top_z_mm)
+
+
+def test_found_sacrum_top_on_dixon(dixon_analysis):
     study = SAMPLES / "dixon"
-    found = analyze(study, options=AnalysisOptions(find_sacrum=True))
+    found = dixon_analysis  # the session's analysis: default options, find_sacrum=True
     assert found.sacrum_top_z_mm is not None
     assert abs(found.sacrum_top_z_mm - _truth_top(study)) <= 3.0  # one slice
 
 
+@pytest.mark.slow
 def test_found_sacrum_top_on_an_oblique_series_of_a_fresh_seed(tmp_path):
     study = tmp_path / "oblique"
     write_sample("t1_oblique_iso", study, seed=FRESH_SEED)

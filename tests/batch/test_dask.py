@@ -43,6 +43,7 @@ def _same_as_pool(out, reference_out) -> None:
     )
 
 
+@pytest.mark.slow
 def test_existing_cluster_gives_the_pool_s_tables(cluster, cohort, reference, tmp_path):
     done = []
     frame = run(
@@ -56,6 +57,7 @@ def test_existing_cluster_gives_the_pool_s_tables(cluster, cohort, reference, tm
     assert len(frame) == len(pd.read_csv(tmp_path / "nodules.csv"))
 
 
+@pytest.mark.slow
 def test_local_cluster_from_the_command_line(cohort, reference, tmp_path):
     from backmice.store import Project
 

@@ -8,6 +8,8 @@ import io
 import json
 import shutil
 
+import pytest
+
 from backmice.analysis import AnalysisOptions
 from backmice.batch import discover, fingerprint
 from backmice.cli import build_parser, main
@@ -79,6 +81,7 @@ def _n_nodules(out) -> int:
     return int(row["n_nodules"])
 
 
+@pytest.mark.slow
 def test_a_changed_option_reruns_the_study_on_resume(tmp_path):
     """The options reach the analysis, and ``--resume`` re-runs what they change."""
     shutil.copytree(SAMPLES / "dixon", tmp_path / "root" / "a")

@@ -15,6 +15,7 @@ from tests.batch.conftest import SAMPLES, sr_only_study
 from tests.batch.helpers import dies_on_crash
 
 
+@pytest.mark.slow
 def test_a_dying_worker_fails_its_study_and_the_batch_goes_on(tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(SAMPLES / "us" / "01_us", root / "crash")  # runs first, with one worker

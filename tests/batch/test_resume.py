@@ -12,6 +12,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from backmice.batch import run
 from backmice.batch.worker import RECORD_FILE, SCRATCH
@@ -44,6 +45,7 @@ def _kill_after_first_study(cohort, out) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume_completes_consistently(cohort, reference, tmp_path):
     ref_out = reference[0]
     work = tmp_path / "cohort"

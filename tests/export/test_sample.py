@@ -8,19 +8,17 @@ import numpy as np
 import pydicom
 import pytest
 
-from backmice.analysis import AnalysisOptions, analyze
 from backmice.cli import main
 from backmice.export import from_result
 from backmice.report import write_analysis
 from backmice.vocab import COLUMNS
 
-SAMPLE = Path(__file__).parents[2] / "sample_data" / "t1_axial"
-
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory) -> Path:
+def analysed(tmp_path_factory, t1_analysis) -> Path:
+    """The session's analysis of the T1 sample (tests/conftest.py), written as a result."""
     out = tmp_path_factory.mktemp("sample") / "result"
-    write_analysis(analyze(SAMPLE, options=AnalysisOptions(n4=False)), out, qc=False)
+    write_analysis(t1_analysis, out, qc=False)
     return out
 
 

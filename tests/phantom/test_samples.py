@@ -23,7 +23,13 @@ _ROLE = {
 }
 
 
-@pytest.mark.parametrize("name", list(SAMPLES))
+#: Samples whose rendering takes seconds: in the full run only (``-m "not slow"`` skips them).
+LARGE = {"t1_redflag", "mr_full", "t1_oblique_iso"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n for n in SAMPLES]
+)
 def test_loader_reads_every_sample_with_its_geometry(written, name):
     study = written(name)
     truth = read_truth(study.path)

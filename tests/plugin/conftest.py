@@ -12,8 +12,12 @@ Sample studies are written once per session into a temporary cache
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import SAMPLES
 
 CI = bool(os.environ.get("CI"))
 
@@ -29,10 +33,15 @@ def _gui_problem() -> str | None:
     return None
 
 
-@pytest.fixture(autouse=True)
-def _needs_gui(request):
-    """Skip (locally) or fail (CI) a ``gui`` test when napari, Qt or a display is missing."""
-    if request.node.get_closest_marker("gui") is None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Skip (locally) or fail (CI) a ``gui`` test when napari, Qt or a display is missing.
+
+    A hook, not an autouse fixture: it must act before the session fixtures a
+    GUI test asks for (pytest-qt's ``qapp``), since a QApplication without a
+    display aborts the whole process.
+    """
+    if item.get_closest_marker("gui") is None:
         return
     problem = _gui_problem()
     if problem is None:
@@ -55,16 +64,15 @@ def _sample_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def t1_study():
-    """The t1_axial sample study folder (written once per session)."""
+def t1_study(_sample_cache):
+    """The t1_axial sample study folder, as the plugin's sample data finds it.
+
+    The committed ``sample_data/t1_axial`` is copied into the session's cache
+    first (``tests/phantom/test_sample_data.py`` checks it is what the generator
+    writes), so ``sample_dir`` takes its cached path instead of rendering the
+    phantom again; the dixon and us samples still go through the rendering path.
+    """
     from napari_backmice._sample_data import sample_dir
 
+    shutil.copytree(SAMPLES / "t1_axial", Path(os.environ["BACKMICE_CACHE"]) / "t1_axial")
     return sample_dir("t1_axial")
-
-
-@pytest.fixture(scope="session")
-def t1_analysis(t1_study):
-    """The analysis of the t1_axial sample (run once per session)."""
-    from backmice.analysis import analyze
-
-    return analyze(t1_study)

@@ -23,6 +23,7 @@ def viewer_with(make_napari_viewer):
     return _open
 
 
+@pytest.mark.slow
 def test_run_in_a_worker_adds_the_result_layers(viewer_with, t1_study, qtbot):
     from napari_backmice._state import LAYER_BODY, LAYER_FASCIA, LAYER_NODULES, state_for
 

@@ -96,14 +96,13 @@ def test_roi_gives_fat_score_per_side(measured, t1_analysis):
     assert [s.side for s in second] == [Side.LEFT]
 
 
-def test_roi_on_dixon_reports_the_fat_fraction(make_napari_viewer):
-    from backmice.analysis import analyze
+def test_roi_on_dixon_reports_the_fat_fraction(make_napari_viewer, dixon_analysis):
     from napari_backmice._analyze import AnalyzeWidget
     from napari_backmice._measure import MeasureWidget
     from napari_backmice._sample_data import sample_dir
 
     path = sample_dir("dixon")
-    analysis = analyze(path)
+    analysis = dixon_analysis  # of the committed sample_data/dixon: the same study
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin="backmice")
     AnalyzeWidget(viewer)._on_done(analysis)

@@ -322,6 +322,7 @@ def test_widget_names_for_ultrasound_studies():
     assert widget_names([mr, us]) == (*WIDGETS, "Ultrasound")
 
 
+@pytest.mark.slow
 def test_screenshot_of_an_ultrasound_study_shows_the_outline(us_study, tmp_path):
     from PIL import Image
 

@@ -19,6 +19,7 @@ def _hues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hsv[:, 0], hsv[:, 1]
 
 
+@pytest.mark.slow
 def test_screenshot_shows_the_study_and_its_labels(t1_study, tmp_path):
     from PIL import Image
 

@@ -1,16 +1,11 @@
-"""Synthetic editing cases with exact answers, and the bundled T1 sample analysed once."""
+"""Synthetic editing cases with exact answers (the T1 sample's analysis: tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
 from backmice.edit import Editor, fascia_signed_mm
 from backmice.measure.nodules import SiteMaps
-
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "t1_axial"
 
 #: (slice, row, col) spacing of the synthetic grid, mm.
 SPACING = (2.0, 1.0, 1.0)
@@ -53,11 +48,3 @@ def synthetic_editor(labels: np.ndarray, *, score: np.ndarray | None = None) -> 
         study="synthetic",
         series_uid="1.2.3",
     )
-
-
-@pytest.fixture(scope="session")
-def t1_analysis():
-    """The bundled T1 sample, analysed once (a few seconds)."""
-    from backmice.analysis import analyze
-
-    return analyze(SAMPLE)

@@ -173,6 +173,7 @@ def many_files(root: Path, n: int, per_series: int = 32) -> None:
         (folder / f"IM{i:04d}").write_bytes(data)
 
 
+@pytest.mark.slow
 def test_many_files_are_scanned_in_bounded_memory(tmp_path):
     """Memory kept per file is small and does not grow with the number of files.
 

@@ -44,6 +44,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", list(CLASSES))
 def test_hostile_input_loads_or_is_refused(cls, tmp_path, monkeypatch):
     monkeypatch.setattr(header, "MAX_PIXELS", FUZZ_MAX_PIXELS)

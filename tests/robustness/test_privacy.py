@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import pydicom
 import pytest
 
-from backmice.cli import main
+from tests.conftest import PATIENT
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "t1_axial"
-NAME, PATIENT_ID, BIRTH = "Zyxwvuts^Qponmlk", "PID-8675309", "19230405"
+NAME, PATIENT_ID, BIRTH = PATIENT
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    """The T1 sample with a distinctive patient, analysed by the command line."""
-    root = tmp_path_factory.mktemp("privacy")
-    study = root / "study_a"
-    shutil.copytree(SAMPLE, study)
-    for path in study.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate = NAME, PATIENT_ID, BIRTH
-        ds.save_as(path)
-    out = root / "out"
-    assert main(["analyze", str(study), "--out", str(out)]) == 0
-    return out
+@pytest.fixture
+def written(t1_cli_result):
+    """The T1 sample with a distinctive patient, analysed by the command line.
+
+    The run is shared with the command line's tests (``tests/conftest.py``).
+    """
+    return t1_cli_result
 
 
 def test_every_output_file_is_free_of_patient_identifiers(written):

@@ -42,6 +42,7 @@ def _ratio(image: np.ndarray, tissue: np.ndarray, pure: np.ndarray) -> float:
     return float(np.median(image[deep]) / np.median(image[superficial]))
 
 
+@pytest.mark.slow
 def test_deep_fat_reads_as_superficial_fat_after_n4(t1):
     image, spacing, tissue, pure = t1
     body = body_mask(image, spacing_mm=spacing)

@@ -21,47 +21,22 @@ corrupted.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import ndimage
-from scipy.ndimage import _morphology
 from skimage.morphology import disk
 
-from backmice.analysis import AnalysisOptions, analyze
+from backmice.analysis import AnalysisOptions
 from backmice.segment import candidates
-
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
-
-
-class UnsafeErosion(AssertionError):
-    """scipy's iterated erosion was asked to run on an input smaller than its structure."""
+from tests.conftest import UnsafeErosion
+from tests.conftest import erosion_guard as conftest_erosion_guard
 
 
 @pytest.fixture
-def erosion_guard(monkeypatch):
-    """Record calls of scipy's ``NI_BinaryErosion2``; refuse the ones that overflow.
-
-    Returns
-    -------
-    list of (tuple, tuple)
-        ``(array shape, structure shape)`` of every call, safe or not.
-    """
-    real = _morphology._nd_image.binary_erosion2
-    calls: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-
-    def guard(array, structure, *args):
-        calls.append((array.shape, structure.shape))
-        if any(a < s for a, s in zip(array.shape, structure.shape, strict=True)):
-            raise UnsafeErosion(
-                f"iterated binary erosion of a {array.shape} array with a "
-                f"{structure.shape} structure (scipy/scipy#11400: writes out of bounds)"
-            )
-        return real(array, structure, *args)
-
-    monkeypatch.setattr(_morphology._nd_image, "binary_erosion2", guard)
-    return calls
+def erosion_guard():
+    """The calls of scipy's ``NI_BinaryErosion2`` in this test; unsafe ones refused."""
+    with conftest_erosion_guard() as calls:
+        yield calls
 
 
 def test_guard_catches_the_overflowing_call_and_passes_safe_ones(erosion_guard):
@@ -107,7 +82,14 @@ def test_trim_sheets_on_small_sections(erosion_guard):
 
 
 @pytest.mark.parametrize("sample", ["t1_axial", "dixon"])
-def test_analysis_never_takes_the_overflowing_path(erosion_guard, sample):
-    """A whole analysis of a committed sample: every stage, every call checked."""
-    analysis = analyze(SAMPLES / sample, options=AnalysisOptions(find_sacrum=True))
+def test_analysis_never_takes_the_overflowing_path(request, sample):
+    """A whole analysis of a committed sample: every stage, every call checked.
+
+    The session's shared analyses (``tests/conftest.py``) run under the guard,
+    with default options (``find_sacrum=True``); an unsafe call would have
+    raised :class:`UnsafeErosion` there and failed this test.
+    """
+    analysis, calls = request.getfixturevalue(f"{sample.split('_')[0]}_run")
+    assert AnalysisOptions().find_sacrum
     assert analysis.nodules
+    assert calls, "the guard saw no iterated erosion: it would be vacuous"

@@ -1,24 +1,13 @@
-"""Fixtures of the store tests: one real analysis per session, and tiny synthetic ones."""
+"""Fixtures of the store tests: tiny synthetic analyses (the real one: tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from backmice.vocab import COLUMNS
-
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
-
-
-@pytest.fixture(scope="session")
-def t1_analysis():
-    """The analysis of ``sample_data/t1_axial`` (a few seconds, once per session)."""
-    from backmice.analysis import analyze
-
-    return analyze(SAMPLES / "t1_axial")
 
 
 def tiny_analysis(name: str = "tiny", *, shape=(6, 20, 24), n: int = 3) -> SimpleNamespace:

@@ -5,14 +5,24 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import backmice.analysis
 from backmice.store import Action
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "store.md"
 
 
-def test_the_example_runs(tmp_path, monkeypatch):
+def test_the_example_runs(tmp_path, monkeypatch, t1_analysis):
     code = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S).group(1)
+    # The example analyses the T1 sample with default options: hand it the
+    # session's analysis of that sample (tests/conftest.py) instead of a rerun.
+    asked = []
+
+    def analyze(path, **kwargs):
+        asked.append((Path(path).resolve(), kwargs))
+        return t1_analysis
+
+    monkeypatch.setattr(backmice.analysis, "analyze", analyze)
     (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
@@ -21,6 +31,7 @@ def test_the_example_runs(tmp_path, monkeypatch):
     assert scope["rows"][0]["status"] == "accepted"
     assert scope["labels"].shape == (16, 192, 288)
     assert (tmp_path / "my_project" / "backmice.db").is_file()
+    assert asked == [((ROOT / "sample_data" / "t1_axial").resolve(), {})]
 
 
 def test_every_action_is_documented():

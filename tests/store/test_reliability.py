@@ -33,6 +33,7 @@ def _writer(db: Path, reader: str, n: int) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_burst_loses_no_committed_edit(db):
     child = _writer(db, "anna", 100_000)
     committed = []
@@ -53,6 +54,7 @@ def test_sigkill_mid_burst_loses_no_committed_edit(db):
         project.record("s", Action.ACCEPT, reader="anna", nodule_id=1)
 
 
+@pytest.mark.slow
 def test_two_processes_500_edits_each_all_there(db):
     children = [_writer(db, reader, 500) for reader in ("anna", "ben")]
     for child in children:
