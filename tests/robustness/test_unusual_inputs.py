@@ -249,7 +249,12 @@ def _two_studies(folder: Path) -> tuple[Path, str]:
     return folder, series_uid
 
 
-def test_analyze_refuses_a_folder_of_several_studies_and_says_what_to_do(tmp_path, capsys):
+def test_analyze_refuses_a_folder_of_several_studies_and_says_what_to_do(
+    tmp_path, capsys, monkeypatch
+):
+    # A terminal wide enough for every column's header (rich wraps the headers
+    # of a narrower one, e.g. under pytest-xdist, whose workers have no terminal).
+    monkeypatch.setenv("COLUMNS", "240")
     folder, series_uid = _two_studies(tmp_path / "two")
     assert main(["analyze", str(folder), "--out", str(tmp_path / "out"), "--no-qc"]) == 2
     err = capsys.readouterr().err
