@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backmice.segment.body import Body, body_mask, distance_mm, skin_level
+from backmice.segment.body import Body, body_mask, distance_mm
 
 R = 50.0  #: Radius of the body's skin surface, mm.
 SKIN_MM = 2.0
@@ -179,13 +179,6 @@ def test_no_air_in_the_field_of_view_falls_back_to_the_mask():
     assert body.mask.all()
     assert body.skin_level is None
     assert body.skin_depth_mm is body.depth_mm
-
-
-def test_skin_level_without_an_edge_is_none():
-    flat = np.full((2, 20, 20), 500.0, dtype=np.float32)
-    mask = np.ones(flat.shape, dtype=bool)
-    depth = distance_mm(mask, (1.0, 1.0, 1.0))
-    assert skin_level(flat, flat, mask, depth, spacing_mm=(1.0, 1.0, 1.0)) is None
 
 
 def test_same_result_on_every_run():

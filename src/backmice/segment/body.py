@@ -23,7 +23,6 @@ __all__ = [
     "distance_mm_in_box",
     "field_of_view",
     "posterior_half",
-    "skin_level",
     "smooth_in_plane",
 ]
 
@@ -262,83 +261,6 @@ def _edge_profiles(
     with np.errstate(invalid="ignore"):
         levels = np.where(tissue > 2.0 * np.maximum(air, 0.0) + 1e-12, levels, np.nan)
     return edge, levels, offsets, profile
-
-
-def skin_level(
-    fine: np.ndarray,
-    coarse: np.ndarray,
-    mask: np.ndarray,
-    depth_mm: np.ndarray,
-    *,
-    spacing_mm: tuple[float, float, float],
-    max_rays: int = 20000,
-    reach_mm: tuple[float, float] = (-3.0, 5.0),
-    min_peak: float = 0.5,
-) -> float | None:
-    """Signal level of the skin surface: half way between air and the skin (median).
-
-    A mask thresholded on a smoothed image lies outside the skin (smoothing
-    spreads the bright tissue into the air, and the threshold sits near the
-    noise floor). The level at which the air/skin edge itself lies is read from
-    profiles along the inward normal at the mask's edge: the outermost strong
-    rise of the signal (the first local maximum of its slope that reaches
-    ``min_peak`` of the profile's steepest) is the air/skin edge, and the
-    signal there, half way between air and the skin for any symmetric blur, is
-    that profile's level. The median over the profiles is returned. Deeper,
-    stronger edges (the dermis against brighter subcutaneous fat on T1) are not
-    taken for the skin while they are resolved from it.
-
-    Parameters
-    ----------
-    fine : ndarray of float32, shape (slice, row, col)
-        The image, lightly smoothed (the profiles are read from it).
-    coarse : ndarray of float32, same shape
-        The image smoothed as for ``mask`` (its gradient gives the normals).
-    mask : ndarray of bool, same shape
-        The body.
-    depth_mm : ndarray of float32, same shape
-        :func:`distance_mm` of ``mask`` (its edge voxels start the profiles).
-    spacing_mm : (float, float, float)
-        ``(slice, row, col)`` spacing, mm.
-    max_rays : int
-        At most this many profiles (every n-th edge voxel, so the result is
-        the same on every run).
-    reach_mm : (float, float)
-        Profiles run from ``reach_mm[0]`` (outside) to ``reach_mm[1]`` (inside)
-        of the edge voxel, mm.
-    min_peak : float
-        Fraction of the profile's steepest slope the skin edge must reach.
-
-    Returns
-    -------
-    float or None
-        The level, or None when no edge was found or the level is not between
-        the air and the body's tissue.
-    """
-    found = _edge_profiles(
-        fine,
-        coarse,
-        mask,
-        depth_mm,
-        spacing_mm=spacing_mm,
-        max_rays=max_rays,
-        reach_mm=reach_mm,
-        min_peak=min_peak,
-    )
-    if found is None:
-        return None
-    _, levels, _, profile = found
-    ok = np.isfinite(levels)
-    if not ok.any():
-        return None
-    level = float(np.median(levels[ok]))
-    sub = (slice(None), slice(None, None, 3), slice(None, None, 3))
-    air = float(np.median(fine[sub][~mask[sub]]))
-    tissue = float(np.median(profile[:, -1]))  # ``reach_mm[1]`` inside the mask's edge
-    if not air < level < tissue:
-        log.warning("skin level %.3g not between air %.3g and tissue %.3g", level, air, tissue)
-        return None
-    return level
 
 
 def _spread(
