@@ -16,21 +16,24 @@ from tests.batch.helpers import dies_on_crash
 
 
 @pytest.mark.slow
+def _run_pool(root, out, *, workers: int, fn) -> dict:
+    """Each study's document, from a pool of ``workers`` running ``fn`` on the cohort."""
+    options = AnalysisOptions()
+    jobs = [(t, fingerprint(t, options)) for t in discover(root)]
+    pool = _Pool(workers, logging.WARNING)
+    pool.fn = fn
+    try:
+        return {task.name: doc for task, _, doc in pool.analyse(jobs, str(out), options, False)}
+    finally:
+        pool.close()
+
+
 def test_a_dying_worker_fails_its_study_and_the_batch_goes_on(tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(SAMPLES / "us" / "01_us", root / "crash")  # runs first, with one worker
     for name in ("sr1", "sr2"):  # quick studies (nothing to analyse) after it
         sr_only_study(root / name)
-    options = AnalysisOptions()
-    jobs = [(t, fingerprint(t, options)) for t in discover(root)]
-    pool = _Pool(1, logging.WARNING)
-    pool.fn = dies_on_crash
-    try:
-        results = {
-            task.name: doc for task, _, doc in pool.analyse(jobs, str(tmp_path), options, False)
-        }
-    finally:
-        pool.close()
+    results = _run_pool(root, tmp_path, workers=1, fn=dies_on_crash)
     assert results["crash"]["status"] == "error"
     assert "worker process died" in results["crash"]["message"]
     assert results["sr1"]["status"] == results["sr2"]["status"] == "no_stack"
@@ -43,16 +46,7 @@ def test_only_the_study_whose_worker_died_is_charged(tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(SAMPLES / "us" / "01_us", root / "crash")
     sr_only_study(root / "slow")
-    options = AnalysisOptions()
-    jobs = [(t, fingerprint(t, options)) for t in discover(root)]
-    pool = _Pool(2, logging.WARNING)
-    pool.fn = dies_while_another_runs
-    try:
-        results = {
-            task.name: doc for task, _, doc in pool.analyse(jobs, str(tmp_path), options, False)
-        }
-    finally:
-        pool.close()
+    results = _run_pool(root, tmp_path, workers=2, fn=dies_while_another_runs)
     assert results["crash"]["status"] == "error"
     assert "worker process died" in results["crash"]["message"]
     # Taken down twice with the crashing one, never charged: analysed in the end.
