@@ -247,3 +247,40 @@ def test_dark_tissue_where_the_field_of_view_cuts_the_body_is_not_air():
     assert not body.mask[:, r > 152.0].any()
     # Nothing at the edge is skin: the dark band lies deep below the real skin.
     assert body.depth_mm[1][band & (xx >= 4.0)].min() > 20.0
+
+
+def test_a_thin_dark_plane_from_the_cut_edge_is_body_and_a_wide_cleft_is_air():
+    """Air enters the body only from the skin; a wide cleft of air cut by the image stays air.
+
+    A body cut by the left and top edges of the image (skin and fat along its
+    curved lower edge). A plane of tissue as dark as air (a fascia, cortex,
+    tendon between two muscles), 4 mm thick and 60 mm long, runs in from the
+    left edge: it is body. A cleft of air 16 mm wide runs down from the top edge
+    (the gap between two buttocks cut by the image): it stays air.
+    """
+    pixel = 1.0
+    rng = np.random.default_rng(5)
+    n_rows, n_cols = 140, 160
+    yy, xx = np.mgrid[0:n_rows, 0:n_cols] * pixel
+    r = np.hypot(xx - 40.0, yy + 40.0)
+    plane = np.where(r <= 150.0, 330.0, AIR)  # muscle
+    plane = np.where((r <= 150.0) & (r > 130.0), 900.0, plane)  # subcutaneous fat
+    plane = np.where((r <= 150.0) & (r > 148.0), 420.0, plane)  # skin
+    dark = (xx < 60.0) & (np.abs(yy - 40.0) < 2.0)
+    plane = np.where(dark, AIR, plane)
+    cleft = (np.abs(xx - 110.0) < 8.0) & (yy < 30.0)
+    plane = np.where(cleft, AIR, plane)
+    image = np.stack(
+        [
+            np.hypot(plane + rng.normal(0, NOISE, plane.shape), rng.normal(0, NOISE, plane.shape))
+            for _ in range(3)
+        ]
+    )
+    body = body_mask(image.astype(np.float32), spacing_mm=(4.0, pixel, pixel))
+    assert body.mask[:, dark].mean() > 0.98, "the dark plane at the cut edge was taken for air"
+    assert body.depth_mm[1][dark & (xx >= 4.0)].min() > 20.0
+    inner = (np.abs(xx - 110.0) < 5.0) & (yy < 25.0)
+    assert not body.mask[:, inner].any(), "the cleft of air was filled"
+    # The field of view's edge is recorded, and the body touches it where it is cut.
+    assert body.cut()[1, :, 0].sum() > 60
+    assert not body.cut()[1, -1, :].any()

@@ -22,6 +22,7 @@ __all__ = [
     "distance_mm",
     "distance_mm_in_box",
     "field_of_view",
+    "fov_edge",
     "posterior_half",
     "smooth_in_plane",
 ]
@@ -57,6 +58,9 @@ class Body:
         Median signal level (of the lightly smoothed image) of the skin
         surface, half way between air and the skin; None where no skin edge
         was found (a body that fills the image).
+    field_of_view : tuple of slice or None
+        The in-plane box of the image that was acquired (:func:`field_of_view`);
+        None for the whole image.
     """
 
     mask: np.ndarray
@@ -64,6 +68,16 @@ class Body:
     threshold: float
     skin_depth_mm: np.ndarray
     skin_level: float | None = None
+    field_of_view: tuple[slice, ...] | None = None
+
+    def cut(self) -> np.ndarray:
+        """Body voxels on the edge of the field of view, where it cuts the body.
+
+        Returns
+        -------
+        ndarray of bool, shape (slice, row, col)
+        """
+        return fov_edge(self.mask, self.field_of_view)
 
 
 def bounding_box(mask: np.ndarray, *, margin: int = 0) -> tuple[slice, ...] | None:
@@ -343,12 +357,17 @@ def _peel(mask: np.ndarray, low: np.ndarray, *, box: tuple[slice, ...] | None) -
     return out
 
 
-def _fill_per_slice(mask: np.ndarray, *, max_notch_px: float | None = None) -> np.ndarray:
-    """Fill the holes of ``mask`` in each slice, and small pockets of air open to the edge.
+def _fill_per_slice(
+    mask: np.ndarray,
+    *,
+    max_notch_px: float | None = None,
+    channel_px: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Fill the holes of ``mask`` in each slice, and pockets of "air" open to the edge.
 
     A hole is a 4-connected component of the background that does not touch the
     image's edge (as :func:`scipy.ndimage.binary_fill_holes` with its default
-    structure fills). One labelling of the background per slice finds both the
+    structure fills). One labelling of the background per slice finds the
     holes and the pockets, several times faster than ``binary_fill_holes``
     (whose iterated dilation from the edge visits the slice many times).
 
@@ -358,6 +377,10 @@ def _fill_per_slice(mask: np.ndarray, *, max_notch_px: float | None = None) -> n
     max_notch_px : float, optional
         Also fill components of the background that touch the image's edge
         when their area (pixels) is at most this (:func:`_fill_edge_notches`).
+    channel_px : (float, float), optional
+        Also fill thin channels the image's edge cuts through the body: components
+        that meet the edge only where the body lies on either side of them along
+        it, and hold no ellipse of these radii (pixels; rows, cols).
 
     Returns
     -------
@@ -369,8 +392,28 @@ def _fill_per_slice(mask: np.ndarray, *, max_notch_px: float | None = None) -> n
         if n == 0:
             continue
         fill = np.ones(n + 1, dtype=bool)
-        for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
-            fill[edge] = False
+        edges = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+        if channel_px is None:
+            for edge in edges:
+                fill[edge] = False
+        else:
+            body_edges = (mask[k, 0], mask[k, -1], mask[k, :, 0], mask[k, :, -1])
+            for edge, body in zip(edges, body_edges, strict=True):
+                inside = np.flatnonzero(body)
+                outside = np.ones(edge.size, dtype=bool)
+                if inside.size:
+                    outside[inside[0] : inside[-1] + 1] = False
+                fill[edge[outside]] = False
+            # Of the rest, those touching the edge are filled only when thin.
+            touching = np.zeros(n + 1, dtype=bool)
+            for edge in edges:
+                touching[edge] = True
+            touching &= fill
+            touching[0] = False
+            if touching.any():
+                pocket = touching[labels]
+                wide = _erode(pocket, _ellipse(channel_px))
+                fill[np.unique(labels[wide])] = False
         if max_notch_px is not None:
             fill |= np.bincount(labels.ravel(), minlength=n + 1) <= max_notch_px
         fill[0] = False
@@ -378,21 +421,44 @@ def _fill_per_slice(mask: np.ndarray, *, max_notch_px: float | None = None) -> n
     return out
 
 
+def _ellipse(radius_px: tuple[float, float]) -> np.ndarray:
+    ry, rx = (max(r, 0.5) for r in radius_px)
+    y, x = np.mgrid[-int(ry) : int(ry) + 1, -int(rx) : int(rx) + 1]
+    return (y / ry) ** 2 + (x / rx) ** 2 <= 1.0
+
+
+def _erode(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """Binary erosion of a 2-D mask, the outside of the image counting as background."""
+    return ndimage.binary_erosion(mask, structure=structure, border_value=0)
+
+
 def _fill_edge_notches(
-    mask: np.ndarray, *, pixel_mm: tuple[float, float], max_area_mm2: float = 50.0
+    mask: np.ndarray,
+    *,
+    pixel_mm: tuple[float, float],
+    max_area_mm2: float = 50.0,
+    channel_mm: float = 5.0,
 ) -> np.ndarray:
-    """Fill holes, and small pockets of "air" open to the image's edge, slice by slice.
+    """Fill holes, and pockets of "air" open to the image's edge, slice by slice.
 
     Where the field of view cuts the body, a dark structure at the cut (bone
-    cortex, a fascia) falls below the air threshold and, being open to the
-    image's edge, is not a hole that :func:`scipy.ndimage.binary_fill_holes`
-    fills: it leaves a notch of air in the body, and the marrow beside it lies
-    "just under the skin" (taken for subcutaneous fat, it drags the fascia
-    down into the muscle). A corner of real air this small (a body that
-    nearly fills the image) is filled too, which moves the skin there by a
-    few millimetres at most.
+    cortex, a fascia, a tendon) falls below the air threshold and, being open to
+    the image's edge, is not a hole that :func:`scipy.ndimage.binary_fill_holes`
+    fills: it leaves a notch of air in the body, and the marrow or fat beside it
+    lies "just under the skin" (taken for subcutaneous fat, it drags the fascia
+    down into the muscle). Air enters the body's outline only from the skin, so
+    a pocket that meets the image's edge only between body pixels of that edge
+    and is thinner than ``2 * channel_mm`` everywhere is such a plane of dark
+    tissue; a wider one (the air between two legs or buttocks cut by the
+    image) stays air. A corner of real air smaller than ``max_area_mm2`` (a
+    body that nearly fills the image) is filled too, which moves the skin there
+    by a few millimetres at most.
     """
-    return _fill_per_slice(mask, max_notch_px=max_area_mm2 / (pixel_mm[0] * pixel_mm[1]))
+    return _fill_per_slice(
+        mask,
+        max_notch_px=max_area_mm2 / (pixel_mm[0] * pixel_mm[1]),
+        channel_px=(channel_mm / pixel_mm[0], channel_mm / pixel_mm[1]),
+    )
 
 
 def _label_sizes(labels: np.ndarray, n: int) -> np.ndarray:
@@ -406,6 +472,30 @@ def _label_sizes(labels: np.ndarray, n: int) -> np.ndarray:
     for k in range(0, labels.shape[0], step):
         counts += np.bincount(labels[k : k + step].ravel(), minlength=n + 1)
     return counts
+
+
+def fov_edge(mask: np.ndarray, fov: tuple[slice, ...] | None = None) -> np.ndarray:
+    """Voxels of ``mask`` on the first or last row or column of the field of view.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (slice, row, col)
+    fov : tuple of slice, optional
+        The in-plane box that was acquired (:func:`field_of_view`); default the
+        whole image.
+
+    Returns
+    -------
+    ndarray of bool, same shape
+    """
+    edge = np.zeros(mask.shape[1:], dtype=bool)
+    rows, cols = (slice(None), slice(None)) if fov is None else fov[-2:]
+    r0, r1, _ = rows.indices(mask.shape[1])
+    c0, c1, _ = cols.indices(mask.shape[2])
+    if r1 > r0 and c1 > c0:
+        edge[[r0, r1 - 1], c0:c1] = True
+        edge[r0:r1, [c0, c1 - 1]] = True
+    return mask & edge
 
 
 def field_of_view(image: np.ndarray) -> tuple[slice, ...]:
@@ -628,4 +718,5 @@ def body_mask(
         threshold=float(threshold),
         skin_depth_mm=depth,
         skin_level=level,
+        field_of_view=fov,
     )
