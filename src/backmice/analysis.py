@@ -585,7 +585,13 @@ def analyze_volume(
     strict = fat_mask if depth is None else fat_mask & ~_thin_dark_lines(fat.score, depth=depth)
     sat = subcutaneous_fat(fat_mask, body.mask, body.depth_mm, pixel_mm=spacing[1:], strict=strict)
     fascia = fascia_distance(
-        sat, body.mask, body.depth_mm, spacing_mm=spacing, exclude=fat_mask & ~sat
+        sat,
+        body.mask,
+        body.depth_mm,
+        spacing_mm=spacing,
+        exclude=fat_mask & ~sat,
+        score=fat.score,
+        cut=body.cut(),
     )
     # Fat deep to the fascia is not subcutaneous, even where a herniation's capsule,
     # lost in the partial volume, let the layer flow into it.

@@ -28,7 +28,7 @@ from scipy import ndimage
 from backmice.analysis import site_maps
 from backmice.errors import InputError
 from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules
-from backmice.segment.body import distance_mm
+from backmice.segment.fascia import signed_distance
 
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
@@ -71,12 +71,19 @@ class Change:
         return not (self.measured or self.removed)
 
 
-def fascia_signed_mm(deep: np.ndarray, spacing_mm: Sequence[float]) -> np.ndarray:
+def fascia_signed_mm(
+    deep: np.ndarray,
+    spacing_mm: Sequence[float],
+    *,
+    fascia_mm: np.ndarray | None = None,
+    depth_mm: np.ndarray | None = None,
+) -> np.ndarray:
     """Signed distance to the surface of the deep side of the fascia, mm.
 
-    Defined as in :func:`backmice.segment.fascia_distance`: positive
-    (superficial) outside ``deep``, negative inside, and zero half a pixel
-    beyond the last voxel centre on either side.
+    :func:`backmice.segment.fascia.signed_distance`, the analysis' own:
+    positive (superficial) outside ``deep``, negative inside; to a fraction of
+    a pixel near the fascia the analysis found (``fascia_mm``, ``depth_mm``)
+    where the deep side still follows it, to half a pixel elsewhere.
 
     Parameters
     ----------
@@ -84,17 +91,20 @@ def fascia_signed_mm(deep: np.ndarray, spacing_mm: Sequence[float]) -> np.ndarra
         Voxels deep to the fascia.
     spacing_mm : (float, float, float)
         ``(slice, row, col)`` spacing, mm.
+    fascia_mm, depth_mm : ndarray of float, same shape, optional
+        The analysis' fascia depth below the skin and each voxel's, mm.
 
     Returns
     -------
     ndarray of float32, shape of ``deep``
     """
-    deep = np.asarray(deep, dtype=bool)
     spacing = tuple(float(s) for s in spacing_mm)
-    half = 0.25 * (spacing[1] + spacing[2])
-    outside = distance_mm(~deep, spacing)
-    inside = distance_mm(deep, spacing)
-    return np.where(deep, -(inside - half), outside - half).astype(np.float32)
+    return signed_distance(
+        deep,
+        spacing,  # type: ignore[arg-type]
+        fascia_mm=fascia_mm,
+        depth_mm=depth_mm,
+    )
 
 
 def _crop_affine(affine: np.ndarray, lo: Sequence[int]) -> np.ndarray:
@@ -162,6 +172,10 @@ class Editor:
     rules : RedFlagRules
     rows : dict of int to dict
         The current SPEC row of every nodule, by ``nodule_id``.
+    fascia_mm, depth_mm : ndarray of float32 or None
+        The analysis' fascia depth below the skin and each voxel's (mm): the
+        signed distance is exact to a fraction of a pixel where the deep side
+        still follows that fascia (:func:`fascia_signed_mm`).
     """
 
     labels: np.ndarray
@@ -177,6 +191,8 @@ class Editor:
     calibrated: bool = True
     rules: RedFlagRules = field(default_factory=RedFlagRules)
     rows: dict[int, dict] = field(default_factory=dict)
+    fascia_mm: np.ndarray | None = None
+    depth_mm: np.ndarray | None = None
     _boxes: dict[int, tuple[slice, ...]] = field(default_factory=dict, repr=False)
     _next_id: int = 1
     _sat_signal: float = math.nan
@@ -232,6 +248,8 @@ class Editor:
             series_uid=analysis.volume.series_uid,
             calibrated=calibrated,
             rows={int(r["nodule_id"]): dict(r) for r in source},
+            fascia_mm=analysis.fascia.depth_mm,
+            depth_mm=analysis.body.depth_mm,
         )
 
     # ------------------------------------------------------------------ reading
@@ -635,6 +653,17 @@ class Editor:
 
     # ------------------------------------------------------------------ fascia
 
+    def signed_fascia(self) -> np.ndarray:
+        """The signed distance (mm) to the current deep side, computed over the whole volume.
+
+        Returns
+        -------
+        ndarray of float32, shape (slice, row, col)
+        """
+        return fascia_signed_mm(
+            self.deep, self.spacing_mm, fascia_mm=self.fascia_mm, depth_mm=self.depth_mm
+        )
+
     def set_fascia(
         self,
         deep: np.ndarray,
@@ -691,23 +720,31 @@ class Editor:
         )
         self.deep = deep
         if all(c.start == 0 and c.stop == n for c, n in zip(crop, shape, strict=True)):
-            self.site.signed_fascia_mm = fascia_signed_mm(deep, self.spacing_mm)
+            self.site.signed_fascia_mm = self.signed_fascia()
         else:
-            sub = fascia_signed_mm(deep[crop], self.spacing_mm)
+            sub = fascia_signed_mm(
+                deep[crop],
+                self.spacing_mm,
+                fascia_mm=None if self.fascia_mm is None else self.fascia_mm[crop],
+                depth_mm=None if self.depth_mm is None else self.depth_mm[crop],
+            )
             # Distance (mm) to the crop's faces inside the array: a crop value no
             # larger than it cannot have missed a surface beyond the crop.
+            # The voxels on those faces are not trusted either: the sub-voxel
+            # distance takes the fascia's gradient from both neighbours.
             face = np.full(sub.shape, np.inf, dtype=np.float32)
             for axis, (c, n, sp) in enumerate(zip(crop, shape, self.spacing_mm, strict=True)):
                 idx = np.arange(c.stop - c.start, dtype=np.float32)
                 d = np.full(idx.shape, np.inf, dtype=np.float32)
                 if c.start > 0:
-                    d = np.minimum(d, (idx + 1) * sp)
+                    d = np.minimum(d, np.where(idx == 0, 0.0, (idx + 1) * sp))
                 if c.stop < n:
-                    d = np.minimum(d, (c.stop - c.start - idx) * sp)
+                    last = c.stop - c.start - 1
+                    d = np.minimum(d, np.where(idx == last, 0.0, (c.stop - c.start - idx) * sp))
                 view = [None, None, None]
                 view[axis] = slice(None)
                 face = np.minimum(face, d[tuple(view)])
             current = self.site.signed_fascia_mm[crop]
-            trusted = np.abs(sub) <= face
+            trusted = np.abs(sub) < face
             self.site.signed_fascia_mm[crop] = np.where(trusted, sub, current)
         return self.remeasure()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backmice.edit import Change, Editor, fascia_signed_mm
+from backmice.edit import Change, Editor
 from backmice.errors import InputError
 from backmice.vocab import COLUMNS, Status, Subtype
 
@@ -170,7 +170,7 @@ class Session:
         # exact, and the map is recomputed from it as the editor computed it.
         editor.deep = signed < 0 if edited_fascia else analysis.fascia.deep.copy()
         if edited_fascia:
-            editor.site.signed_fascia_mm = fascia_signed_mm(editor.deep, editor.spacing_mm)
+            editor.site.signed_fascia_mm = editor.signed_fascia()
         editor.set_labels(labels)
         editor.remeasure()
         notes = {}

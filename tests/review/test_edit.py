@@ -224,7 +224,7 @@ def test_local_fascia_update_equals_a_full_recompute_near_the_fascia(t1_analysis
     k, r, c = 8, slice(150, 175), slice(120, 160)
     deep[k, r, c] = True  # one stroke on one slice: the deep side bulges toward the skin
     editor.set_fascia(deep, region=(slice(k, k + 1), r, c), exact_mm=10.0)
-    full = fascia_signed_mm(editor.deep, editor.spacing_mm)
+    full = editor.signed_fascia()
     old = t1_analysis.fascia.signed_mm
     near = (np.abs(full) < 10.0) & (np.abs(old) < 10.0)
     assert not np.array_equal(full, old)

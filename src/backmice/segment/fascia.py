@@ -21,15 +21,22 @@ nodule sitting in or through the fascia pulls it off course:
    from non-subcutaneous fat (a nodule that herniates through the fascia would
    drag the boundary with it), as a height field over (slice, angle about the
    body's centre in the slice): the first boundary met coming in from the
-   skin. Samples that lie well deeper than their neighbours around the body
-   are dropped too: a herniation whose capsule is lost in the partial volume
-   joins the subcutaneous fat, and the boundary then bulges over it. Gaps
+   skin. Each sample is moved to the edge between the fat and
+   the tissue deep to it, half-way between their levels along the normal of
+   the deep region (a study-wide threshold puts the boundary millimetres
+   short of the muscle where the deepest fat is dimmer than the rest: a
+   surface coil's near field, a deep layer of lower signal). Samples that lie
+   well deeper than their neighbours around the body are dropped too: a
+   herniation whose capsule is lost in the partial volume joins the
+   subcutaneous fat, and the boundary then bulges over it. Gaps
    over a nodule are bridged linearly, others filled by normalised Gaussian
    convolution, and the field is smoothed, giving a smooth fascia depth
    ``T(x)`` for each voxel's angle.
 4. The deep side of the fascia is ``depth(x) > T(x)``; the signed distance to
    that surface (+ superficial, − deep, mm) follows from two Euclidean
-   distance transforms.
+   distance transforms, and within three pixels of the surface from
+   ``T(x) - depth(x)`` over its gradient's length (the transforms measure to
+   voxel centres, half a pixel off next to the surface).
 """
 
 from __future__ import annotations
@@ -42,7 +49,13 @@ from scipy import ndimage
 
 from backmice.segment.body import bounding_box, distance_mm, distance_mm_in_box
 
-__all__ = ["Fascia", "fascia_distance", "slices_without_fat", "subcutaneous_fat"]
+__all__ = [
+    "Fascia",
+    "fascia_distance",
+    "signed_distance",
+    "slices_without_fat",
+    "subcutaneous_fat",
+]
 
 log = logging.getLogger(__name__)
 
@@ -462,6 +475,11 @@ class _PolarGrid:
             radii.append(np.sqrt(inside.sum() * dy * dx / np.pi))
         return cls(bins, n_bins, float(np.median(radii)) if radii else 100.0)
 
+    def slice_index(self) -> np.ndarray:
+        """The slice index of every voxel, broadcast to the grid's shape (a view)."""
+        n = self.bins.shape[0]
+        return np.broadcast_to(np.arange(n)[:, None, None], self.bins.shape)
+
     @property
     def bin_mm(self) -> float:
         """Arc length of one bin at the body wall, mm."""
@@ -545,6 +563,8 @@ def fascia_distance(
     skin_band_mm: float = 6.0,
     bump_mm: float = 3.0,
     bump_window_mm: float = 50.0,
+    score: np.ndarray | None = None,
+    cut: np.ndarray | None = None,
 ) -> Fascia:
     """Find the fascia under the subcutaneous fat and the signed distance to it.
 
@@ -579,6 +599,18 @@ def fascia_distance(
         Boundary samples more than ``bump_mm`` deeper than the running median
         of their slice over ``bump_window_mm`` of arc are dropped (a bulge of
         the layer over a herniation); 0 keeps them.
+    score : ndarray of float, optional
+        The fat score the fat mask was thresholded from (fat high, muscle low;
+        :class:`backmice.segment.fat.FatSignal`): each boundary sample is moved
+        to the fat-to-lean edge in it (:func:`_edge_depths`). Without it, the
+        boundary is taken half a pixel beyond the last fat voxel.
+    cut : ndarray of bool, optional
+        Body voxels where the field of view cuts the body
+        (:meth:`backmice.segment.body.Body.cut`). At an angle where the body
+        runs off the image there is no skin in view to measure a depth from
+        (the depth below the skin there is to the skin at other angles): the
+        fascia is not sampled there nor carried into it, and the deep region
+        stands for it.
 
     Returns
     -------
@@ -608,7 +640,20 @@ def fascia_distance(
     offset = 0.25 * (dy + dx)
     origin = (box[1].indices(body.shape[1])[0], box[2].indices(body.shape[2])[0])
     polar = _PolarGrid.of(in_body, (dy, dx), n_bins=n_bins, origin=origin)
-    table = polar.sample(samples, in_depth, add=offset)
+    off_image = None
+    if cut is not None and cut[box].any():
+        off_image = np.isfinite(polar.sample(cut[box], in_depth)).astype(np.uint8)
+        # Bins are narrower than pixels: close the gaps between the edge's pixels.
+        run = 2 * int(np.ceil(max(dy, dx) / polar.bin_mm)) + 1
+        off_image = ndimage.maximum_filter1d(off_image, run, axis=1, mode="wrap").astype(bool)
+        samples = samples & ~off_image[polar.slice_index(), np.maximum(polar.bins, 0)]
+    if score is not None:
+        edge = _edge_depths(score[box], samples, in_depth, deep0, (dy, dx))
+        edge = np.where(np.isfinite(edge), edge, in_depth + np.float32(offset))
+        table = polar.sample(samples, edge)
+        del edge
+    else:
+        table = polar.sample(samples, in_depth, add=offset)
     if bump_mm > 0:
         table = _drop_bumps(table, polar.bin_mm, window_mm=bump_window_mm, max_mm=bump_mm)
     # Bins are narrower than pixels: a boundary seen in every pixel skips bins.
@@ -617,6 +662,8 @@ def fascia_distance(
     covered = ndimage.maximum_filter1d(covered, run, axis=1, mode="wrap")
     covered = ndimage.minimum_filter1d(covered, run, axis=1, mode="wrap").astype(bool)
     table = polar.smooth(table, smooth_mm=smooth_mm, fill_mm=fill_mm, dz=dz, covered=covered)
+    if off_image is not None:
+        table[off_image] = np.nan
     depth = np.full(body.shape, np.nan, dtype=np.float32)
     polar.lookup(table, out=depth[box])
     del polar  # its bins are as large as the box
@@ -629,18 +676,56 @@ def fascia_distance(
     n_samples = int(np.count_nonzero(samples))
     # Freed before the distance transforms, whose arrays then reuse the memory.
     del superficial, deep0, touch, boundary, samples, in_deep
-    # Signed distance, built in place: + outside ``deep``, − inside, zero half a
-    # pixel beyond the last voxel centre on either side.
-    half = 0.25 * (dy + dx)
-    signed = distance_mm(~deep, spacing_mm)
+    signed = signed_distance(deep, spacing_mm, fascia_mm=depth, depth_mm=depth_mm)
+    log.info("fascia: %d boundary samples", n_samples)
+    return Fascia(depth_mm=depth, deep=deep, signed_mm=signed, samples=all_samples)
+
+
+def signed_distance(
+    deep: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    *,
+    fascia_mm: np.ndarray | None = None,
+    depth_mm: np.ndarray | None = None,
+) -> np.ndarray:
+    """Signed distance to the surface of the deep side of the fascia, mm.
+
+    Positive (superficial) outside ``deep``, negative inside. From two
+    Euclidean distance transforms, which measure to voxel centres: the surface
+    lies half a pixel beyond the last voxel centre on either side. Where the
+    fascia's depth below the skin is known (``fascia_mm``, ``depth_mm``), the
+    voxels near it get its sub-voxel distance instead (:func:`_subvoxel`),
+    wherever that agrees with the voxel grid's to within its rounding (a deep
+    side edited by hand keeps the grid's distance where it moved).
+
+    Parameters
+    ----------
+    deep : ndarray of bool, shape (slice, row, col)
+        Voxels deep to the fascia.
+    spacing_mm : (float, float, float)
+        ``(slice, row, col)`` spacing, mm.
+    fascia_mm, depth_mm : ndarray of float, same shape, optional
+        The fascia's depth below the skin (NaN where unknown) and each voxel's.
+
+    Returns
+    -------
+    ndarray of float32, shape of ``deep``
+    """
+    deep = np.asarray(deep, dtype=bool)
+    spacing = tuple(float(v) for v in spacing_mm)
+    # Built in place: + outside ``deep``, − inside, zero half a pixel beyond the
+    # last voxel centre on either side.
+    half = 0.25 * (spacing[1] + spacing[2])
+    signed = distance_mm(~deep, spacing)
     np.subtract(signed, half, out=signed)
-    deep_box, inside = distance_mm_in_box(deep, spacing_mm)
+    deep_box, inside = distance_mm_in_box(deep, spacing)
     if deep_box is not None:
         np.subtract(inside, half, out=inside)
         np.negative(inside, out=inside)
         np.copyto(signed[deep_box], inside, where=deep[deep_box])
-    log.info("fascia: %d boundary samples", n_samples)
-    return Fascia(depth_mm=depth, deep=deep, signed_mm=signed, samples=all_samples)
+    if fascia_mm is not None and depth_mm is not None:
+        _subvoxel(signed, fascia_mm, depth_mm, spacing)  # type: ignore[arg-type]
+    return signed
 
 
 def _near(
@@ -679,3 +764,159 @@ def _near(
     )
     out[found] = near[inner] & where[found]
     return out
+
+
+def _edge_depths(
+    score: np.ndarray,
+    samples: np.ndarray,
+    depth_mm: np.ndarray,
+    deep: np.ndarray,
+    pixel_mm: tuple[float, float],
+    *,
+    fat_mm: float = 4.0,
+    lean_mm: float = 14.0,
+    step_mm: float = 0.25,
+    max_shift_mm: float = 12.0,
+    min_contrast: float = 0.25,
+    chunk: int = 16_384,
+) -> np.ndarray:
+    """Depth below the skin (mm) of the fat-to-lean edge at each boundary sample.
+
+    The fat mask's boundary lies where the fat score crosses one threshold for
+    the whole study; but the fat's own level varies (a surface coil's near
+    field that the bias correction is too smooth to follow, deep subcutaneous
+    fat dimmer than the superficial layer), and where the deepest fat scores
+    under the threshold the boundary sits millimetres short of the muscle. The
+    edge between two tissues lies half-way between *their* levels: along the
+    normal of the deep region at each sample (in the slice), the profile of
+    the score is read from ``fat_mm`` outside to ``lean_mm`` inside; the local
+    fat level is its highest value outside the sample, the lean level its
+    lowest inside, and the edge is the first place past the fat's peak where
+    the profile falls below half-way between them (linear between steps).
+
+    Parameters
+    ----------
+    score : ndarray of float, shape (slice, row, col)
+        The fat score (high in fat, low in muscle).
+    samples : ndarray of bool, same shape
+        The boundary samples (superficial voxels touching the deep region).
+    depth_mm : ndarray of float, same shape
+        Depth below the skin, mm.
+    deep : ndarray of bool, same shape
+        The deep region (its smoothed edge gives the normal).
+    pixel_mm : (float, float)
+        Row and column spacing, mm.
+    fat_mm, lean_mm, step_mm : float
+        Extent of the profile outside and inside the sample, and its step, mm.
+    max_shift_mm : float
+        Edges farther than this from the sample are not trusted.
+    min_contrast : float
+        Least difference between the fat and lean levels (score units; fat to
+        muscle is about 1) for an edge.
+    chunk : int
+        Samples profiled at a time (bounds the memory).
+
+    Returns
+    -------
+    ndarray of float32, same shape
+        The edge's depth at each sample; NaN elsewhere and where no edge was
+        found (the caller keeps the mask's boundary there).
+    """
+    dy, dx = pixel_mm
+    out = np.full(depth_mm.shape, np.nan, dtype=np.float32)
+    ks, rs, cs = np.nonzero(samples)
+    if ks.size == 0:
+        return out
+    smooth = ndimage.gaussian_filter(deep.astype(np.float32), (0, 1.5 / dy, 1.5 / dx))
+    steps = np.arange(-fat_mm, lean_mm + step_mm / 2, step_mm)
+    zero = round(fat_mm / step_mm)
+    for start in range(0, ks.size, chunk):
+        k, r, c = (a[start : start + chunk] for a in (ks, rs, cs))
+        # The normal points into the deep region, up its smoothed indicator.
+        nr = _at(smooth, k, r + 0.5, c) - _at(smooth, k, r - 0.5, c)
+        nc = _at(smooth, k, r, c + 0.5) - _at(smooth, k, r, c - 0.5)
+        nr, nc = nr / dy, nc / dx
+        norm = np.hypot(nr, nc)
+        norm[norm == 0] = 1.0
+        nr, nc = nr / norm, nc / norm
+        rr = r[:, None] + steps[None, :] * (nr / dy)[:, None]
+        cc = c[:, None] + steps[None, :] * (nc / dx)[:, None]
+        kk = np.broadcast_to(k[:, None], rr.shape)
+        prof = _at(score, kk.ravel(), rr.ravel(), cc.ravel()).reshape(rr.shape)
+        prof = ndimage.gaussian_filter1d(prof, 0.5 / step_mm, axis=1)
+        rows = np.arange(k.size)
+        # The fat level: the highest value outside the sample (at most fat_mm
+        # out); the lean level: the lowest inside. The edge is the first fall
+        # below half-way between them past the fat's peak: a dimmer fat layer
+        # that stays above half-way is crossed, a septum of fat in the muscle
+        # beyond the edge is never reached.
+        peak = np.argmax(prof[:, : zero + 1], axis=1)
+        hi = prof[rows, peak]
+        lo = prof[:, zero:].min(axis=1)
+        mid = 0.5 * (hi + lo)
+        below = (prof < mid[:, None]) & (np.arange(steps.size)[None, :] > peak[:, None])
+        first = np.where(below.any(axis=1), np.argmax(below, axis=1), 0)
+        ok = (first > 0) & (hi - lo >= min_contrast)
+        j = np.maximum(first, 1)
+        a, b = prof[rows, j - 1], prof[rows, j]
+        frac = np.where(a > b, (a - mid) / np.where(a > b, a - b, 1.0), 0.5)
+        shift = steps[j - 1] + frac * step_mm
+        ok &= np.abs(shift) <= max_shift_mm
+        k, r, c, shift, nr, nc = k[ok], r[ok], c[ok], shift[ok], nr[ok], nc[ok]
+        # The edge's own depth below the skin (the normal is the deep region's, not the skin's).
+        out[k, r, c] = _at(depth_mm, k, r + shift * nr / dy, c + shift * nc / dx)
+    log.debug("fascia: %d of %d samples moved to the edge", np.isfinite(out).sum(), ks.size)
+    return out
+
+
+def _at(volume: np.ndarray, k: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``volume`` at in-slice sub-voxel points (bilinear; the nearest edge value beyond)."""
+    return ndimage.map_coordinates(volume, [k, r, c], order=1, mode="nearest")
+
+
+def _subvoxel(
+    signed: np.ndarray,
+    fascia_mm: np.ndarray,
+    depth_mm: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    *,
+    band_px: float = 3.0,
+) -> None:
+    """Replace the voxel-grid distance near the fascia by its sub-voxel value, in place.
+
+    The distance transforms measure to the centres of the voxels on the other
+    side, so every voxel next to the surface reads half a pixel whatever the
+    fascia depth ``T`` between them. Near the surface the level-set function
+    ``phi = T - depth`` (mm along the depth direction; the same sign as the
+    voxel classification) divided by the length of its gradient is the
+    distance to first order, to a fraction of a pixel.
+    """
+    px = max(spacing_mm[1:])
+    near = np.abs(signed) <= band_px * px
+    near &= np.isfinite(fascia_mm)
+    k, r, c = np.nonzero(near)
+    if k.size == 0:
+        return
+    phi = fascia_mm[k, r, c] - depth_mm[k, r, c]
+    grad2 = np.zeros(k.size, dtype=np.float64)
+    for axis, idx, step in ((0, k, spacing_mm[0]), (1, r, spacing_mm[1]), (2, c, spacing_mm[2])):
+        n = signed.shape[axis]
+        lo, hi = np.maximum(idx - 1, 0), np.minimum(idx + 1, n - 1)
+        at = [k, r, c]
+        at[axis] = lo
+        a = fascia_mm[tuple(at)] - depth_mm[tuple(at)]
+        at[axis] = hi
+        b = fascia_mm[tuple(at)] - depth_mm[tuple(at)]
+        # One-sided where a neighbour has no fascia depth, none where neither has.
+        a = np.where(np.isfinite(a), a, phi)
+        b = np.where(np.isfinite(b), b, phi)
+        span = (hi - lo) * step
+        g = np.where(span > 0, (b - a) / np.where(span > 0, span, 1), 0.0)
+        grad2 += g * g
+    norm = np.clip(np.sqrt(grad2), 1.0, 4.0)
+    exact = phi / norm
+    # Only where it refines the grid's distance (the same side, within its
+    # rounding): elsewhere the surface is not the one ``fascia_mm`` describes.
+    grid = signed[k, r, c]
+    agree = (np.sign(exact) == np.sign(grid)) & (np.abs(exact - grid) <= 0.75 * px)
+    signed[k[agree], r[agree], c[agree]] = exact[agree]
