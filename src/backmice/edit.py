@@ -98,13 +98,8 @@ def fascia_signed_mm(
     -------
     ndarray of float32, shape of ``deep``
     """
-    spacing = tuple(float(s) for s in spacing_mm)
-    return signed_distance(
-        deep,
-        spacing,  # type: ignore[arg-type]
-        fascia_mm=fascia_mm,
-        depth_mm=depth_mm,
-    )
+    spacing = (float(spacing_mm[0]), float(spacing_mm[1]), float(spacing_mm[2]))
+    return signed_distance(deep, spacing, fascia_mm=fascia_mm, depth_mm=depth_mm)
 
 
 def _crop_affine(affine: np.ndarray, lo: Sequence[int]) -> np.ndarray:
@@ -741,7 +736,7 @@ class Editor:
                 if c.stop < n:
                     last = c.stop - c.start - 1
                     d = np.minimum(d, np.where(idx == last, 0.0, (c.stop - c.start - idx) * sp))
-                view = [None, None, None]
+                view: list[slice | None] = [None, None, None]
                 view[axis] = slice(None)
                 face = np.minimum(face, d[tuple(view)])
             current = self.site.signed_fascia_mm[crop]

@@ -712,19 +712,19 @@ def signed_distance(
     ndarray of float32, shape of ``deep``
     """
     deep = np.asarray(deep, dtype=bool)
-    spacing = tuple(float(v) for v in spacing_mm)
+    spacing = (float(spacing_mm[0]), float(spacing_mm[1]), float(spacing_mm[2]))
     # Built in place: + outside ``deep``, − inside, zero half a pixel beyond the
     # last voxel centre on either side.
     half = 0.25 * (spacing[1] + spacing[2])
     signed = distance_mm(~deep, spacing)
     np.subtract(signed, half, out=signed)
     deep_box, inside = distance_mm_in_box(deep, spacing)
-    if deep_box is not None:
+    if deep_box is not None and inside is not None:
         np.subtract(inside, half, out=inside)
         np.negative(inside, out=inside)
         np.copyto(signed[deep_box], inside, where=deep[deep_box])
     if fascia_mm is not None and depth_mm is not None:
-        _subvoxel(signed, fascia_mm, depth_mm, spacing)  # type: ignore[arg-type]
+        _subvoxel(signed, fascia_mm, depth_mm, spacing)
     return signed
 
 
