@@ -609,6 +609,7 @@ def analyze_volume(
         options=options.candidates,
         strict=strict,
         skin_depth_mm=body.skin_depth_mm,
+        field_of_view=body.field_of_view,
     )
     lap("candidates")
     stage("measurements", 0.85)

@@ -165,3 +165,31 @@ def _near(mask: np.ndarray, px: int) -> np.ndarray:
     return ndimage.binary_dilation(
         mask, structure=np.ones((1, 3, 3), dtype=bool), iterations=px, brute_force=True
     )
+
+
+# -- the field of view ----------------------------------------------------------------
+
+
+def test_a_candidate_cut_by_the_field_of_view_is_not_reported():
+    """A nodule reaching the edge of the acquired box (zero padding beyond) cannot be measured."""
+    from backmice.segment.candidates import find_candidates
+
+    shape = (20, 60, 60)
+    fat = np.zeros(shape, dtype=bool)
+    nodule = ellipsoid(shape, (10, 40, 8), (6, 6, 7))  # reaches column 1
+    fat |= nodule
+    score = fat.astype(np.float32)
+    sat = np.zeros(shape, dtype=bool)
+    body = np.ones(shape, dtype=bool)
+    body[:, :, 0] = False  # the zero padding beyond the field of view
+    rows = np.indices(shape)[1].astype(np.float32)
+    signed = (32.0 - rows) * 1.0  # the fascia at row 32: the nodule just under it
+    affine = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
+    options = CandidateOptions(posterior_only=False)
+    whole = find_candidates(fat, score, sat, body, signed, affine=affine, options=options)
+    assert whole.max() == 1, "the nodule inside the image is a candidate"
+    fov = (slice(None), slice(0, 60), slice(1, 60))
+    cut = find_candidates(
+        fat, score, sat, body, signed, affine=affine, options=options, field_of_view=fov
+    )
+    assert cut.max() == 0

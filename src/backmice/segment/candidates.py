@@ -393,6 +393,7 @@ def find_candidates(
     options: CandidateOptions | None = None,
     strict: np.ndarray | None = None,
     skin_depth_mm: np.ndarray | None = None,
+    field_of_view: tuple[slice, ...] | None = None,
 ) -> np.ndarray:
     """Label candidate nodules.
 
@@ -415,6 +416,11 @@ def find_candidates(
         Fat without thin dark lines (capsules): where growing a candidate starts.
     skin_depth_mm : ndarray of float, optional
         Depth below the skin, mm (for ``options.min_skin_depth_mm``).
+    field_of_view : tuple of slice, optional
+        The in-plane box of the image that was acquired
+        (:attr:`backmice.segment.body.Body.field_of_view`; default the whole
+        image): a candidate that reaches its edge is cut by it and cannot be
+        measured.
 
     Returns
     -------
@@ -464,12 +470,18 @@ def find_candidates(
     keep = np.zeros(n + 1, dtype=bool)
     voxel_mm3 = float(np.prod(spacing))
     min_voxels = MIN_FILL * np.pi / 6 * options.min_size_mm**3 / voxel_mm3
-    rows, cols = labels.shape[1:]
+    rows, cols = (
+        (slice(0, labels.shape[1]), slice(0, labels.shape[2]))
+        if field_of_view is None
+        else field_of_view[-2:]
+    )
+    r0, r1, _ = rows.indices(labels.shape[1])
+    c0, c1, _ = cols.indices(labels.shape[2])
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
             continue
         # Cut by the field of view in the slice plane: it cannot be measured.
-        if sl[1].start == 0 or sl[2].start == 0 or sl[1].stop == rows or sl[2].stop == cols:
+        if sl[1].start <= r0 or sl[2].start <= c0 or sl[1].stop >= r1 or sl[2].stop >= c1:
             continue
         region = labels[sl] == i
         if np.count_nonzero(region) < min_voxels:
