@@ -156,3 +156,31 @@ def test_a_hand_edited_deep_side_keeps_the_grid_distance_where_it_moved():
     np.testing.assert_array_equal(exact[2][moved], plain[2][moved])
     kept = inside & (y < -20) & (np.abs(depth2d - 15.3) < 2.5)
     assert np.abs(exact[2][kept] - (15.3 - depth2d[kept])).max() < 0.2
+
+
+def test_epimuscular_fat_under_a_visible_fascia_does_not_drag_it():
+    """Fat between the fascia and the muscle stays deep to the fascia.
+
+    The fascia is a dark line 1 mm thick 15 mm below the skin, with 4 mm of
+    epimuscular fat under it and the muscle beyond: the fascia is found on the
+    line, not on the muscle.
+    """
+    depth, inside, y = _disk()
+    line = (depth >= 15.0) & (depth < 16.0)
+    score = np.where(depth < 20.0, 1.0, 0.0)
+    score = np.where(line, 0.0, score)
+    score = np.where(inside, ndimage.gaussian_filter(score, 0.5), 0.0)
+    shape = (SLICES, N, N)
+    spacing = (DZ, PIXEL, PIXEL)
+    body = np.broadcast_to(inside, shape).copy()
+    score3 = np.broadcast_to(score.astype(np.float32), shape).copy()
+    # The layer is the fat the line walls off from the epimuscular fat.
+    sat = body & (score3 >= 0.5) & (np.broadcast_to(depth, shape) < 15.0)
+    fascia = fascia_distance(
+        sat, body, distance_mm(body, spacing), spacing_mm=spacing, score=score3
+    )
+    on = inside & (y > 20) & (np.abs(depth - 15.0) < 0.5)
+    error = fascia.signed_mm[2][on] - (15.0 - depth[on])
+    assert np.abs(np.median(error)) < 0.7
+    epimuscular = inside & (y > 20) & (depth > 16.5) & (depth < 19.5)
+    assert (fascia.signed_mm[2][epimuscular] < 0).all()

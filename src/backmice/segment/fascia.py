@@ -777,6 +777,7 @@ def _edge_depths(
     lean_mm: float = 14.0,
     step_mm: float = 0.25,
     max_shift_mm: float = 12.0,
+    rebound_share: float = 0.25,
     min_contrast: float = 0.25,
     chunk: int = 16_384,
 ) -> np.ndarray:
@@ -810,6 +811,10 @@ def _edge_depths(
         Extent of the profile outside and inside the sample, and its step, mm.
     max_shift_mm : float
         Edges farther than this from the sample are not trusted.
+    rebound_share : float
+        Past the fat's peak, a rise of the profile by this share of the fat-to-lean
+        contrast before the fall is found marks a dark line with fat behind it
+        (the fascia over epimuscular fat): no edge is taken beyond it.
     min_contrast : float
         Least difference between the fat and lean levels (score units; fat to
         muscle is about 1) for an edge.
@@ -857,6 +862,14 @@ def _edge_depths(
         below = (prof < mid[:, None]) & (np.arange(steps.size)[None, :] > peak[:, None])
         first = np.where(below.any(axis=1), np.argmax(below, axis=1), 0)
         ok = (first > 0) & (hi - lo >= min_contrast)
+        # A dark line that the fat rises again behind (the fascia itself, with
+        # epimuscular fat under it) is where the layer ends, however faint: the
+        # profile is not followed past it (the mask's boundary is kept).
+        after = np.arange(steps.size)[None, :] >= peak[:, None]
+        low = np.minimum.accumulate(np.where(after, prof, np.inf), axis=1)
+        rebound = after & (prof - low >= rebound_share * (hi - lo)[:, None])
+        back = np.where(rebound.any(axis=1), np.argmax(rebound, axis=1), steps.size)
+        ok &= back >= first
         j = np.maximum(first, 1)
         a, b = prof[rows, j - 1], prof[rows, j]
         frac = np.where(a > b, (a - mid) / np.where(a > b, a - b, 1.0), 0.5)
