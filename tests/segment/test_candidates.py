@@ -193,3 +193,55 @@ def test_a_candidate_cut_by_the_field_of_view_is_not_reported():
         fat, score, sat, body, signed, affine=affine, options=options, field_of_view=fov
     )
     assert cut.max() == 0
+
+
+# -- what a nodule is: a core of mature fat, an ovoid ----------------------------------
+
+
+def _nodule_case(shape_kind: str):
+    from backmice.segment.candidates import _nodule_like
+
+    shape = (30, 60, 60)
+    affine = np.diag([1.0, 1.0, 1.0, 1.0])
+    score = np.zeros(shape, dtype=np.float32)
+    if shape_kind == "ovoid":
+        region = ellipsoid(shape, (15, 30, 30), (6, 8, 10))
+    elif shape_kind == "strip":  # fat along a muscle plane, 28 mm long, 7 mm across
+        region = ellipsoid(shape, (15, 30, 30), (14, 3.5, 3.5))
+    else:  # a sliver two pixels thick
+        region = ellipsoid(shape, (15, 29.5, 30), (6, 1.0, 10))
+    score[region] = 1.0
+
+    def judge(*, core_level: float = 1.0) -> bool:
+        s = score * core_level
+        return _nodule_like(region, s, 1.0, affine, CandidateOptions())
+
+    return judge
+
+
+def test_an_ovoid_of_fat_like_the_layer_is_a_nodule():
+    assert _nodule_case("ovoid")()
+
+
+def test_a_strip_of_fat_along_a_muscle_plane_is_not():
+    assert not _nodule_case("strip")()
+
+
+def test_a_sliver_without_a_core_is_not():
+    assert not _nodule_case("sliver")()
+
+
+def test_fat_dimmer_than_the_layer_is_not_a_lipoma():
+    """Partial volume with muscle all through (or another tissue): not mature fat."""
+    assert not _nodule_case("ovoid")(core_level=0.8)
+    assert _nodule_case("ovoid")(core_level=0.95)
+
+
+def test_the_checks_can_be_turned_off():
+    from backmice.segment.candidates import _nodule_like
+
+    shape = (30, 60, 60)
+    region = ellipsoid(shape, (15, 30, 30), (14, 3.5, 3.5))
+    score = region.astype(np.float32) * 0.5
+    off = CandidateOptions(min_core_fat=0.0, max_elongation=0.0)
+    assert _nodule_like(region, score, 1.0, np.eye(4), off)

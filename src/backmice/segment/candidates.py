@@ -25,6 +25,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 from skimage.segmentation import watershed
 
+from backmice.measure.shape import ellipsoid_axes_mm
 from backmice.segment.body import distance_mm
 
 __all__ = ["CandidateOptions", "find_candidates"]
@@ -79,6 +80,21 @@ class CandidateOptions:
         of the layer cut off by one septum against the skin or the fascia has
         the dermis or the muscle along one side; on the phantoms such pockets
         have 0.42-0.76 and nodules 0.76-0.95. 0 turns the check off.
+    min_core_fat : float
+        A lipoma is mature fat, like the subcutaneous fat on every sequence
+        (Kransdorf et al., Radiology 2002;224:99): the candidate's core (what is
+        left of each section one pixel in from its edge, free of the partial
+        volume of its border) must have a median fat score at least this share
+        of the subcutaneous fat's. A strip of fat between muscles, a few pixels
+        wide, has no such core (its every pixel shares the muscle's signal).
+        0 turns the check off.
+    max_elongation : float
+        Lipomas and fat herniations are ovoid or discoid: the longest diameter
+        of the candidate's moment ellipsoid is at most this many times the
+        middle one. Fat along a muscle plane (between the erector spinae and
+        multifidus, at the lateral border of the erector spinae, epimuscular
+        fat under the fascia) runs along the muscles for several centimetres as
+        a strip. 0 turns the check off.
     """
 
     min_size_mm: float = 5.0
@@ -92,6 +108,8 @@ class CandidateOptions:
     min_skin_depth_mm: float = 2.0
     sheet_mm: float = 3.0
     min_shell_fat: float = 0.7
+    min_core_fat: float = 0.9
+    max_elongation: float = 3.0
 
 
 def _lps_y(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
@@ -125,6 +143,46 @@ def _compact_enough(region: np.ndarray, pixel_mm: np.ndarray, options: Candidate
     area = section.sum() * float(np.prod(pixel_mm))
     hull_area = hull.volume + hull.area * 0.5 * float(np.mean(pixel_mm))
     return area / hull_area >= options.min_solidity
+
+
+def _fat_core(region: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The scores of a region's core: each section eroded by one pixel (4-connected).
+
+    Parameters
+    ----------
+    region : ndarray of bool, shape (slice, row, col)
+    score : ndarray of float, same shape
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+        Empty when no section is thicker than two pixels.
+    """
+    cross = ndimage.generate_binary_structure(2, 1)
+    core = np.zeros_like(region)
+    for k in range(region.shape[0]):
+        if region[k].any():
+            core[k] = ndimage.binary_erosion(region[k], structure=cross)
+    return score[core]
+
+
+def _nodule_like(
+    region: np.ndarray,
+    score: np.ndarray,
+    sat_level: float,
+    affine: np.ndarray,
+    options: CandidateOptions,
+) -> bool:
+    """A core of fat like the subcutaneous fat, and an ovoid shape (:class:`CandidateOptions`)."""
+    if options.min_core_fat > 0 and np.isfinite(sat_level) and sat_level > 0:
+        core = _fat_core(region, score)
+        if core.size == 0 or float(np.median(core)) < options.min_core_fat * sat_level:
+            return False
+    if options.max_elongation > 0:
+        axes = ellipsoid_axes_mm(region, affine)
+        if axes[0] > options.max_elongation * axes[1]:
+            return False
+    return True
 
 
 def _surrounded_by_fat(
@@ -468,6 +526,9 @@ def find_candidates(
     if options.sheet_mm > 0:
         labels = _trim_sheets(labels, pixel_mm=spacing[1:], sheet_mm=options.sheet_mm)
     keep = np.zeros(n + 1, dtype=bool)
+    # The subcutaneous fat's own level, where the candidates are looked for.
+    sat_roi = sat & roi
+    sat_level = float(np.median(score[sat_roi])) if sat_roi.any() else float("nan")
     voxel_mm3 = float(np.prod(spacing))
     min_voxels = MIN_FILL * np.pi / 6 * options.min_size_mm**3 / voxel_mm3
     rows, cols = (
@@ -496,6 +557,7 @@ def find_candidates(
             options.min_size_mm <= extent <= options.max_size_mm * 1.5
             and _compact_enough(labels[sl] == i, spacing[1:], options)
             and _surrounded_by_fat(labels, i, sl, fat, signed_mm, spacing, options)
+            and _nodule_like(labels[sl] == i, score[sl], sat_level, affine, options)
         )
 
     # Number the kept regions by centroid (slice, row, col) so ids are stable.
