@@ -76,7 +76,7 @@ class RedFlagRules:
         ``deep_extension`` when the nodule reaches deeper than this below the fascia.
     fat_ratio : float
         ``not_fat`` when the median signal of the nodule's interior (its voxels
-        more than a pixel inside its edge) is below this share of the
+        more than a voxel inside its edge) is below this share of the
         subcutaneous fat's ...
     fat_fraction : float
         ... or the interior's median Dixon fat fraction is below this. A nodule
@@ -415,14 +415,19 @@ def _not_fat_check(
     fat_fraction: np.ndarray | None,
     rules: RedFlagRules,
 ) -> Check:
-    """``not_fat`` on the nodule's interior: no voxel judged within a pixel of its edge.
+    """``not_fat`` on the nodule's interior: no voxel within a voxel of its edge is judged.
 
     A voxel at the edge shares its volume with the capsule or the tissue
-    around; a sliver of such voxels (partial volume along a fat/muscle
-    boundary) has no interior and is not judged.
+    around (in thick slices, the whole end slices do). The interior is the
+    nodule eroded by one voxel in 3D; a nodule too thin for one (in one or two
+    slices) is judged on the inner pixels of its largest section; a sliver of
+    edge voxels only (partial volume along a fat/muscle boundary) has neither
+    and is not judged.
     """
-    interior = np.zeros_like(region)
-    for k in range(region.shape[0]):
+    interior = ndimage.binary_erosion(region, structure=np.ones((3, 3, 3), dtype=bool))
+    if not interior.any():
+        k = int(np.argmax(region.sum(axis=(1, 2))))
+        interior = np.zeros_like(region)
         interior[k] = ndimage.binary_erosion(region[k], structure=_SQUARE)
     if not interior.any():
         return Check(
@@ -431,7 +436,7 @@ def _not_fat_check(
             None,
             rules.fat_ratio,
             "ratio",
-            note="no voxel more than a pixel inside the edge (partial volume): not judged",
+            note="no voxel more than a voxel inside the edge (partial volume): not judged",
         )
     ratio = float(np.median(image[interior])) / sat_signal if sat_signal > 0 else float("nan")
     extra: dict[str, Any] = {}
