@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from backmice.measure.nodules import SiteMaps, measure_nodules, suggest_subtype
+from backmice.measure.red_flags import flags_with_values
 from backmice.report.write import write_csv, write_json
 from backmice.vocab import COLUMNS, RedFlag, Relation, Subtype
 
@@ -204,3 +205,14 @@ def test_nodules_json_names_each_criterion_and_its_value(tmp_path):
     # The CSV keeps the SPEC columns only.
     header = (tmp_path / "nodules.csv").read_text().splitlines()[0]
     assert header == ",".join(COLUMNS)
+
+
+def test_flags_with_values_for_people():
+    row = {
+        "red_flags": "thick_septa;fat<75%;size>50mm",
+        "red_flag_criteria": [
+            {"flag": "thick_septa", "value": 3.04, "unit": "mm"},
+            {"flag": "fat<75%", "value": 0.62, "unit": "ratio"},
+        ],
+    }
+    assert flags_with_values(row) == "thick_septa 3.0 mm; fat<75% 0.62; size>50mm"

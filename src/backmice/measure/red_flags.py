@@ -38,6 +38,7 @@ __all__ = [
     "deep_check",
     "evaluate",
     "flags_of",
+    "flags_with_values",
     "merge_checks",
     "size_check",
 ]
@@ -198,6 +199,25 @@ def flags_of(checks: Sequence[Check]) -> list[RedFlag]:
     """The raised flags, in the vocabulary's order."""
     order = list(RedFlag)
     return sorted({c.flag for c in checks if c.met}, key=order.index)
+
+
+def flags_with_values(row: dict) -> str:
+    """A row's raised flags with their measured values, for people: ``thick_septa 3.1 mm; ...``.
+
+    Flags without a stored criterion (older results) are listed by name.
+    """
+    by_flag = {c.get("flag"): c for c in row.get("red_flag_criteria") or []}
+    out = []
+    for flag in filter(None, str(row.get("red_flags") or "").split(";")):
+        c = by_flag.get(flag) or {}
+        value, unit = c.get("value"), c.get("unit")
+        if value is None:
+            out.append(flag)
+        elif unit == "ratio":
+            out.append(f"{flag} {value:.2f}")
+        else:
+            out.append(f"{flag} {value:.1f} {unit}")
+    return "; ".join(out)
 
 
 def merge_checks(stored: Sequence[dict] | None, checks: Sequence[Check]) -> list[dict]:
