@@ -324,7 +324,10 @@ def _interior_checks(
 ) -> list[Check]:
     """``thick_septa``, ``nonfat_component`` and ``fat<75%`` from a nodule's insides.
 
-    Slice by slice (in the acquisition plane, where the pixels are finest):
+    Slice by slice (in the acquisition plane, where the pixels are finest),
+    leaving out the two end sections (at the poles the capsule is cut
+    obliquely and reads as non-fat inside the nodule; a nodule in fewer than
+    three slices is not judged):
     a septum is a non-fat line inside the nodule's convex hull with the
     nodule's fat on both sides (:func:`_medial_widths`); a nodular or globular
     area is non-fat enclosed by the nodule (a hole in its fat core) that is
@@ -346,7 +349,11 @@ def _interior_checks(
     pixel_area = float(sampling[0] * sampling[1])
     septa_len, septa_area, septa_widths, all_widths = 0.0, 0.0, [], []
     nodular_mm, hole_mm, filled_px, fat_px = 0.0, None, 0, 0
-    for k in range(region.shape[0]):
+    present = np.flatnonzero(region.any(axis=(1, 2)))
+    # The end sections cut the capsule obliquely at the poles: their "non-fat"
+    # is partial volume, so only the slices between them are read.
+    inner_slices = present[1:-1]
+    for k in inner_slices:
         core = region[k] & fat[k] if (region[k] & fat[k]).any() else region[k]
         if not region[k].any():
             continue
@@ -386,6 +393,13 @@ def _interior_checks(
         septa_len += float(thick_line.sum()) * pixel_mm
         # The septa crossing the nodule are part of the lesion (holes already are).
         septa_area += float(width[line & ~filled].sum()) * pixel_mm / pixel_area
+    if not inner_slices.size:
+        note = "in fewer than 3 slices: its sections are partial volume, not judged"
+        return [
+            Check(RedFlag.THICK_SEPTA, False, None, rules.septum_mm, "mm", note=note),
+            Check(RedFlag.NONFAT_COMPONENT, False, None, rules.septum_mm, "mm", note=note),
+            Check(RedFlag.FAT_UNDER_75PCT, False, None, rules.fat_share, "ratio", note=note),
+        ]
     checks = []
     if septa_widths:
         value, note = float(np.median(septa_widths)), "median width of the septa over 2 mm"
