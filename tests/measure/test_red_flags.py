@@ -10,7 +10,7 @@ import pytest
 from scipy import ndimage
 
 from backmice.measure.nodules import SiteMaps, measure_nodules, suggest_subtype
-from backmice.measure.red_flags import flags_with_values
+from backmice.measure.red_flags import apply_checks, deep_check, flags_with_values, size_check
 from backmice.report.write import write_csv, write_json
 from backmice.vocab import COLUMNS, RedFlag, Relation, Subtype
 
@@ -216,3 +216,20 @@ def test_flags_with_values_for_people():
         ],
     }
     assert flags_with_values(row) == "thick_septa 3.0 mm; fat<75% 0.62; size>50mm"
+
+
+def test_apply_checks_rechecks_size_and_depth_keeping_the_rest():
+    """A redrawn mask re-checks the size (the old size>50mm goes) and keeps the image's flags."""
+    row = {
+        "red_flags": "thick_septa;size>50mm",
+        "red_flag_criteria": [{"flag": "thick_septa", "met": True, "value": 3.2}],
+    }
+    got = apply_checks(row, [size_check(120.0), deep_check(-20.0)])
+    assert got["red_flags"] == "size>100mm;thick_septa;deep_extension"
+    criteria = {c["flag"]: c for c in got["red_flag_criteria"]}
+    assert criteria["thick_septa"]["value"] == 3.2  # kept: it needs the image
+    assert criteria["size>100mm"]["value"] == 120.0 and criteria["size>100mm"]["met"]
+    assert criteria["deep_extension"]["value"] == -20.0
+    assert apply_checks(row, [size_check(60.0)])["red_flags"] == "thick_septa"
+    # Uncalibrated: a size in pixels never raises the flag.
+    assert not size_check(500.0, calibrated=False).met
