@@ -39,6 +39,7 @@ __all__ = [
     "evaluate",
     "flags_of",
     "flags_with_values",
+    "interior_voxels",
     "merge_checks",
     "size_check",
 ]
@@ -442,6 +443,31 @@ def _interior_checks(
     return checks
 
 
+def interior_voxels(region: np.ndarray) -> np.ndarray:
+    """The voxels of a nodule that are not partial volume with what surrounds it.
+
+    The nodule eroded by one voxel in 3D (3 × 3 × 3); for a nodule too thin for
+    that (in one or two slices), the pixels of its largest section more than a
+    pixel inside its edge (3 × 3). Empty for a sliver made only of edge voxels:
+    such an object holds no tissue that can be judged, and is no nodule.
+
+    Parameters
+    ----------
+    region : ndarray of bool, shape (slice, row, col)
+
+    Returns
+    -------
+    ndarray of bool, same shape
+    """
+    region = np.asarray(region, dtype=bool)
+    interior = ndimage.binary_erosion(region, structure=np.ones((3, 3, 3), dtype=bool))
+    if not interior.any() and region.any():
+        k = int(np.argmax(region.sum(axis=(1, 2))))
+        interior = np.zeros_like(region)
+        interior[k] = ndimage.binary_erosion(region[k], structure=_SQUARE)
+    return interior
+
+
 def _not_fat_check(
     region: np.ndarray,
     image: np.ndarray,
@@ -458,11 +484,7 @@ def _not_fat_check(
     edge voxels only (partial volume along a fat/muscle boundary) has neither
     and is not judged.
     """
-    interior = ndimage.binary_erosion(region, structure=np.ones((3, 3, 3), dtype=bool))
-    if not interior.any():
-        k = int(np.argmax(region.sum(axis=(1, 2))))
-        interior = np.zeros_like(region)
-        interior[k] = ndimage.binary_erosion(region[k], structure=_SQUARE)
+    interior = interior_voxels(region)
     if not interior.any():
         return Check(
             RedFlag.NOT_FAT,
