@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["COLUMNS", "RedFlag", "Relation", "Side", "Status", "Subtype"]
+__all__ = ["COLUMNS", "DETAILS", "RedFlag", "Relation", "Side", "Status", "Subtype"]
 
 
 class Relation(enum.StrEnum):
@@ -62,13 +62,66 @@ class Subtype(enum.StrEnum):
 
 
 class RedFlag(enum.StrEnum):
-    """Reasons to think of liposarcoma or another differential."""
+    """Reasons to think of liposarcoma or another differential, each with its criterion.
 
-    SIZE_OVER_50MM = "size>50mm"
-    NONFAT_COMPONENT = "nonfat_component"
+    Four are the published MRI features that favour a well-differentiated
+    liposarcoma (atypical lipomatous tumour) over a lipoma, and only these
+    make :func:`backmice.measure.nodules.suggest_subtype` offer
+    ``liposarcoma_suspected`` (:attr:`liposarcoma`): a lesion larger than 10 cm,
+    thick septa (> 2 mm), nodular or globular non-fat areas, and a lesion less
+    than 75 % fat (Kransdorf MJ et al., Radiology 2002;224:99-104; septa > 2 mm
+    as in Knebel C et al., BMC Cancer 2019;19:309). ``deep_extension`` and
+    ``not_fat`` point to other differentials. ``size>50mm`` is the size flag of
+    earlier versions: still read in stored results, no longer raised on MRI,
+    and never a reason to suggest liposarcoma.
+    """
+
+    SIZE_OVER_100MM = "size>100mm"
     THICK_SEPTA = "thick_septa"
+    NONFAT_COMPONENT = "nonfat_component"
+    FAT_UNDER_75PCT = "fat<75%"
     DEEP_EXTENSION = "deep_extension"
     NOT_FAT = "not_fat"
+    SIZE_OVER_50MM = "size>50mm"
+
+    @property
+    def criterion(self) -> str:
+        """The criterion, in words (at most 64 characters: a DICOM code meaning)."""
+        return _RED_FLAG_CRITERIA[self][0]
+
+    @property
+    def source(self) -> str | None:
+        """Where the criterion is published (None: backmice's own rule)."""
+        return _RED_FLAG_CRITERIA[self][1]
+
+    @property
+    def liposarcoma(self) -> bool:
+        """True for the published features of well-differentiated liposarcoma."""
+        return self in _LIPOSARCOMA
+
+
+_KRANSDORF = "Kransdorf MJ et al., Radiology 2002;224:99-104"
+_KNEBEL = "Knebel C et al., BMC Cancer 2019;19:309"
+
+#: Each flag's criterion and its source.
+_RED_FLAG_CRITERIA: dict[RedFlag, tuple[str, str | None]] = {
+    RedFlag.SIZE_OVER_100MM: ("lesion larger than 10 cm", _KRANSDORF),
+    RedFlag.THICK_SEPTA: ("septa thicker than 2 mm", f"{_KRANSDORF}; {_KNEBEL}"),
+    RedFlag.NONFAT_COMPONENT: ("nodular or globular non-fat areas", _KRANSDORF),
+    RedFlag.FAT_UNDER_75PCT: ("lesion less than 75% fat", _KRANSDORF),
+    RedFlag.DEEP_EXTENSION: ("reaches more than 15 mm deep to the fascia", None),
+    RedFlag.NOT_FAT: ("interior signal not that of fat", None),
+    RedFlag.SIZE_OVER_50MM: ("largest diameter over 50 mm (before issue 15)", None),
+}
+
+_LIPOSARCOMA = frozenset(
+    {
+        RedFlag.SIZE_OVER_100MM,
+        RedFlag.THICK_SEPTA,
+        RedFlag.NONFAT_COMPONENT,
+        RedFlag.FAT_UNDER_75PCT,
+    }
+)
 
 
 #: Every output column of a nodule, in order (SPEC "A nodule").
@@ -103,3 +156,9 @@ COLUMNS: tuple[str, ...] = (
     "red_flags",
     "units",
 )
+
+#: Keys of a nodule row beyond :data:`COLUMNS`: written to ``nodules.json`` and
+#: kept by the store, never to the CSV. ``red_flag_criteria`` lists every red-flag
+#: criterion evaluated on the nodule, with the measured value (see
+#: :func:`backmice.measure.red_flags.evaluate`).
+DETAILS: tuple[str, ...] = ("red_flag_criteria",)

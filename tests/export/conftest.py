@@ -125,7 +125,25 @@ def make_result(
         status="rejected",
         reader="anna",
         updated="2026-11-20T10:05:00+00:00",
-        red_flags="size>50mm;thick_septa",
+        red_flags="thick_septa;fat<75%",
+        red_flag_criteria=[
+            {
+                "flag": "thick_septa",
+                "criterion": "septa thicker than 2 mm",
+                "met": True,
+                "value": 3.25,
+                "threshold": 2.0,
+                "unit": "mm",
+            },
+            {
+                "flag": "fat<75%",
+                "criterion": "lesion less than 75% fat",
+                "met": True,
+                "value": 0.62,
+                "threshold": 0.75,
+                "unit": "ratio",
+            },
+        ],
     )
     rows[2].update(relation="subfascial", side="midline", suggested_subtype="other")
     write_csv(out / "nodules.csv", rows)

@@ -59,7 +59,12 @@ def test_import_into_the_same_folder_changes_nothing(result, tmp_path):
     import_files(sorted((tmp_path / "out" / "case01").glob("*.dcm")), into=result)
     after = from_result(result)
     original_rows = json.loads(before["nodules.json"])["nodules"]
-    assert [{c: r[c] for c in COLUMNS} for r in after.rows] == original_rows  # updated kept too
+    spec = [{c: r[c] for c in COLUMNS} for r in original_rows]
+    assert [{c: r[c] for c in COLUMNS} for r in after.rows] == spec  # updated kept too
+    # The red flags' criteria and values, which the SR does not carry back, are kept.
+    assert [r.get("red_flag_criteria") for r in after.rows] == [
+        r.get("red_flag_criteria") for r in original_rows
+    ]
 
 
 def test_reader_view_exports_only_that_readers_nodules(result, tmp_path):
@@ -120,7 +125,11 @@ def test_tables_and_labels_match_the_source(result, tmp_path, fmt):
     assert len(written) == 1
     if fmt == "json":
         rows = json.loads(written[0].read_text())["nodules"]
-        assert rows == [{c: r[c] for c in COLUMNS} for r in original.rows]
+        assert [{c: r[c] for c in COLUMNS} for r in rows] == [
+            {c: r[c] for c in COLUMNS} for r in original.rows
+        ]
+        # and the red flags' criteria with their measured values (nodule 2 has two)
+        assert [len(r.get("red_flag_criteria") or []) for r in rows] == [0, 2, 0]
     elif fmt == "csv":
         header = written[0].read_text().splitlines()[0]
         assert header == ",".join(COLUMNS)

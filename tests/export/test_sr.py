@@ -10,7 +10,8 @@ from pydicom.uid import Comprehensive3DSRStorage
 from backmice.errors import InputError
 from backmice.export import build_seg, build_sr, from_result, read_sr
 from backmice.export.pipeline import save_dataset
-from backmice.export.sr import MEASUREMENTS
+from backmice.export.sr import CRITERION_NAMES, MEASUREMENTS
+from backmice.vocab import RedFlag
 
 
 @pytest.fixture
@@ -73,6 +74,22 @@ def test_every_measurement_column_round_trips(ann, tmp_path):
         for column in ("subtype", "suggested_subtype", "status", "relation", "side"):
             assert got.get(column) == want[column], column
         assert got["red_flags"] == want["red_flags"]
+
+
+def test_each_red_flag_names_its_criterion(ann, tmp_path):
+    """A red flag is a qualitative evaluation named by its criterion, its value measured."""
+    seg = build_seg(ann)
+    doc = hd.sr.srread(save_dataset(tmp_path / "sr.dcm", build_sr(ann, seg, reader="anna")))
+    second = doc.content.get_volumetric_roi_measurement_groups()[1]
+    evaluations = {e.name.meaning: e.value.meaning for e in second.get_qualitative_evaluations()}
+    assert evaluations["septa thicker than 2 mm"] == "thick_septa"
+    assert evaluations["lesion less than 75% fat"] == "fat<75%"
+    names = {e.name.value for e in second.get_qualitative_evaluations()}
+    assert CRITERION_NAMES[RedFlag.THICK_SEPTA].value in names
+    by_name = {m.name.meaning: m for m in second.get_measurements()}
+    assert float(by_name["Width of the septa"].value) == 3.25
+    assert by_name["Width of the septa"].unit.value == "mm"
+    assert float(by_name["Share of the lesion that is fat"].value) == 0.62
 
 
 def test_not_an_sr_is_bad_input(ann, tmp_path):

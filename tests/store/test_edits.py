@@ -179,7 +179,10 @@ def test_fascia_correction_also_moves_the_flags_and_the_suggestion(project):
     for r in project.nodules("s", reader="anna"):
         assert r["relation"] == "subfascial"
         assert "deep_extension" in r["red_flags"].split(";")
+        (deep,) = [c for c in r["red_flag_criteria"] if c["flag"] == "deep_extension"]
+        assert deep["met"] and deep["value"] == pytest.approx(r["fascia_min_mm"], abs=1e-3)
         if r["suggested_subtype"] is not None:
-            assert r["suggested_subtype"] == "liposarcoma_suspected"  # a red flag comes first
+            # Reaching deep is no published feature of liposarcoma: a herniation it is.
+            assert r["suggested_subtype"] == "lumbar_fascial_fat_herniation"
     for r in project.nodules("s", reader="ben"):  # ben keeps the automatic fascia
         assert "deep_extension" not in (r["red_flags"] or "")

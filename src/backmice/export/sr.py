@@ -28,6 +28,8 @@ from backmice.export.source import Annotations
 from backmice.vocab import RedFlag, Relation, Side, Status, Subtype
 
 __all__ = [
+    "CRITERION_MEASUREMENTS",
+    "CRITERION_NAMES",
     "MEASUREMENTS",
     "PRIVATE_SCHEME",
     "SRNodule",
@@ -105,12 +107,41 @@ _SUBTYPE_CODES = {
     Subtype.NOT_A_LESION: "NOT-A-LESION",
 }
 _RED_FLAG_CODES = {
-    RedFlag.SIZE_OVER_50MM: "SIZE-OVER-50MM",
-    RedFlag.NONFAT_COMPONENT: "NONFAT-COMPONENT",
+    RedFlag.SIZE_OVER_100MM: "SIZE-OVER-100MM",
     RedFlag.THICK_SEPTA: "THICK-SEPTA",
+    RedFlag.NONFAT_COMPONENT: "NONFAT-COMPONENT",
+    RedFlag.FAT_UNDER_75PCT: "FAT-UNDER-75PCT",
     RedFlag.DEEP_EXTENSION: "DEEP-EXTENSION",
     RedFlag.NOT_FAT: "NOT-FAT",
+    RedFlag.SIZE_OVER_50MM: "SIZE-OVER-50MM",
 }
+
+#: Each red flag is a qualitative evaluation whose concept name is its criterion
+#: (meaning: :attr:`RedFlag.criterion`) and whose value is the flag.
+CRITERION_NAMES: dict[RedFlag, hd.sr.CodedConcept] = {
+    flag: _private(code, flag.criterion)
+    for flag, code in (
+        (RedFlag.SIZE_OVER_100MM, "BM-RF-SIZE"),
+        (RedFlag.THICK_SEPTA, "BM-RF-SEPTA"),
+        (RedFlag.NONFAT_COMPONENT, "BM-RF-NODULAR"),
+        (RedFlag.FAT_UNDER_75PCT, "BM-RF-FAT-SHARE"),
+        (RedFlag.DEEP_EXTENSION, "BM-RF-DEEP"),
+        (RedFlag.NOT_FAT, "BM-RF-NOT-FAT"),
+        (RedFlag.SIZE_OVER_50MM, "BM-RF-SIZE-50MM"),
+    )
+}
+
+#: The measured value of the criteria that no SPEC column holds (from the row's
+#: ``red_flag_criteria``): flag, concept name, UCUM unit.
+CRITERION_MEASUREMENTS: tuple[tuple[RedFlag, hd.sr.CodedConcept, hd.sr.CodedConcept], ...] = (
+    (RedFlag.THICK_SEPTA, _private("BM-SEPTUM-WIDTH", "Width of the septa"), MM),
+    (
+        RedFlag.NONFAT_COMPONENT,
+        _private("BM-NONFAT-AREA", "Thickness of the largest non-fat area"),
+        MM,
+    ),
+    (RedFlag.FAT_UNDER_75PCT, _private("BM-FAT-SHARE", "Share of the lesion that is fat"), RATIO),
+)
 
 
 def _value_code(value: str) -> hd.sr.CodedConcept:
@@ -243,9 +274,15 @@ def build_sr(
                     hd.sr.QualitativeEvaluation(name=name, value=_value_code(str(row[column])))
                 )
         for flag in filter(None, str(row.get("red_flags") or "").split(";")):
+            name = CRITERION_NAMES.get(RedFlag(flag)) if flag in _RED_FLAG_CODES else None
             evaluations.append(
-                hd.sr.QualitativeEvaluation(name=RED_FLAG_NAME, value=_value_code(flag))
+                hd.sr.QualitativeEvaluation(name=name or RED_FLAG_NAME, value=_value_code(flag))
             )
+        checks = {c.get("flag"): c for c in row.get("red_flag_criteria") or []}
+        for flag, name, unit in CRITERION_MEASUREMENTS:
+            value = _number((checks.get(str(flag)) or {}).get("value"))
+            if value is not None:
+                measurements.append(hd.sr.Measurement(name=name, value=value, unit=unit))
         groups.append(
             hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=f"nodule {nid}"),
@@ -345,7 +382,8 @@ def read_sr(path: str | os.PathLike[str]) -> tuple[list[SRNodule], str | None]:
         _code_key(SUGGESTED_NAME): "suggested_subtype",
         _code_key(STATUS_NAME): "status",
         _code_key(RELATION_NAME): "relation",
-        _code_key(RED_FLAG_NAME): "red_flags",
+        _code_key(RED_FLAG_NAME): "red_flags",  # before each flag named its criterion
+        **{_code_key(name): "red_flags" for name in CRITERION_NAMES.values()},
     }
     out = []
     for group in groups:

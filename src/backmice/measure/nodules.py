@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from backmice.measure.red_flags import RedFlagRules, evaluate, flags_of
 from backmice.measure.shape import distance_stats, measure_labels
-from backmice.vocab import COLUMNS, RedFlag, Relation, Side, Status, Subtype
+from backmice.vocab import COLUMNS, DETAILS, RedFlag, Relation, Side, Status, Subtype
 
 __all__ = ["RedFlagRules", "SiteMaps", "measure_nodules", "suggest_subtype"]
 
@@ -25,45 +26,6 @@ log = logging.getLogger(__name__)
 MIDLINE_MM = 5.0
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class RedFlagRules:
-    """When a red flag is raised (mm, fractions).
-
-    Attributes
-    ----------
-    max_diameter_mm : float
-        ``size>50mm`` above this largest diameter.
-    nonfat_fraction : float
-        ``nonfat_component`` when non-fat tissue fills more than this share of
-        the nodule's envelope (its mask with holes filled) ...
-    nonfat_min_mm3 : float
-        ... and more than this volume.
-    deep_mm : float
-        ``deep_extension`` when the nodule reaches deeper than this below the fascia.
-    fat_ratio : float
-        ``not_fat`` when the nodule's median signal is below this share of the
-        subcutaneous fat's (T1) ...
-    fat_fraction : float
-        ... or its median Dixon fat fraction is below this.
-    septum_mm, septum_max_mm : float
-        ``thick_septa`` counts non-fat lines inside the nodule at least
-        ``septum_mm`` thick (a lipoma's septa are thinner) and at most
-        ``septum_max_mm`` (thicker is a nodular component, flagged apart) ...
-    septa_min_length_mm : float
-        ... when they run for at least this length (summed over the slices).
-    """
-
-    max_diameter_mm: float = 50.0
-    nonfat_fraction: float = 0.10
-    nonfat_min_mm3: float = 50.0
-    deep_mm: float = 15.0
-    fat_ratio: float = 0.75
-    fat_fraction: float = 0.5
-    septum_mm: float = 2.0
-    septum_max_mm: float = 6.0
-    septa_min_length_mm: float = 10.0
 
 
 @dataclass(slots=True)
@@ -124,15 +86,22 @@ def suggest_subtype(
 ) -> Subtype:
     """The rule-based suggestion of ``SPEC.md`` (a hint, never a diagnosis).
 
-    Any red flag offers ``liposarcoma_suspected`` first. A nodule in or under
+    A red flag that is a published feature of liposarcoma
+    (:attr:`backmice.vocab.RedFlag.liposarcoma`: larger than 10 cm, septa over
+    2 mm, nodular non-fat areas, under 75 % fat) offers ``liposarcoma_suspected``
+    first; ``not_fat`` (the nodule is not fat: a cyst, an abscess, a fibrous
+    nodule?) offers ``other``; ``deep_extension`` alone changes nothing. A nodule in or under
     the fascia is a fascial fat herniation: lumbosacral below the top of the
     sacrum, lumbar above it or when the level is unknown. A subcutaneous nodule
     with a capsule is an episacroiliac lipoma (backmice analyses the lumbosacral
     region, so "over the sacroiliac region" is taken as given); without one, a
     non-encapsulated fat prominence.
     """
-    if red_flags:
+    flags = {RedFlag(f) for f in red_flags}
+    if any(f.liposarcoma for f in flags):
         return Subtype.LIPOSARCOMA_SUSPECTED
+    if RedFlag.NOT_FAT in flags:
+        return Subtype.OTHER
     if relation is not Relation.SUBCUTANEOUS:
         if (
             centroid_z_mm is not None
@@ -144,16 +113,6 @@ def suggest_subtype(
     if encapsulated:
         return Subtype.EPISACROILIAC_LIPOMA
     return Subtype.NON_ENCAPSULATED_FAT_PROMINENCE
-
-
-def _nonfat_share(region: np.ndarray, fat: np.ndarray) -> tuple[float, int]:
-    """Share and voxel count of non-fat inside a nodule's envelope (holes filled per slice)."""
-    envelope = np.zeros_like(region)
-    for k in range(region.shape[0]):
-        envelope[k] = ndimage.binary_fill_holes(region[k])
-    inner = envelope & ~fat
-    n_env = int(envelope.sum())
-    return (float(inner.sum()) / n_env if n_env else 0.0), int(inner.sum())
 
 
 def _fat_fraction_per_slice(region: np.ndarray, fat_fraction: np.ndarray) -> np.ndarray:
@@ -181,43 +140,6 @@ def _fat_fraction_per_slice(region: np.ndarray, fat_fraction: np.ndarray) -> np.
     share = np.minimum(values / core, 1.0) if core > 0 else np.ones_like(values)
     k = np.nonzero(region)[0]
     return np.bincount(k, weights=share, minlength=region.shape[0])
-
-
-def _thick_septa_mm(
-    region: np.ndarray, fat: np.ndarray, *, pixel_mm: float, rules: RedFlagRules
-) -> float:
-    """Length (mm) of the thick septa inside a nodule, summed over its slices.
-
-    In each slice, the non-fat pixels inside the nodule's convex hull are
-    thinned to their medial lines (:func:`skimage.morphology.skeletonize`); the
-    local thickness there is twice the distance to the nearest fat or the hull's
-    edge. Medial pixels between ``septum_mm`` and ``septum_max_mm`` thick and at
-    least ``septum_mm`` inside the hull (not the notches of a lobulated edge)
-    are septum; their count times the pixel size is its length.
-    """
-    from skimage.morphology import convex_hull_image, skeletonize
-
-    length = 0.0
-    for k in range(region.shape[0]):
-        if region[k].sum() < 9:
-            continue
-        hull = convex_hull_image(region[k])
-        inner = hull & ~fat[k] & ~region[k]
-        if not inner.any():
-            continue
-        # Twice the distance to the nearest non-septum pixel centre, less the pixel:
-        # a line one pixel wide is one pixel thick.
-        thickness = pixel_mm * (2.0 * ndimage.distance_transform_edt(inner) - 1.0)
-        depth = pixel_mm * ndimage.distance_transform_edt(hull)
-        medial = skeletonize(inner)
-        septum = (
-            medial
-            & (thickness >= rules.septum_mm)
-            & (thickness <= rules.septum_max_mm)
-            & (depth >= rules.septum_mm)
-        )
-        length += float(septum.sum()) * pixel_mm
-    return length
 
 
 def _partial_volume(labels: np.ndarray, shape, site: SiteMaps) -> np.ndarray:
@@ -340,9 +262,11 @@ def measure_nodules(
     Returns
     -------
     list of dict
-        Keys :data:`backmice.vocab.COLUMNS`, in that order; None for a value
-        that does not apply (``fat_fraction`` without Dixon, ``side`` without
-        patient geometry).
+        Keys :data:`backmice.vocab.COLUMNS`, in that order, then
+        :data:`backmice.vocab.DETAILS` (``red_flag_criteria``: every red-flag
+        criterion with its measured value, :meth:`.red_flags.Check.as_json`);
+        None for a value that does not apply (``fat_fraction`` without Dixon,
+        ``side`` without patient geometry).
     """
     rules = rules or RedFlagRules()
     shapes = measure_labels(labels, affine)
@@ -370,7 +294,6 @@ def measure_nodules(
         fmin, fmax = float(fascia["min"][j]), float(fascia["max"][j])
         relation = Relation.from_extent(fmin, fmax)
         region = labels[shape.bbox] == shape.label
-        nonfat_share, nonfat_voxels = _nonfat_share(region, site.fat[shape.bbox])
         if site.fat_share is None and site.fat_fraction is not None:
             # The fat-fraction volume counts all the fat in each voxel, so in thick
             # slices it counts the fat beyond a pole in the end slices too; and a
@@ -392,25 +315,19 @@ def measure_nodules(
                 volume -= voxel_mm3 * _end_slab_excess(per_slice, beyond)
         ratio = float(signal["median"][j]) / sat_signal if sat_signal > 0 else float("nan")
         fat_fraction = float(ff["median"][j]) if ff is not None else None
-        flags: list[RedFlag] = []
-        if shape.max_diameter_mm > rules.max_diameter_mm:
-            flags.append(RedFlag.SIZE_OVER_50MM)
-        if (
-            nonfat_share > rules.nonfat_fraction
-            and nonfat_voxels * voxel_mm3 > rules.nonfat_min_mm3
-        ):
-            flags.append(RedFlag.NONFAT_COMPONENT)
-        septa = _thick_septa_mm(
-            region, site.fat[shape.bbox], pixel_mm=float(np.mean(pixel)), rules=rules
+        checks = evaluate(
+            region,
+            fat=site.fat[shape.bbox],
+            image=site.image[shape.bbox],
+            sat_signal=sat_signal,
+            pixel_mm=(float(pixel[0]), float(pixel[1])),
+            max_diameter_mm=shape.max_diameter_mm,
+            fascia_min_mm=fmin,
+            fat_fraction=None if site.fat_fraction is None else site.fat_fraction[shape.bbox],
+            calibrated=calibrated,
+            rules=rules,
         )
-        if septa >= rules.septa_min_length_mm:
-            flags.append(RedFlag.THICK_SEPTA)
-        if fmin < -rules.deep_mm:
-            flags.append(RedFlag.DEEP_EXTENSION)
-        if ratio < rules.fat_ratio or (
-            fat_fraction is not None and fat_fraction < rules.fat_fraction
-        ):
-            flags.append(RedFlag.NOT_FAT)
+        flags = flags_of(checks)
         side, midline = None, None
         if site.midline_x_mm is not None and calibrated:
             offset = float(centroid[0]) - site.midline_x_mm
@@ -448,6 +365,7 @@ def measure_nodules(
             "updated": None,
             "red_flags": ";".join(str(f) for f in flags),
             "units": "mm" if calibrated else "px",
+            "red_flag_criteria": [c.as_json() for c in checks],
         }
-        rows.append({key: row.get(key) for key in COLUMNS})
+        rows.append({key: row.get(key) for key in (*COLUMNS, *DETAILS)})
     return rows

@@ -23,6 +23,7 @@ from backmice.phantom.render import Grid
 from backmice.phantom.scene import Scene
 from backmice.phantom.surfaces import SurfacePatch
 from backmice.phantom.tissues import TISSUE_PROPERTIES, Tissue
+from backmice.vocab import RedFlag
 
 __all__ = [
     "MIDLINE_TOLERANCE_MM",
@@ -167,13 +168,17 @@ def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
         LesionKind.FAT_PROMINENCE: Tissue.PROMINENCE_FAT,
         LesionKind.CYST: Tissue.CYST,
     }[lesion.kind]
+    # The published criteria (backmice.vocab.RedFlag), from the model: larger
+    # than 10 cm, a nodular non-fat (solid) area, less than 75 % fat.
     red_flags = []
-    if 2 * a > 50.0:
-        red_flags.append("size>50mm")
+    if 2 * a > 100.0:
+        red_flags.append(str(RedFlag.SIZE_OVER_100MM))
     if lesion.solid is not None:
-        red_flags.append("nonfat_component")
+        red_flags.append(str(RedFlag.NONFAT_COMPONENT))
+        if volume / core.volume_mm3 < 0.75:
+            red_flags.append(str(RedFlag.FAT_UNDER_75PCT))
     if not lesion.is_fat:
-        red_flags.append("not_fat")
+        red_flags.append(str(RedFlag.NOT_FAT))
     truth: dict[str, Any] = {
         "id": lesion.id,
         "kind": str(lesion.kind),

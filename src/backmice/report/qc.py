@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from backmice.measure.red_flags import flags_with_values
 from backmice.measure.shape import measure_labels
 from backmice.segment.body import posterior_half
 
@@ -163,7 +164,7 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
             ax.plot(e[2] * dx, e[1] * dy, color=_AXES, lw=1.0)
         ax.set_xlim(cx - half, cx + half)
         ax.set_ylim(cy + half, cy - half)
-        flags = f"\nred flags: {row['red_flags']}" if row["red_flags"] else ""
+        flags = f"\nred flags: {flags_with_values(row)}" if row["red_flags"] else ""
         ax.set_title(
             f"#{row['nodule_id']} {row['relation']}, {row['side'] or '?'} — slice {k}",
             color="white",

@@ -22,7 +22,7 @@ import SimpleITK as sitk
 
 from backmice import __version__
 from backmice._atomic import atomic_path, write_text
-from backmice.vocab import COLUMNS
+from backmice.vocab import COLUMNS, DETAILS
 
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
@@ -110,9 +110,20 @@ def write_csv(path: str | os.PathLike[str], rows: Sequence[dict]) -> Path:
 
 
 def write_json(path: str | os.PathLike[str], rows: Sequence[dict], **about: object) -> Path:
-    """Write the nodule rows as JSON: ``{"backmice_version", **about, "nodules": [...]}``."""
+    """Write the nodule rows as JSON: ``{"backmice_version", **about, "nodules": [...]}``.
+
+    Each nodule has the SPEC columns, then the :data:`backmice.vocab.DETAILS`
+    the row carries (``red_flag_criteria``: each red-flag criterion with its
+    measured value), which the CSV leaves out.
+    """
     doc = {"backmice_version": __version__, **about}
-    doc["nodules"] = [{c: _json_value(row.get(c)) for c in COLUMNS} for row in rows]
+    doc["nodules"] = [
+        {
+            **{c: _json_value(row.get(c)) for c in COLUMNS},
+            **{k: row[k] for k in DETAILS if row.get(k) is not None},
+        }
+        for row in rows
+    ]
     return write_text(path, json.dumps(doc, indent=1) + "\n")
 
 

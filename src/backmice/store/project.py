@@ -29,7 +29,7 @@ import numpy as np
 from backmice.errors import BackmiceError, InputError
 from backmice.store import _codec
 from backmice.store._schema import MIGRATIONS, SCHEMA_VERSION
-from backmice.vocab import COLUMNS, Status, Subtype
+from backmice.vocab import COLUMNS, DETAILS, Status, Subtype
 
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
@@ -791,6 +791,7 @@ class Project:
             # encode_mask crops again; the crop is already tight, so keep its box.
             full_box = (lo[0], lo[1], lo[2], hi[0], hi[1], hi[2])
             r = {c: row.get(c) for c in COLUMNS}
+            r.update({k: row[k] for k in DETAILS if row.get(k) is not None})
             r["study"] = key
             encoded.append((nid, _dumps(r), _dumps(full_box), bits))
         fascia_blob = _codec.encode_map(fascia)
@@ -1106,7 +1107,8 @@ class Project:
         Returns
         -------
         list of dict
-            By ``nodule_id``: every column of :data:`backmice.vocab.COLUMNS`, plus
+            By ``nodule_id``: every column of :data:`backmice.vocab.COLUMNS`, the
+            :data:`backmice.vocab.DETAILS` the row has (``red_flag_criteria``),
             ``note`` (str or None) and ``notes`` (dict reader → note).
         """
         self._study_row(study)
@@ -1129,7 +1131,10 @@ class Project:
                 mask = _codec.decode_mask(tuple(box), bits, shape)
                 row.update(_fascia_columns(mask, row, signed, affine, sacrum_top_z_mm=sacrum))
         for nid, (row, _box, _bits) in sorted(geometry.items()):
-            row = {c: row.get(c) for c in COLUMNS}
+            row = {
+                **{c: row.get(c) for c in COLUMNS},
+                **{k: row[k] for k in DETAILS if row.get(k) is not None},
+            }
             row["study"] = study
             row["nodule_id"] = nid
             review = reviews.get(nid)
@@ -1435,7 +1440,8 @@ class Project:
         if row is not None:
             if not isinstance(row, dict):
                 raise InputError(f"row must be a dict of SPEC columns, not {type(row).__name__}")
-            return _jsonable({c: row.get(c) for c in COLUMNS})
+            keys = (*COLUMNS, *(k for k in DETAILS if row.get(k) is not None))
+            return _jsonable({c: row.get(c) for c in keys})
         measured = _remeasure(mask, affine, signed, base, study=study)
         if base is None:  # a new nodule: the series the study was read on, in its units
             stacks = self.stacks(study)
@@ -1804,12 +1810,14 @@ def _fascia_columns(
 
     ``fascia_offset_mm`` is read at the centroid, ``fascia_min/max_mm`` over the
     mask; ``relation`` follows from them (SPEC), and so do the ``deep_extension``
-    red flag and the suggested subtype (SPEC rules), which a corrected fascia
-    can change as well.
+    red flag (:func:`backmice.measure.red_flags.deep_check`, with its value in
+    ``red_flag_criteria``) and the suggested subtype (SPEC rules), which a
+    corrected fascia can change as well.
     """
     from scipy import ndimage
 
-    from backmice.measure.nodules import RedFlagRules, suggest_subtype
+    from backmice.measure.nodules import suggest_subtype
+    from backmice.measure.red_flags import apply_checks, deep_check
     from backmice.vocab import RedFlag, Relation, Subtype
 
     values = signed[mask]
@@ -1829,21 +1837,14 @@ def _fascia_columns(
         index = (np.linalg.inv(affine) @ np.append(np.asarray(centroid, dtype=float), 1.0))[:3]
     offset = float(ndimage.map_coordinates(signed, index[:, None], order=1, mode="nearest")[0])
     relation = Relation.from_extent(fmin, fmax)
-    flags = [
-        RedFlag(f)
-        for f in str(row.get("red_flags") or "").split(";")
-        if f and f != RedFlag.DEEP_EXTENSION
-    ]
-    if fmin < -RedFlagRules().deep_mm:
-        flags.append(RedFlag.DEEP_EXTENSION)
-    order = list(RedFlag)
-    flags.sort(key=order.index)
+    flagged = apply_checks(row, [deep_check(fmin)])
+    flags = [RedFlag(f) for f in flagged["red_flags"].split(";") if f]
     out: dict[str, Any] = {
         "fascia_offset_mm": offset if math.isfinite(offset) else None,
         "fascia_min_mm": fmin,
         "fascia_max_mm": fmax,
         "relation": str(relation),
-        "red_flags": ";".join(str(f) for f in flags),
+        **flagged,
     }
     if row.get("suggested_subtype") is not None:
         out["suggested_subtype"] = str(
@@ -1868,9 +1869,11 @@ def _remeasure(
     study: str,
 ) -> dict:
     """What can be measured again from a mask and the stored maps, the rest from ``base``."""
+    from backmice.measure.red_flags import apply_checks, size_check
     from backmice.measure.shape import measure_labels
 
     row = {c: (base or {}).get(c) for c in COLUMNS}
+    row.update({k: base[k] for k in DETAILS if base and base.get(k) is not None})
     if base is None:
         row.update(status=str(Status.CANDIDATE), red_flags="", units="mm")
     (shape,) = measure_labels(mask.view(np.uint8), affine, ids=[1])
@@ -1887,5 +1890,7 @@ def _remeasure(
         axis_2_mm=float(shape.axes_mm[1]),
         axis_3_mm=float(shape.axes_mm[2]),
     )
+    calibrated = (row.get("units") or "mm") == "mm"
+    row.update(apply_checks(row, [size_check(shape.max_diameter_mm, calibrated=calibrated)]))
     row.update(_fascia_columns(mask, row, signed, affine))
     return row
