@@ -1,5 +1,7 @@
 """One B-mode frame, stage by stage: :func:`analyze_frame` and :func:`measure_mask`.
 
+0. mask what the scanner drew (Doppler colour, text, calipers, bars) and fill
+   it from the tissue around (:mod:`backmice.ultrasound.graphics`);
 1. despeckle the tissue region (:func:`~backmice.ultrasound.despeckle`);
 2. the skin line at the top, the fascia line deep to the subcutaneous fat;
 3. the nodule from a seed (or automatic candidates), then the fascia again with
@@ -21,8 +23,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
+from backmice.io.model import RegionOverlay
 from backmice.measure.nodules import suggest_subtype
 from backmice.measure.shape import long_short_axes_mm
+from backmice.ultrasound.graphics import fill_graphics, scanner_graphics
 from backmice.ultrasound.lines import (
     despeckle,
     fascia_line,
@@ -82,6 +86,10 @@ class UltrasoundAnalysis:
         ``status``, ``found_by`` (``seed`` or ``automatic``) and ``contour``
         (ndarray (360, 2) of ``(row, col)``).
     warnings : list of str
+    graphics : ndarray of bool, shape (row, col), or None
+        The scanner's graphics masked before the analysis
+        (:func:`~backmice.ultrasound.graphics.scanner_graphics`); None when
+        masking was off.
     """
 
     image: NDArray
@@ -94,6 +102,7 @@ class UltrasoundAnalysis:
     labels: NDArray
     nodules: list[dict]
     warnings: list[str] = field(default_factory=list)
+    graphics: NDArray | None = None
 
     @property
     def units(self) -> str:
@@ -274,6 +283,9 @@ def analyze_frame(
     fascia: NDArray | None = None,
     skin: NDArray | None = None,
     candidates: bool = True,
+    color: NDArray | None = None,
+    overlays: tuple[RegionOverlay, ...] = (),
+    mask_graphics: bool = True,
 ) -> UltrasoundAnalysis:
     """Analyse one B-mode frame: lines, the nodule(s), and every measurement.
 
@@ -293,6 +305,15 @@ def analyze_frame(
         ``(col, row)`` lines to use instead of finding them (edited by hand).
     candidates : bool
         Look for automatic candidates when there is no seed.
+    color : ndarray of uint8, shape (row, col, 3), optional
+        The frame's RGB when the file is in colour (``Volume.color[k]``): its
+        colour pixels (Doppler) are masked.
+    overlays : tuple of RegionOverlay
+        The file's other regions on this one (``Volume.overlays``): masked.
+    mask_graphics : bool
+        Mask what the scanner drew (colour, text, lines, bars) and fill it from
+        the tissue around before anything is found (default). Off, the frame
+        is analysed as given.
 
     Returns
     -------
@@ -310,7 +331,16 @@ def analyze_frame(
     if not calibrated:
         warnings.append("UNCALIBRATED: no usable ultrasound region, every length is in px")
         log.warning("%s", warnings[-1])
-    s = despeckle(img, spacing_mm=spacing)
+    graphics = None
+    work = img
+    if mask_graphics:
+        found = scanner_graphics(img, color=color, overlays=overlays)
+        graphics = found.mask
+        if graphics.any():
+            work = fill_graphics(img, graphics)
+            warnings.append(found.summary())
+            log.info("%s", warnings[-1])
+    s = despeckle(work, spacing_mm=spacing)
     if skin is None:
         skin = skin_line(s, spacing_mm=spacing)
     fascia_given = fascia is not None
@@ -343,7 +373,7 @@ def analyze_frame(
         taken |= m
     fat_px = _subcutaneous(s, skin, line, taken)
     fat_level = float(np.median(s[fat_px])) if fat_px.any() else float(np.median(s))
-    fat_raw = float(np.median(img[fat_px])) if fat_px.any() else float(np.median(img))
+    fat_raw = float(np.median(work[fat_px])) if fat_px.any() else float(np.median(work))
     rows = []
     for k, (m, contour, how) in enumerate(masks, start=1):
         labels[m & (labels == 0)] = k
@@ -364,7 +394,7 @@ def analyze_frame(
             found_by=how,
             contour=contour,
             encapsulated=_capsule(s, m, fat_level, spacing),
-            fat_signal_ratio=float(np.median(img[m]) / fat_raw) if fat_raw > 0 else math.nan,
+            fat_signal_ratio=float(np.median(work[m]) / fat_raw) if fat_raw > 0 else math.nan,
             red_flags=";".join(str(f) for f in flags),
         )
         row["suggested_subtype"] = str(
@@ -382,4 +412,5 @@ def analyze_frame(
         labels=labels,
         nodules=rows,
         warnings=warnings,
+        graphics=graphics,
     )

@@ -289,7 +289,13 @@ def analyze_ultrasound(
     warnings = list(volume.warnings)
 
     def run(k: int) -> UltrasoundAnalysis:
-        return analyze_frame(volume.array[k], spacing_mm=spacing, seed_rc=seed_rc)
+        return analyze_frame(
+            volume.array[k],
+            spacing_mm=spacing,
+            seed_rc=seed_rc,
+            color=None if volume.color is None else volume.color[k],
+            overlays=volume.overlays,
+        )
 
     analysis = run(frame)
     warnings.extend(analysis.warnings)
