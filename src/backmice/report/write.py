@@ -109,10 +109,20 @@ def write_csv(path: str | os.PathLike[str], rows: Sequence[dict]) -> Path:
     return write_text(path, nodules_csv(rows))
 
 
-def write_json(path: str | os.PathLike[str], rows: Sequence[dict], **about: object) -> Path:
-    """Write the nodule rows as JSON: ``{"backmice_version", **about, "nodules": [...]}``."""
+def write_json(
+    path: str | os.PathLike[str],
+    rows: Sequence[dict],
+    *,
+    columns: Sequence[str] = COLUMNS,
+    **about: object,
+) -> Path:
+    """Write the nodule rows as JSON: ``{"backmice_version", **about, "nodules": [...]}``.
+
+    Each row keeps ``columns`` (default the SPEC columns; an ultrasound result
+    adds its extra columns).
+    """
     doc = {"backmice_version": __version__, **about}
-    doc["nodules"] = [{c: _json_value(row.get(c)) for c in COLUMNS} for row in rows]
+    doc["nodules"] = [{c: _json_value(row.get(c)) for c in columns} for row in rows]
     return write_text(path, json.dumps(doc, indent=1) + "\n")
 
 

@@ -37,7 +37,13 @@ from backmice.ultrasound.lines import (
 from backmice.ultrasound.nodule import automatic_seeds, segment_nodule
 from backmice.vocab import RedFlag, Relation, Status
 
-__all__ = ["EXTRA_COLUMNS", "UltrasoundAnalysis", "analyze_frame", "measure_mask"]
+__all__ = [
+    "EXTRA_COLUMNS",
+    "UltrasoundAnalysis",
+    "analyze_frame",
+    "mask_axes",
+    "measure_mask",
+]
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +186,7 @@ def measure_mask(
         raise ValueError("the nodule mask is empty")
     rows, cols = m.shape
     dy, dx = (float(v) for v in spacing_mm)
-    affine = np.zeros((4, 4))
-    affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = dx, dy, 1.0, 1.0
-    ls = long_short_axes_mm(m[None], affine)
+    axes = mask_axes(m, spacing_mm=(dy, dx))
     rr, cc = np.nonzero(m)
     centre = np.array([[rr.mean(), cc.mean()]])
     signed = fascia_signed_mm
@@ -203,15 +207,11 @@ def measure_mask(
         d = -_polyline_signed(np.column_stack([er, ec]).astype(float), skin, (dy, dx))
         skin_depth = max(0.0, float(d.min()) - 0.5 * dy)
     fascia_min, fascia_max = float(inside.min()), float(inside.max())
-    ends = {}
-    for key in ("long_axis_end_points_lps", "short_axis_end_points_lps"):
-        e = np.asarray(ls[key], dtype=np.float64)  # (x = col·dx, y = row·dy, z = 0)
-        ends[key] = np.column_stack([e[:, 1] / dy, e[:, 0] / dx])
     fascia_rows = line_rows(fascia_line, cols)
     return {
-        "long_axis_mm": float(ls["long_axis_mm"]),
-        "short_axis_mm": float(ls["short_axis_mm"]),
-        "max_diameter_mm": float(ls["long_axis_mm"]),
+        "long_axis_mm": axes["long_axis_mm"],
+        "short_axis_mm": axes["short_axis_mm"],
+        "max_diameter_mm": axes["long_axis_mm"],
         "area_mm2": float(m.sum() * dx * dy),
         "axis_1_mm": 4.0 * math.sqrt(max(ev[0], 0.0)),
         "axis_2_mm": 4.0 * math.sqrt(max(ev[1], 0.0)),
@@ -223,9 +223,42 @@ def measure_mask(
         "x_mm": float(centre[0, 1] * dx),
         "depth_mm": float(centre[0, 0] * dy),
         "fascia_depth_mm": float(np.interp(centre[0, 1], np.arange(cols), fascia_rows) * dy),
-        "long_axis_ends_rc": ends["long_axis_end_points_lps"],
-        "short_axis_ends_rc": ends["short_axis_end_points_lps"],
+        "long_axis_ends_rc": axes["long_axis_ends_rc"],
+        "short_axis_ends_rc": axes["short_axis_ends_rc"],
     }
+
+
+def mask_axes(mask: NDArray, *, spacing_mm: tuple[float, float]) -> dict:
+    """Long and short axis of a 2D mask and where they lie (the one owner of both).
+
+    The long axis is the 2D Feret diameter, the short axis the caliper width
+    perpendicular to it (:func:`backmice.measure.shape.long_short_axes_mm`).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (row, col)
+    spacing_mm : (float, float)
+        ``(row, col)`` pixel size, mm.
+
+    Returns
+    -------
+    dict
+        ``long_axis_mm``, ``short_axis_mm`` and ``long_axis_ends_rc``,
+        ``short_axis_ends_rc`` (ndarray (2, 2) of ``(row, col)`` pixel centres).
+    """
+    m = np.asarray(mask, dtype=bool)
+    dy, dx = (float(v) for v in spacing_mm)
+    affine = np.zeros((4, 4))
+    affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = dx, dy, 1.0, 1.0
+    ls = long_short_axes_mm(m[None], affine)
+    out = {"long_axis_mm": float(ls["long_axis_mm"]), "short_axis_mm": float(ls["short_axis_mm"])}
+    for key, name in (
+        ("long_axis_end_points_lps", "long_axis_ends_rc"),
+        ("short_axis_end_points_lps", "short_axis_ends_rc"),
+    ):
+        e = np.asarray(ls[key], dtype=np.float64)  # (x = col·dx, y = row·dy, z = 0)
+        out[name] = np.column_stack([e[:, 1] / dy, e[:, 0] / dx])
+    return out
 
 
 def _subcutaneous(s: NDArray, skin: NDArray, fascia: NDArray, exclude: NDArray) -> NDArray:
