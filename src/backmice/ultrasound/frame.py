@@ -381,7 +381,9 @@ def analyze_frame(
     step = min(spacing) if calibrated else 0.1
     masks: list[tuple[NDArray, NDArray, str]] = []
     if seed_rc is not None:
-        mask, contour = segment_nodule(s, seed_rc, spacing_mm=spacing, box_rc=box_rc)
+        mask, contour = segment_nodule(
+            s, seed_rc, spacing_mm=spacing, box_rc=box_rc, skin=skin, ignore=graphics
+        )
         masks.append((mask, contour, "seed"))
     elif candidates:
         region = _subcutaneous(s, skin, line, np.zeros(s.shape, bool))
@@ -389,7 +391,7 @@ def analyze_frame(
         for seed in automatic_seeds(s, spacing_mm=spacing, skin=skin, fascia=line, fat_level=fat):
             if any(m[round(seed[0]), round(seed[1])] for m, _, _ in masks):
                 continue
-            mask, contour = segment_nodule(s, seed, spacing_mm=spacing)
+            mask, contour = segment_nodule(s, seed, spacing_mm=spacing, skin=skin, ignore=graphics)
             if mask.any():
                 masks.append((mask, contour, "automatic"))
         if masks:
