@@ -293,6 +293,53 @@ def run_family(seeds: list[int], n: int) -> list[FamilyCase]:
     return results
 
 
+def pictures(folder: Path) -> list[Path]:
+    """The QC pictures of docs/ultrasound.md: a striated lipoma, and GE's Doppler frame masked.
+
+    The lipoma is the issue's (26 mm, five striations, 0.1 mm pixels), written as a
+    calibrated DICOM file and analysed from a seed as ``backmice analyze`` does;
+    the GE LOGIQ 700 frame is pydicom-data's ``US1_UNCR.dcm`` (needs pydicom-data).
+    """
+    import tempfile
+
+    from pydicom.data import get_testdata_file
+
+    import backmice
+    from backmice.io.writer import write_ultrasound as write_us_file
+    from backmice.phantom.us_lipoma import LipomaSpec
+    from backmice.ultrasound import analyze_ultrasound
+    from backmice.ultrasound.qc import qc_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = LipomaSpec(long_mm=26.0, short_mm=9.0, striations=5, striation_echo=10.0)
+    frame = render_lipoma(spec, seed=11)
+    rows, cols = frame.image.shape
+    stored = np.zeros((rows + 60, cols + 80), dtype=np.uint8)
+    stored[40 : 40 + rows, 40 : 40 + cols] = frame.image
+    t = frame.truth
+    seed = (40 + t["x_mm"] / 0.1 - 10, 40 + t["depth_mm"] / 0.1 + 4)  # (col, row), stored
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_us_file(
+            stored,
+            Path(tmp) / "lipoma.dcm",
+            region=(40, 40, 40 + cols - 1, 40 + rows - 1),
+            delta_mm=(0.1, 0.1),
+            series_description="striated lipoma (phantom)",
+        )
+        for name, file, seed_point in (
+            ("us_striated_lipoma_qc.png", path, seed),
+            ("us_ge_doppler_masked_qc.png", Path(get_testdata_file("US1_UNCR.dcm")), (260, 230)),
+        ):
+            stack = backmice.open_study(file).stacks[0]
+            result = analyze_ultrasound(
+                backmice.load(stack), seed=seed_point, study=file.name, stack=stack
+            )
+            qc_figure(result, folder / name)
+            written.append(folder / name)
+    return written
+
+
 def speed() -> None:
     """Time the despeckling filters and a whole frame on a 600x800 region (run once)."""
     from scipy import ndimage as ndi
@@ -331,7 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--family", type=int, metavar="N", help="N frames of the lipoma family per seed instead"
     )
+    parser.add_argument(
+        "--pictures", metavar="DIR", help="only write the QC pictures of docs/ultrasound.md"
+    )
     args = parser.parse_args(argv)
+    if args.pictures:
+        for path in pictures(Path(args.pictures)):
+            print(f"wrote {path}")
+        return 0
     if args.speed:
         speed()
     if args.family:

@@ -75,7 +75,11 @@ def qc_figure(result: UltrasoundResult, path: str | os.PathLike[str]) -> None:
     unit = a.units
     rows, cols = a.image.shape
     extent = (-0.5 * dx, (cols - 0.5) * dx, (rows - 0.5) * dy, -0.5 * dy)
-    lines = _caption(result)
+    lines = [
+        *_caption(result),
+        "skin green, fascia orange, nodule cyan, long and short axes yellow, "
+        "masked scanner graphics magenta",
+    ]
     width = 7.5
     image_h = min(max(6.2 * (rows * dy) / max(cols * dx, 1e-6), 2.0), 10.0)
     text_h = 0.16 * len(lines) + 0.25
@@ -129,14 +133,5 @@ def qc_figure(result: UltrasoundResult, path: str | os.PathLike[str]) -> None:
             weight="bold",
             ha="center",
         )
-    fig.text(
-        0.99,
-        0.1 / height,
-        "skin green, fascia orange, nodule cyan, axes yellow, masked graphics magenta",
-        color="#bbbbbb",
-        fontsize=6,
-        ha="right",
-        va="bottom",
-    )
     fig.savefig(os.fspath(path), facecolor="black", format="png")
     log.info("ultrasound QC picture: %d nodule(s)", len(a.nodules))
