@@ -62,6 +62,8 @@ EXCLUDE_MARGIN_MM = 2.5
 CAPSULE_MARGIN_MM = 1.5
 #: A fascia line that leaves the bridged one by more than this over a nodule went over it.
 CLIMB_MM = 1.5
+#: Masked scanner graphics are reported from this share of the frame on.
+REPORTED_GRAPHICS = 0.005
 #: A bright rim at least this much above the fat (despeckled, 0..1) is a capsule.
 CAPSULE_CONTRAST = 0.15
 
@@ -371,8 +373,11 @@ def analyze_frame(
         graphics = found.mask
         if graphics.any():
             work = fill_graphics(img, graphics)
-            warnings.append(found.summary())
-            log.info("%s", warnings[-1])
+            if graphics.mean() >= REPORTED_GRAPHICS:
+                warnings.append(found.summary())
+                log.info("%s", warnings[-1])
+            else:  # a few flat speckle pixels: not worth a warning
+                log.debug("%s", found.summary())
     s = despeckle(work, spacing_mm=spacing)
     if skin is None:
         skin = skin_line(s, spacing_mm=spacing)

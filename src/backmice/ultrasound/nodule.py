@@ -32,6 +32,10 @@ __all__ = ["automatic_seeds", "capsule_contour", "segment_nodule"]
 
 log = logging.getLogger(__name__)
 
+#: Levels (from the fat to the fascia) at which capsules are looked for as enclosures.
+ENCLOSURE_LEVELS = (0.5, 0.3)
+#: The skin's bright band under the skin line, left out of the enclosure search, mm.
+SKIN_BAND_MM = 1.5
 #: Angular samples of the contour (one per degree).
 N_ANGLES = 360
 #: Largest radius searched from the seed, mm.
@@ -95,7 +99,7 @@ CAPSULE_SECTORS = 6
 #: Random ellipses tried at most.
 CAPSULE_TRIALS = 1500
 #: An ellipse this many rays agree with ends the search early.
-CAPSULE_DONE_RAYS = 330
+CAPSULE_DONE_RAYS = 350
 
 
 def _ray_hits(
@@ -432,8 +436,10 @@ def automatic_seeds(
     """Seeds of candidate nodules: oval, iso- to hyperechoic regions enclosed above the fascia.
 
     Bright pixels (capsules, septa, the fascia; above the midpoint between the
-    subcutaneous fat and the fascia) are closed over small gaps; the dark
-    regions they enclose completely are candidates when they lie between the
+    subcutaneous fat and the fascia) are closed over small gaps. An oval
+    enclosure (a capsule with all it holds, striations included: solidity 0.85
+    or more, narrower than 80 % of the frame) is a candidate at its centre;
+    so are the dark regions enclosed completely, when they lie between the
     skin and the fascia, are at least ``min_diameter_mm`` across, oval (solidity
     0.85 or more) and not anechoic (median at least 0.8 of the fat's: cysts
     drop out).
@@ -451,7 +457,8 @@ def automatic_seeds(
     Returns
     -------
     list of (float, float)
-        ``(row, col)`` seeds (the centroids of the enclosed regions), shallowest first.
+        ``(row, col)`` seeds (the centres of the enclosures, then of the enclosed
+        regions), shallowest first.
     """
     from skimage.measure import regionprops
     from skimage.morphology import disk
@@ -465,13 +472,36 @@ def automatic_seeds(
     fascia_level = float(
         np.median(s[np.clip(np.rint(fascia_rows + 1).astype(int), 0, rows - 1), np.arange(cols)])
     )
-    bright = s > 0.5 * (fat_level + fascia_level)
     radius = max(1, round(0.3 / min(geo)))
+    seeds: list[tuple[float, float]] = []
+    min_area = math.pi * (min_diameter_mm / 2) ** 2 / (geo[0] * geo[1])
+    # A capsule and all it encloses (striations split what it encloses into pieces):
+    # an oval enclosure is a candidate at its centre. A capsule is often fainter
+    # than the fascia: it is also looked for at a lower level.
+    # The skin's own bright band would join a shallow capsule to the frame's width.
+    below_skin = np.arange(rows)[:, None] > skin_rows[None, :] + SKIN_BAND_MM / geo[0]
+    for level in ENCLOSURE_LEVELS:
+        ring = s > fat_level + level * (fascia_level - fat_level)
+        ring = ndi.binary_closing(ring & below_skin, structure=disk(radius), border_value=0)
+        filled = ndi.binary_fill_holes(ring)
+        enclosures, _ = ndi.label(filled)
+        for reg in regionprops(enclosures):
+            inside = (filled & ~ring)[reg.slice] & reg.image
+            if inside.sum() < min_area or reg.solidity < 0.85:
+                continue
+            if reg.slice[1].stop - reg.slice[1].start > 0.8 * cols:
+                continue  # the skin or the fascia with what they enclose, not a nodule
+            r, c = reg.centroid
+            col = min(max(round(c), 0), cols - 1)
+            if not (skin_rows[col] + 1.0 / geo[0] < r < fascia_rows[col]):
+                continue
+            if float(np.median(s[reg.slice][inside])) < 0.8 * fat_level:
+                continue  # anechoic: a cyst, not fat
+            seeds.append((float(r), float(c)))
+    bright = s > 0.5 * (fat_level + fascia_level)
     bright = ndi.binary_closing(bright, structure=disk(radius), border_value=0)
     holes = ndi.binary_fill_holes(bright) & ~bright
     lab, _ = ndi.label(holes)
-    seeds: list[tuple[float, float]] = []
-    min_area = math.pi * (min_diameter_mm / 2) ** 2 / (geo[0] * geo[1])
     for reg in regionprops(lab, intensity_image=s):
         if reg.area < min_area or reg.solidity < 0.85:
             continue
