@@ -630,6 +630,8 @@ class UltrasoundWidget(QWidget):
                 fascia=fascia,
                 skin=skin,
                 candidates=candidates,
+                color=None if volume.color is None else volume.color[frame],
+                overlays=volume.overlays,
             )
             return frame, analysis
 

@@ -13,6 +13,7 @@ Export layout (``OUT`` the folder given, ``NAME`` the study's
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import enum
 import logging
@@ -41,6 +42,7 @@ from backmice.export.source import (
 )
 from backmice.export.sr import SRNodule, build_sr, read_sr
 from backmice.export.tables import write_labels, write_table_csv, write_table_json
+from backmice.ultrasound.frame import EXTRA_COLUMNS
 from backmice.vocab import COLUMNS, Relation
 
 __all__ = ["ExportFormat", "ImportResult", "export_annotations", "import_files", "save_dataset"]
@@ -124,6 +126,11 @@ def export_annotations(
         written.append(write_table_csv(out, annotations, pseudonymizer=pseudo))
     if ExportFormat.JSON in formats:
         written.append(write_table_json(out, annotations, pseudonymizer=pseudo, reader=reader))
+    # In a project of several studies, one study whose SEG or SR cannot be made (its
+    # source is gone, an uncalibrated ultrasound's SR) is named and skipped: it must
+    # not block the export of the others. A single study's problem is bad input.
+    several = len(annotations) > 1
+    skipped: list[InputError] = []
     for ann in annotations:
         name = safe_name(ann.study if pseudo is None else pseudo.study(ann.study))
         folder = out / name
@@ -135,19 +142,23 @@ def export_annotations(
             if not ann.rows:
                 log.warning("%s: no nodules (or only rejected ones), no SEG/SR written", ann.study)
                 continue
-            seg = build_seg(ann)
+            try:
+                seg = build_seg(ann)
+            except InputError as exc:
+                if not several:
+                    raise
+                skipped.append(exc)
+                log.warning("study %s: no SEG or SR written: %s", ann.study, exc)
+                continue
             reports = []
             if ExportFormat.SR in formats:
-                by_reader: dict[str | None, list[dict]] = {}
-                for row in ann.rows:
-                    by_reader.setdefault(row.get("reader") or reader, []).append(row)
-                for who, rows in by_reader.items():
-                    file = (
-                        "sr.dcm"
-                        if len(by_reader) == 1
-                        else f"sr-{safe_name(who or 'backmice')}.dcm"
-                    )
-                    reports.append((file, build_sr(ann.with_rows(rows), seg, reader=who)))
+                try:
+                    reports = _reports(ann, seg, reader)
+                except InputError as exc:
+                    if not several:
+                        raise
+                    skipped.append(exc)
+                    log.warning("study %s: no SR written (its SEG is): %s", ann.study, exc)
             if pseudo is not None:
                 pseudo.dataset(seg)
                 for _, sr in reports:
@@ -155,8 +166,28 @@ def export_annotations(
             written.append(save_dataset(folder / "seg.dcm", seg))
             for file, sr in reports:
                 written.append(save_dataset(folder / file, sr))
+    if (
+        skipped
+        and not any(p.name.endswith(".dcm") for p in written)
+        and not ({ExportFormat.CSV, ExportFormat.JSON, ExportFormat.NIFTI} & set(formats))
+    ):
+        raise skipped[0]  # nothing at all could be written
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return written
+
+
+def _reports(
+    ann: Annotations, seg: pydicom.Dataset, reader: str | None
+) -> list[tuple[str, object]]:
+    """The SRs of one study: one per reader who last changed its rows (file name, SR)."""
+    by_reader: dict[str | None, list[dict]] = {}
+    for row in ann.rows:
+        by_reader.setdefault(row.get("reader") or reader, []).append(row)
+    reports = []
+    for who, rows in by_reader.items():
+        file = "sr.dcm" if len(by_reader) == 1 else f"sr-{safe_name(who or 'backmice')}.dcm"
+        reports.append((file, build_sr(ann.with_rows(rows), seg, reader=who)))
+    return reports
 
 
 # --------------------------------------------------------------------------- import
@@ -249,6 +280,63 @@ def _measured_row(
             relation=str(Relation.from_extent(lo, hi)),
         )
     return row
+
+
+def _measured_ultrasound_row(
+    ann: Annotations, labels: np.ndarray, nodule_id: int, fascia: np.ndarray | None
+) -> dict:
+    """An ultrasound row measured from the mask alone (a SEG from another tool).
+
+    The axes and area of the frame's mask (:func:`backmice.ultrasound.mask_axes`),
+    and the fascia distances from the study's signed fascia map.
+    """
+    from backmice.ultrasound import mask_axes
+
+    mask = labels[0] == nodule_id
+    dy, dx = (float(np.linalg.norm(ann.affine[:3, k])) for k in (1, 2))
+    axes = mask_axes(mask, spacing_mm=(dy, dx))
+    rr, cc = np.nonzero(mask)
+    row = _empty_row(ann, nodule_id)
+    row.update(
+        long_axis_mm=round(axes["long_axis_mm"], 3),
+        short_axis_mm=round(axes["short_axis_mm"], 3),
+        max_diameter_mm=round(axes["long_axis_mm"], 3),
+        area_mm2=round(float(mask.sum()) * dy * dx, 3),
+        x_mm=round(float(cc.mean()) * dx, 3),
+        depth_mm=round(float(rr.mean()) * dy, 3),
+        frame=ann.placement.frame,
+        found_by="import",
+    )
+    if fascia is not None and fascia.shape == labels.shape:
+        values = fascia[0][mask]
+        lo, hi = float(values.min()), float(values.max())
+        row.update(
+            fascia_offset_mm=round(float(fascia[0][round(rr.mean()), round(cc.mean())]), 3),
+            fascia_min_mm=round(lo, 3),
+            fascia_max_mm=round(hi, 3),
+            relation=str(Relation.from_extent(lo, hi)),
+        )
+    return row
+
+
+def _read_ultrasound_seg(ann: Annotations, path: Path) -> SegVolume:
+    """A SEG over an ultrasound image (pixel-matched, stored frames) cut to the region's labels."""
+    source = ann.source()
+    ds = source.datasets[0]
+    frames = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    uid = str(ds.SOPInstanceUID)
+    # No patient geometry: each SEG frame is placed by the source frame it derives from.
+    segvol = read_seg(
+        path,
+        shape=(frames, int(ds.Rows), int(ds.Columns)),
+        affine=np.eye(4),
+        series_uid=ann.series_uid or None,
+        positions_mm=np.column_stack([np.zeros((frames, 2)), np.arange(frames, dtype=float)]),
+        source_instances=[(uid, f + 1) for f in range(frames)],
+    )
+    return dataclasses.replace(
+        segvol, labels=ann.placement.from_frame(segvol.labels, ann.labels.shape)
+    )
 
 
 def _now() -> str:
@@ -348,7 +436,11 @@ def _merge(
     labels = ann.labels
     segvol: SegVolume | None = None
     mapping: dict[int, int] = {}
-    if segs:
+    if segs and ann.ultrasound:
+        segvol = _read_ultrasound_seg(ann, segs[0])
+        mapping = _number_to_id(segvol, sr_nodules)
+        labels = _relabel(segvol, mapping)
+    elif segs:
         for_uid, positions, instances = "", None, None
         try:
             source = ann.source()
@@ -379,7 +471,8 @@ def _merge(
                     f"the SR's nodule {nid} has no mask (import its SEG with it)", path=srs[0]
                 )
             row = dict(base.get(nid) or _empty_row(ann, nid))
-            row.update({k: v for k, v in nod.items() if k in COLUMNS})
+            kept = (*COLUMNS, *EXTRA_COLUMNS) if ann.ultrasound else COLUMNS
+            row.update({k: v for k, v in nod.items() if k in kept})
             row.update(nodule_id=nid, study=ann.study, series_uid=ann.series_uid)
             for column in COLUMNS:
                 row.setdefault(column, None)
@@ -399,7 +492,10 @@ def _merge(
             if nid in base and np.array_equal(labels == nid, ann.labels == nid):
                 rows.append(dict(base[nid]))
                 continue
-            row = _measured_row(ann, labels, nid, fascia)
+            if ann.ultrasound:
+                row = _measured_ultrasound_row(ann, labels, nid, fascia)
+            else:
+                row = _measured_row(ann, labels, nid, fascia)
             row["subtype"] = subtypes.get(nid)
             row["updated"] = _now()
             rows.append(row)
@@ -521,12 +617,15 @@ def _relabel(segvol: SegVolume, mapping: dict[int, int]) -> np.ndarray:
 def _write_result(
     folder: Path, ann: Annotations, labels: np.ndarray, rows: list[dict]
 ) -> list[Path]:
-    from backmice.report.write import write_csv, write_json
+    from backmice._atomic import write_text
+    from backmice.report.write import nodules_csv, write_json
 
     doc = read_result_json(folder)
     about = {k: v for k, v in doc.items() if k not in ("backmice_version", "nodules")}
+    # As backmice analyze writes the result: an ultrasound one has the extra columns too.
+    columns = (*COLUMNS, *EXTRA_COLUMNS) if ann.ultrasound else COLUMNS
     return [
         write_labels(folder / "labels.nii.gz", ann.with_rows(rows, labels)),
-        write_csv(folder / "nodules.csv", rows),
-        write_json(folder / "nodules.json", rows, **about),
+        write_text(folder / "nodules.csv", nodules_csv(rows, columns=columns)),
+        write_json(folder / "nodules.json", rows, columns=columns, **about),
     ]

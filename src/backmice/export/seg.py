@@ -1,7 +1,10 @@
 """DICOM Segmentation (SEG) of the nodules: :func:`build_seg` writes, :func:`read_seg` reads.
 
 One segment per nodule, BINARY, referencing the source instances of the
-series. Every segment has
+series. An ultrasound result's labels (one frame's tissue region) are placed
+back in the stored frame they were cropped from, so the SEG is pixel-matched
+to the source image (ultrasound files have no patient geometry). Every segment
+has
 
 * segmented property category SCT 49755003 "Morphologically abnormal
   structure" and type SCT 134328007 "Lipoma" when the nodule is (tagged or
@@ -62,6 +65,8 @@ LIPOMA = codes.SCT.Lipoma
 NODULE = codes.SCT.Nodule
 _LABEL = re.compile(r"^nodule (\d+)(?::\s*(suggested )?([a-z_]+))?")
 _TRACKING = re.compile(r"^nodule (\d+)$")
+#: Ultrasound Image Storage (single frame).
+US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 
 
 def _subtype_of(row: dict) -> tuple[str | None, bool]:
@@ -137,7 +142,7 @@ def build_seg(
     where = annotations.origin
     if not rows:
         raise InputError("no nodules to export as a DICOM SEG", path=where)
-    if any(r.get("units") == "px" for r in rows):
+    if not annotations.ultrasound and any(r.get("units") == "px" for r in rows):
         raise InputError("measurements are in pixels (no calibration): no DICOM SEG", path=where)
     source = annotations.source()
     labels = annotations.labels
@@ -167,7 +172,31 @@ def build_seg(
             )
         )
     seg_labels = lut[labels]
-    if source.multiframe:
+    cine_frame = None
+    if annotations.ultrasound:
+        # The labels are one frame's tissue region: back into the stored frame,
+        # pixel for pixel (ultrasound has no patient geometry to place them by).
+        ds = source.datasets[0]
+        frames = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+        pixels = annotations.placement.to_frame(
+            seg_labels, frames=frames, rows=int(ds.Rows), cols=int(ds.Columns)
+        )
+        images = [ds]
+        if frames > 1:
+            # highdicom segments only single-frame images without a frame of
+            # reference: it is given the cine's header as a single-frame image, and
+            # the SEG's references then name the cine and the frame it was drawn on
+            # (_refer_to_cine_frame).
+            cine_frame = annotations.placement.frame
+            pixels = pixels[cine_frame : cine_frame + 1]
+            header = Dataset()
+            header.update(
+                {e.tag: e for e in ds if e.keyword not in ("PixelData", "NumberOfFrames")}
+            )
+            header.file_meta = ds.file_meta
+            header.SOPClassUID = US_IMAGE
+            images = [header]
+    elif source.multiframe:
         # Frames of the SEG follow the source file's frame order.
         frame_order = np.empty(len(source.frame_of_slice), dtype=np.intp)
         for k, (_, f) in enumerate(source.frame_of_slice):
@@ -195,9 +224,34 @@ def build_seg(
         content_creator_name=person_name(annotations.reader) if annotations.reader else None,
         series_description="backmice nodules",
     )
+    if cine_frame is not None:
+        _refer_to_cine_frame(seg, source.datasets[0], cine_frame)
     if pseudonymizer is not None:
         pseudonymizer.dataset(seg)
     return seg
+
+
+def _refer_to_cine_frame(seg: Dataset, cine: Dataset, frame: int) -> None:
+    """Point a SEG made over one frame of a cine back at the cine and that frame (0-based).
+
+    Every reference to the cine's instance gets its real SOP class; the SEG frames'
+    source images get ReferencedFrameNumber.
+    """
+    uid, sop_class = str(cine.SOPInstanceUID), str(cine.SOPClassUID)
+
+    def fix(ds: Dataset) -> None:
+        for element in ds:
+            if element.VR == "SQ":
+                for item in element.value:
+                    fix(item)
+        if str(ds.get("ReferencedSOPInstanceUID", "")) == uid:
+            ds.ReferencedSOPClassUID = sop_class
+
+    fix(seg)
+    for item in seg.PerFrameFunctionalGroupsSequence:
+        for derivation in item.DerivationImageSequence:
+            for src in derivation.SourceImageSequence:
+                src.ReferencedFrameNumber = frame + 1
 
 
 # --------------------------------------------------------------------------- reading

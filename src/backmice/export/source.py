@@ -12,6 +12,13 @@ Two sources make them:
 * an annotation project (``backmice.store``): :func:`from_project`.
 
 :func:`open_annotations` picks the right one for a path.
+
+Ultrasound annotations (:attr:`Annotations.placement` set) hold the labels of
+one frame's tissue region; :class:`RegionPlacement` says where that region and
+frame lie in the stored image, so a SEG or SR can place them back in the full
+frame (:meth:`RegionPlacement.to_frame`, :meth:`RegionPlacement.from_frame`).
+Their source is matched frame by frame, not by patient geometry (ultrasound
+files carry none).
 """
 
 from __future__ import annotations
@@ -32,8 +39,10 @@ from backmice.errors import InputError
 
 __all__ = [
     "Annotations",
+    "RegionPlacement",
     "SourceSeries",
     "find_series_files",
+    "find_ultrasound_files",
     "from_project",
     "from_result",
     "is_project",
@@ -41,6 +50,7 @@ __all__ = [
     "open_annotations",
     "read_labels",
     "read_source",
+    "read_ultrasound_source",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,6 +95,66 @@ class SourceSeries:
         return len(self.datasets) == 1 and len(self.frame_of_slice) > 1
 
 
+@dataclass(frozen=True, slots=True)
+class RegionPlacement:
+    """Where an ultrasound result's labels lie in the stored image.
+
+    Attributes
+    ----------
+    origin_px : (int, int)
+        ``(row, col)`` of the tissue region's first pixel in the stored frame
+        (``region_origin_px`` of ``nodules.json``).
+    frame : int
+        The measured frame, 0-based.
+    """
+
+    origin_px: tuple[int, int]
+    frame: int = 0
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> RegionPlacement | None:
+        """From ``nodules.json`` (or a project's study parameters): None unless ultrasound."""
+        if str(doc.get("modality") or "").upper() != "US":
+            return None
+        origin = doc.get("region_origin_px") or (0, 0)
+        return cls((int(origin[0]), int(origin[1])), int(doc.get("frame") or 0))
+
+    def to_frame(self, labels: np.ndarray, *, frames: int, rows: int, cols: int) -> np.ndarray:
+        """The region's labels ``(1, row, col)`` placed in the stored ``(frames, rows, cols)``.
+
+        Raises
+        ------
+        InputError
+            The region or frame does not fit the stored image.
+        """
+        _, h, w = labels.shape
+        r0, c0 = self.origin_px
+        if r0 < 0 or c0 < 0 or r0 + h > rows or c0 + w > cols or not 0 <= self.frame < frames:
+            raise InputError(
+                f"the ultrasound region ({h}x{w} at row {r0}, column {c0}, frame {self.frame}) "
+                f"does not fit the stored image ({frames} frame(s) of {rows}x{cols})"
+            )
+        out = np.zeros((frames, rows, cols), dtype=labels.dtype)
+        out[self.frame, r0 : r0 + h, c0 : c0 + w] = labels[0]
+        return out
+
+    def from_frame(self, full: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+        """The region ``(1, row, col)`` of the measured frame of stored-frame labels.
+
+        Labels outside the region (or on other frames) are dropped, with a warning.
+        """
+        _, h, w = shape
+        r0, c0 = self.origin_px
+        region = full[self.frame, r0 : r0 + h, c0 : c0 + w]
+        dropped = int(np.count_nonzero(full)) - int(np.count_nonzero(region))
+        if dropped:
+            log.warning(
+                "%d labelled pixel(s) outside the tissue region or the measured frame dropped",
+                dropped,
+            )
+        return np.ascontiguousarray(region)[np.newaxis]
+
+
 @dataclass(slots=True)
 class Annotations:
     """One study's nodules as one reader (or the analysis) left them.
@@ -110,6 +180,9 @@ class Annotations:
         The reader whose view this is (None: every row as stored).
     origin : Path or None
         The result folder or project it came from.
+    placement : RegionPlacement or None
+        Ultrasound: where the labels (one frame's tissue region) lie in the
+        stored image; None for MRI.
     """
 
     study: str
@@ -121,7 +194,13 @@ class Annotations:
     reader: str | None = None
     origin: Path | None = None
     locate_source: Callable[[], tuple[Path, ...]] | None = field(default=None, repr=False)
+    placement: RegionPlacement | None = None
     _source: SourceSeries | None = field(default=None, repr=False)
+
+    @property
+    def ultrasound(self) -> bool:
+        """True for an ultrasound result (labels on one frame's tissue region)."""
+        return self.placement is not None
 
     def source(self) -> SourceSeries:
         """The source series, read once and checked against the labels' grid.
@@ -135,6 +214,15 @@ class Annotations:
         if self._source is None:
             if not self.source_paths and self.locate_source is not None:
                 self.source_paths = self.locate_source()
+            if self.placement is not None:
+                self._source = read_ultrasound_source(
+                    self.source_paths,
+                    placement=self.placement,
+                    shape=self.labels.shape,
+                    series_uid=self.series_uid,
+                    where=self.origin,
+                )
+                return self._source
             self._source = read_source(
                 self.source_paths,
                 shape=self.labels.shape,
@@ -361,6 +449,83 @@ def read_source(
     )
 
 
+def read_ultrasound_source(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    placement: RegionPlacement,
+    shape: tuple[int, ...],
+    series_uid: str | None = None,
+    where: str | os.PathLike[str] | None = None,
+) -> SourceSeries:
+    """Read an ultrasound series' source file(s) and find the measured frame.
+
+    Ultrasound files carry no patient geometry: the labels (one frame's tissue
+    region) are matched by frame number, and the region must fit the stored
+    image. One multi-frame file: the frame is its frame; several single-frame
+    files: the frame is the file in the given order (as ``backmice.load``
+    stacks them).
+
+    Returns
+    -------
+    SourceSeries
+        One slice: the measured frame; ``positions_mm`` zeros (no geometry).
+
+    Raises
+    ------
+    InputError
+        A file is missing, unreadable, of another series, or the region or the
+        frame does not fit it.
+    """
+    if not paths:
+        raise InputError("no source DICOM files recorded for the series", path=where)
+    datasets, kept = [], []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise InputError("source DICOM file is missing", path=p)
+        try:
+            ds = pydicom.dcmread(p)
+        except Exception as exc:  # pydicom raises many types on damaged files
+            raise InputError(f"source file is not readable DICOM ({exc})", path=p) from None
+        if series_uid and str(ds.get("SeriesInstanceUID", "")) != series_uid:
+            raise InputError(
+                f"source file belongs to series {ds.get('SeriesInstanceUID', '?')}, "
+                f"not {series_uid}",
+                path=p,
+            )
+        _type2_present(ds)
+        datasets.append(ds)
+        kept.append(p)
+    frames = [max(int(ds.get("NumberOfFrames", 1) or 1), 1) for ds in datasets]
+    if len(datasets) == 1:
+        index, frame = 0, placement.frame
+    else:
+        index, frame = placement.frame, 0
+    if not 0 <= index < len(datasets) or not 0 <= frame < frames[index]:
+        raise InputError(
+            f"the measured frame {placement.frame} is not in the source ({sum(frames)} frame(s))",
+            path=where or kept[0],
+        )
+    ds = datasets[index]
+    try:
+        placement.to_frame(
+            np.zeros((1, *shape[1:]), np.uint8),
+            frames=frames[index],
+            rows=int(ds.Rows),
+            cols=int(ds.Columns),
+        )
+    except InputError as exc:
+        raise InputError(exc.problem, path=kept[index]) from None
+    return SourceSeries(
+        datasets=(ds,),
+        paths=(kept[index],),
+        frame_of_slice=((0, frame),),
+        positions_mm=np.zeros((1, 3)),
+        series_uid=str(ds.get("SeriesInstanceUID", "")),
+        study_uid=str(ds.get("StudyInstanceUID", "")),
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
+    )
+
+
 # --------------------------------------------------------------------------- result folders
 
 
@@ -403,7 +568,7 @@ def from_result(folder: str | os.PathLike[str], *, reader: str | None = None) ->
     labels, affine = read_labels(folder / "labels.nii.gz")
     labels = labels.astype(np.uint32, copy=False)
     series = doc.get("series") or []
-    series_uid = str(series[0]["series_uid"]) if series else ""
+    series_uid = str(series[0]["series_uid"]) if series else str(doc.get("series_uid") or "")
     if rows and rows[0].get("series_uid"):
         series_uid = str(rows[0]["series_uid"])
     if reader is not None:
@@ -415,7 +580,8 @@ def from_result(folder: str | os.PathLike[str], *, reader: str | None = None) ->
     paths = _series_files(tuple(Path(p) for p in doc.get("source_files") or ()), series_uid)
     role = str(series[0].get("role") or "") if series else None
     locate = None
-    if len(paths) > labels.shape[0] and all(p.is_file() for p in paths):
+    placement = RegionPlacement.from_doc(doc)
+    if placement is None and len(paths) > labels.shape[0] and all(p.is_file() for p in paths):
         # Several images per position: Dixon components stored in one series.
         # Take the analysed stack's files (by role), found from headers.
         def locate(paths=paths, labels=labels, affine=affine) -> tuple[Path, ...]:
@@ -439,6 +605,7 @@ def from_result(folder: str | os.PathLike[str], *, reader: str | None = None) ->
         reader=reader,
         origin=folder,
         locate_source=locate,
+        placement=placement,
     )
 
 
@@ -513,6 +680,28 @@ def find_series_files(
     return tuple(stacks[0].paths)
 
 
+def find_ultrasound_files(folder: str | os.PathLike[str], *, series_uid: str) -> tuple[Path, ...]:
+    """The files of the ultrasound series ``series_uid`` under ``folder`` (or that file).
+
+    Raises
+    ------
+    InputError
+        The folder is gone or holds no such ultrasound series.
+    """
+    from backmice.io import Role, open_study
+
+    if not Path(folder).exists():
+        raise InputError("the study's source folder is missing", path=folder)
+    stacks = [
+        s
+        for s in open_study(folder).stacks
+        if s.role is Role.US and (not series_uid or s.series_uid == series_uid)
+    ]
+    if not stacks:
+        raise InputError(f"no ultrasound series {series_uid}", path=folder)
+    return tuple(stacks[0].paths)
+
+
 def from_project(
     path: str | os.PathLike[str],
     *,
@@ -550,9 +739,13 @@ def from_project(
             labels, affine = project.labels(rec.key, reader=reader)
             series_uid = str(rec.series_uid or (rows[0]["series_uid"] if rows else ""))
 
-            def locate(rec=rec, series_uid=series_uid, labels=labels, affine=affine):
+            placement = RegionPlacement.from_doc(rec.params or {})
+
+            def locate(rec=rec, series_uid=series_uid, labels=labels, affine=affine, us=placement):
                 if not rec.source:
                     raise InputError(f"study {rec.key!r} has no source folder", path=path)
+                if us is not None:
+                    return find_ultrasound_files(rec.source, series_uid=series_uid)
                 return find_series_files(
                     rec.source, series_uid=series_uid, shape=labels.shape, affine=affine
                 )
@@ -567,6 +760,7 @@ def from_project(
                     reader=reader,
                     origin=Path(path),
                     locate_source=locate,
+                    placement=placement,
                 )
             )
     return out

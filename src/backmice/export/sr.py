@@ -1,7 +1,10 @@
 """Comprehensive 3D SR (TID 1500) of the nodules: :func:`build_sr` writes, :func:`read_sr` reads.
 
 One measurement group (TID 1411, volumetric ROI) per nodule, referencing its
-segment of the SEG. The codes are listed in ``docs/export.md``: standard
+segment of the SEG. An ultrasound nodule is a planar ROI (TID 1410) on the
+measured frame, referencing its segment's frame, with the area, and the long
+and short axes inferred from SCOORD polylines (two points each, in pixels of
+the stored frame) on the source image. The codes are listed in ``docs/export.md``: standard
 SNOMED CT concepts where one means exactly the SPEC column (volume, long and
 short axis, maximum diameter, finding site, laterality), and the private
 coding scheme ``99BACKMICE`` for the rest (fascia distances, skin depth,
@@ -53,6 +56,7 @@ def _std(code: object) -> hd.sr.CodedConcept:
 
 MM = _std(codes.UCUM.Millimeter)
 MM3 = _std(codes.UCUM.CubicMillimeter)
+MM2 = _std(codes.UCUM.SquareMillimeter)
 RATIO = _std(codes.UCUM.Ratio)
 MAXIMUM = _std(codes.SCT.Maximum)
 
@@ -83,6 +87,15 @@ MEASUREMENTS: tuple[
     ("fat_fraction", _private("BM-FAT-FRACTION", "Median Dixon fat fraction"), None, RATIO),
     ("fat_signal_ratio", _private("BM-FAT-SIGNAL", "Signal over subcutaneous fat"), None, RATIO),
 )
+
+#: Ultrasound only (an extra column of ``backmice.ultrasound.EXTRA_COLUMNS``).
+AREA = ("area_mm2", _std(codes.SCT.Area), None, MM2)
+#: LOINC 25061-3: the procedure of an ultrasound report.
+US_PROCEDURE = hd.sr.CodedConcept(
+    value="25061-3", scheme_designator="LN", meaning="US Unspecified body region"
+)
+#: The measurements drawn as SCOORD polylines on an ultrasound frame.
+_AXES = {"long_axis_mm": "long_axis_ends_rc", "short_axis_mm": "short_axis_ends_rc"}
 
 SUBTYPE_NAME = _private("BM-SUBTYPE", "subtype")
 SUGGESTED_NAME = _private("BM-SUGGESTED", "suggested_subtype")
@@ -249,6 +262,14 @@ def build_sr(
     reader = reader if reader is not None else annotations.reader
     rows = sorted(annotations.rows, key=lambda r: int(r["nodule_id"]))
     by_tracking = {str(s.TrackingUID): int(s.SegmentNumber) for s in seg.SegmentSequence}
+    ultrasound = annotations.ultrasound
+    if ultrasound and any(r.get("units") == "px" for r in rows):
+        raise InputError(
+            "the ultrasound image is not calibrated (measurements in pixels): no SR, whose "
+            "measurements are in mm (its SEG can be written)",
+            path=annotations.origin,
+        )
+    source = annotations.source()
     groups = []
     for row in rows:
         nid = int(row["nodule_id"])
@@ -256,7 +277,7 @@ def build_sr(
         if uid not in by_tracking:
             raise InputError(f"nodule {nid} is not a segment of the SEG", path=annotations.origin)
         measurements = []
-        for column, name, derivation, unit in MEASUREMENTS:
+        for column, name, derivation, unit in (*MEASUREMENTS, AREA) if ultrasound else MEASUREMENTS:
             value = _number(row.get(column))
             if value is not None:
                 measurements.append(
@@ -283,22 +304,36 @@ def build_sr(
             value = _number((checks.get(str(flag)) or {}).get("value"))
             if value is not None:
                 measurements.append(hd.sr.Measurement(name=name, value=value, unit=unit))
-        groups.append(
-            hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=f"nodule {nid}"),
-                referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, by_tracking[uid]),
-                finding_type=finding_type(row),
-                finding_sites=[finding_site(row)],
-                measurements=measurements,
-                qualitative_evaluations=evaluations,
-            )
+        tracking = hd.sr.TrackingIdentifier(uid=uid, identifier=f"nodule {nid}")
+        common = dict(
+            tracking_identifier=tracking,
+            finding_type=finding_type(row),
+            finding_sites=[finding_site(row)],
+            measurements=measurements,
+            qualitative_evaluations=evaluations,
         )
+        if ultrasound:
+            group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+                referenced_segment=_segment_frame(seg, by_tracking[uid], source),
+                **common,
+            )
+            # TID 1410 allows no coordinates on its measurements: the axes as drawn
+            # are a TID 1501 group of their own, as viewers write a caliper.
+            axes = _axes_group(annotations, source, row, nid)
+            if axes is not None:
+                groups.append(group)
+                group = axes
+        else:
+            group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+                referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, by_tracking[uid]),
+                **common,
+            )
+        groups.append(group)
     report = hd.sr.MeasurementReport(
         observation_context=_observer(reader),
-        procedure_reported=_std(codes.LN.MRIUnspecifiedBodyRegion),
+        procedure_reported=US_PROCEDURE if ultrasound else _std(codes.LN.MRIUnspecifiedBodyRegion),
         imaging_measurements=groups,
     )
-    source = annotations.source()
     sr = hd.sr.Comprehensive3DSR(
         evidence=[*source.datasets, seg],
         content=report,
@@ -313,6 +348,118 @@ def build_sr(
     if pseudonymizer is not None:
         pseudonymizer.dataset(sr)
     return sr
+
+
+def _segment_frame(
+    seg: pydicom.Dataset, number: int, source: object
+) -> hd.sr.ReferencedSegmentationFrame:
+    """The SEG frame of an ultrasound nodule's segment (one frame: the measured one).
+
+    Made here rather than by highdicom's ``from_segmentation``, which looks for
+    the segment in the per-frame groups only (a SEG of one segment has it in the
+    shared groups).
+    """
+    shared = (
+        seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else None
+    )
+    frames = []
+    for i, item in enumerate(seg.PerFrameFunctionalGroupsSequence, start=1):
+        ident = item.get("SegmentIdentificationSequence") or (
+            shared.get("SegmentIdentificationSequence") if shared is not None else None
+        )
+        if ident and int(ident[0].ReferencedSegmentNumber) == int(number):
+            frames.append(i)
+    if not frames:
+        raise InputError(f"segment {number} has no frame in the SEG")
+    ds = source.datasets[0]
+    frame = source.frame_of_slice[0][1]
+    multi = int(ds.get("NumberOfFrames", 1) or 1) > 1
+    return hd.sr.ReferencedSegmentationFrame(
+        sop_class_uid=str(seg.SOPClassUID),
+        sop_instance_uid=str(seg.SOPInstanceUID),
+        frame_number=frames[0],
+        segment_number=int(number),
+        source_image=hd.sr.SourceImageForSegmentation(
+            referenced_sop_class_uid=str(ds.SOPClassUID),
+            referenced_sop_instance_uid=str(ds.SOPInstanceUID),
+            referenced_frame_numbers=[frame + 1] if multi else None,
+        ),
+    )
+
+
+def axes_tracking_uid(series_uid: str, nodule_id: int) -> str:
+    """A UID for the axes group of an ultrasound nodule, the same in every export."""
+    return pydicom.uid.generate_uid(
+        entropy_srcs=["backmice nodule axes", series_uid, str(int(nodule_id))]
+    )
+
+
+def _axes_group(
+    annotations: Annotations, source: object, row: dict, nodule_id: int
+) -> hd.sr.MeasurementsAndQualitativeEvaluations | None:
+    """TID 1501: an ultrasound nodule's long and short axes, each inferred from a SCOORD line.
+
+    Tracking identifier ``nodule N axes``; None when the row has neither axis.
+    """
+    lines = _axis_lines(annotations, source, nodule_id)
+    measurements = []
+    for column, name, _, unit in MEASUREMENTS:
+        value = _number(row.get(column))
+        if column in lines and value is not None:
+            measurements.append(
+                hd.sr.Measurement(
+                    name=name, value=value, unit=unit, referenced_coordinates=[lines[column]]
+                )
+            )
+    if not measurements:
+        return None
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=axes_tracking_uid(annotations.series_uid, nodule_id),
+            identifier=f"nodule {nodule_id} axes",
+        ),
+        finding_type=finding_type(row),
+        finding_sites=[finding_site(row)],
+        measurements=measurements,
+    )
+
+
+def _axis_lines(
+    annotations: Annotations, source: object, nodule_id: int
+) -> dict[str, hd.sr.CoordinatesForMeasurement]:
+    """SCOORD polylines of an ultrasound nodule's long and short axes on its source frame.
+
+    The axes are those of the nodule's mask (:func:`backmice.ultrasound.mask_axes`,
+    the one owner of how they are measured), in pixels of the stored frame
+    (DICOM image coordinates: ``(column, row)``, the top-left pixel's corner at 0).
+    """
+    import numpy as np
+
+    from backmice.ultrasound import mask_axes
+
+    affine = annotations.affine
+    spacing = (float(np.linalg.norm(affine[:3, 1])), float(np.linalg.norm(affine[:3, 2])))
+    mask = annotations.labels[0] == nodule_id
+    axes = mask_axes(mask, spacing_mm=spacing)
+    ds = source.datasets[0]
+    frame = source.frame_of_slice[0][1]
+    multi = int(ds.get("NumberOfFrames", 1) or 1) > 1
+    image = hd.sr.SourceImageForRegion(
+        referenced_sop_class_uid=str(ds.SOPClassUID),
+        referenced_sop_instance_uid=str(ds.SOPInstanceUID),
+        referenced_frame_numbers=[frame + 1] if multi else None,
+    )
+    r0, c0 = annotations.placement.origin_px
+    out = {}
+    for column, key in _AXES.items():
+        ends = np.asarray(axes[key], dtype=float)  # (row, col) pixel centres of the region
+        points = np.column_stack([ends[:, 1] + c0 + 0.5, ends[:, 0] + r0 + 0.5])
+        out[column] = hd.sr.CoordinatesForMeasurement(
+            graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+            graphic_data=points.astype(np.float32),
+            source_image=image,
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- reading
@@ -371,11 +518,14 @@ def read_sr(path: str | os.PathLike[str]) -> tuple[list[SRNodule], str | None]:
     except Exception as exc:
         raise InputError(f"not a readable DICOM Structured Report ({exc})", path=path) from None
     try:
-        groups = sr.content.get_volumetric_roi_measurement_groups()
+        groups = [
+            *sr.content.get_volumetric_roi_measurement_groups(),
+            *sr.content.get_planar_roi_measurement_groups(),
+        ]
         reader = _reader_of(sr.content)
     except Exception as exc:
         raise InputError(f"not a TID 1500 measurement report ({exc})", path=path) from None
-    by_code = {_code_key(name): (col, deriv) for col, name, deriv, _ in MEASUREMENTS}
+    by_code = {_code_key(name): (col, deriv) for col, name, deriv, _ in (*MEASUREMENTS, AREA)}
     sides = {_code_key(_std(v)): str(k) for k, v in _LATERALITY.items()}
     names = {
         _code_key(SUBTYPE_NAME): "subtype",
@@ -391,7 +541,8 @@ def read_sr(path: str | os.PathLike[str]) -> tuple[list[SRNodule], str | None]:
         m = _NODULE.match(str(group.tracking_identifier or ""))
         row["nodule_id"] = int(m.group(1)) if m else None
         row["tracking_uid"] = str(group.tracking_uid) if group.tracking_uid else None
-        ref = group.referenced_segment
+        planar = isinstance(group, hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations)
+        ref = group.referenced_segmentation_frame if planar else group.referenced_segment
         row["segment"] = None
         if ref is not None:
             try:

@@ -251,6 +251,7 @@ _BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FD": "d", "FL": "f"}
 #: What :func:`backmice.io.ultrasound.select_tissue_region` reads of a region item.
 _REGION_KEYS = (
     "RegionSpatialFormat",
+    "RegionDataType",
     "PhysicalUnitsXDirection",
     "PhysicalUnitsYDirection",
     "PhysicalDeltaX",

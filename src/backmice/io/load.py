@@ -92,6 +92,7 @@ def load(stack: Stack) -> Volume:
         orientation=stack.orientation,
         color=colour,
         origin_px=origin,
+        overlays=() if stack.region is None else stack.region.overlays,
         slice_positions_mm=stack.slice_positions_mm,
         warnings=warnings,
     )

@@ -18,7 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FrameRef", "Role", "SkippedFile", "Stack", "Study", "UltrasoundRegion", "Volume"]
+__all__ = [
+    "FrameRef",
+    "RegionOverlay",
+    "Role",
+    "SkippedFile",
+    "Stack",
+    "Study",
+    "UltrasoundRegion",
+    "Volume",
+]
 
 
 class Role(enum.StrEnum):
@@ -101,6 +110,9 @@ class UltrasoundRegion:
         (RegionLocationMinX0, MinY0, MaxX1, MaxY1).
     delta_x_mm, delta_y_mm : float
         Pixel size along columns and rows, mm (PhysicalDeltaX/Y × 10).
+    overlays : tuple of RegionOverlay
+        The file's other regions that lie on this one (a grey or colour bar, a
+        colour-flow box), in pixels of this region.
     """
 
     x0: int
@@ -109,6 +121,26 @@ class UltrasoundRegion:
     y1: int
     delta_x_mm: float
     delta_y_mm: float
+    overlays: tuple[RegionOverlay, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegionOverlay:
+    """Another region of SequenceOfUltrasoundRegions drawn on the tissue region.
+
+    Attributes
+    ----------
+    x0, y0, x1, y1 : int
+        Its bounds in pixels of the tissue region (inclusive; clipped to it).
+    data_type : int
+        Its RegionDataType (2 colour flow, 13 grey bar, 14 colour bar, ...).
+    """
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    data_type: int
 
 
 @dataclass(slots=True)
@@ -288,6 +320,9 @@ class Volume:
     origin_px : tuple of 2 int
         ``(row, col)`` of the array's first pixel in the stored image (non-zero
         when ultrasound is cropped to its tissue region).
+    overlays : tuple of RegionOverlay
+        Ultrasound only: the file's other regions drawn on the tissue region
+        (grey and colour bars, colour-flow boxes), in pixels of the array.
     warnings : list of str
         What the user should know about this volume.
     """
@@ -307,6 +342,7 @@ class Volume:
     orientation: str | None = None
     color: np.ndarray | None = None
     origin_px: tuple[int, int] = (0, 0)
+    overlays: tuple[RegionOverlay, ...] = ()
     slice_positions_mm: tuple[float, ...] = ()
     warnings: list[str] = field(default_factory=list)
 

@@ -3,13 +3,16 @@
 Spacing comes only from a 2D tissue region (RegionSpatialFormat 1) whose
 physical units are centimetres (code 3) in both directions; the image is
 cropped to it and depth is measured from its top (the transducer face).
-Spectral, M-mode and other regions are ignored. No usable region, several 2D
+Spectral, M-mode and other regions are not calibration; those drawn on the
+chosen region (a grey or colour bar, a colour-flow box) are kept as its
+``overlays`` so the analysis can mask them. No usable region, several 2D
 regions whose spacing disagrees, or a region that does not fit the image:
 spacing is unknown and measurements are in pixels, with a warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,12 +20,14 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from backmice.io.geometry import PLAUSIBLE_PIXEL_MM, plausible_pixel_mm
-from backmice.io.model import UltrasoundRegion
+from backmice.io.model import RegionOverlay, UltrasoundRegion
 
 __all__ = ["select_tissue_region"]
 
 _CM = 3
 _TISSUE_2D = 1
+#: RegionDataType of tissue (the B-mode image itself).
+_TISSUE_DATA = 1
 #: Relative difference at which two 2D regions' pixel sizes disagree.
 _AGREE = 0.01
 
@@ -57,6 +62,37 @@ def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | str | None:
             f"any plausible size ({PLAUSIBLE_PIXEL_MM[0]:g}-{PLAUSIBLE_PIXEL_MM[1]:g} mm)"
         )
     return UltrasoundRegion(*box, delta_x_mm=abs(dx) * 10.0, delta_y_mm=abs(dy) * 10.0)
+
+
+def _overlays(
+    regions: Sequence[Mapping[str, Any] | Dataset], region: UltrasoundRegion
+) -> tuple[RegionOverlay, ...]:
+    """The non-tissue regions that lie on ``region``, in its pixels (clipped to it)."""
+    out = []
+    for item in regions:
+        try:
+            kind = int(item.get("RegionDataType", _TISSUE_DATA))
+            x0, y0, x1, y1 = (
+                int(item.get(k))
+                for k in (
+                    "RegionLocationMinX0",
+                    "RegionLocationMinY0",
+                    "RegionLocationMaxX1",
+                    "RegionLocationMaxY1",
+                )
+            )
+        except (AttributeError, TypeError, ValueError, OverflowError):
+            continue
+        if kind == _TISSUE_DATA:
+            continue
+        a0, b0 = max(x0, region.x0), max(y0, region.y0)
+        a1, b1 = min(x1, region.x1), min(y1, region.y1)
+        if a1 < a0 or b1 < b0:
+            continue
+        out.append(
+            RegionOverlay(a0 - region.x0, b0 - region.y0, a1 - region.x0, b1 - region.y0, kind)
+        )
+    return tuple(out)
 
 
 def select_tissue_region(
@@ -124,4 +160,7 @@ def select_tissue_region(
         region.delta_x_mm,
         region.delta_y_mm,
     )
+    overlays = _overlays(regions, clipped)
+    if overlays:
+        clipped = dataclasses.replace(clipped, overlays=overlays)
     return clipped, warnings

@@ -37,7 +37,9 @@ __all__ = [
     "ECHO",
     "UltrasoundFrame",
     "UltrasoundPlane",
+    "bmode",
     "plane_over",
+    "psf",
     "render_ultrasound",
     "ultrasound_truth",
 ]
@@ -174,15 +176,92 @@ class UltrasoundFrame:
     labels: np.ndarray
 
 
-def _psf(delta_mm: tuple[float, float]) -> np.ndarray:
-    """Complex point-spread function on the pixel grid (rows = depth)."""
+def psf(
+    delta_mm: tuple[float, float],
+    *,
+    sigma_lateral_mm: float = 0.28,
+    sigma_axial_mm: float = 0.12,
+    wavelength_mm: float = 0.154,
+) -> np.ndarray:
+    """Complex point-spread function on the pixel grid (rows = depth); default about 10 MHz.
+
+    Parameters
+    ----------
+    delta_mm : (float, float)
+        Pixel size ``(dx, dy)``, mm.
+    sigma_lateral_mm, sigma_axial_mm : float
+        Gaussian envelope widths across and along the beam.
+    wavelength_mm : float
+        Carrier wavelength (1.54 / MHz).
+    """
     dx, dy = delta_mm
-    sigma_lat, sigma_ax, wavelength = 0.28, 0.12, 0.154  # mm (about 10 MHz)
-    hx = math.ceil(3 * sigma_lat / dx)
-    hy = math.ceil(3 * sigma_ax / dy)
+    hx = math.ceil(3 * sigma_lateral_mm / dx)
+    hy = math.ceil(3 * sigma_axial_mm / dy)
     y, x = np.meshgrid(np.arange(-hy, hy + 1) * dy, np.arange(-hx, hx + 1) * dx, indexing="ij")
-    env = np.exp(-0.5 * ((x / sigma_lat) ** 2 + (y / sigma_ax) ** 2))
-    return env * np.exp(2j * math.pi * 2.0 * y / wavelength)
+    env = np.exp(-0.5 * ((x / sigma_lateral_mm) ** 2 + (y / sigma_axial_mm) ** 2))
+    return env * np.exp(2j * math.pi * 2.0 * y / wavelength_mm)
+
+
+def bmode(
+    echo: np.ndarray,
+    attenuation: np.ndarray,
+    dy: float,
+    *,
+    psf: np.ndarray,
+    seed: int,
+    dynamic_range_db: float = 45.0,
+    depth_loss_np_per_mm: float = 0.004,
+    gain_db: np.ndarray | None = None,
+) -> np.ndarray:
+    """B-mode image of a backscatter map: speckle, attenuation, log compression to 8 bits.
+
+    A complex Gaussian scatterer field weighted by ``sqrt(echo)`` and by the
+    amplitude left after attenuation is convolved with ``psf``; its envelope is
+    log-compressed so that the fascia's mean speckle maps to about 240 of 255.
+
+    Parameters
+    ----------
+    echo : ndarray of shape (rows, cols)
+        Backscatter power of each pixel (:data:`ECHO` units).
+    attenuation : ndarray of shape (rows, cols)
+        Amplitude attenuation of each pixel beyond what time-gain compensation
+        removes, Np/mm (negative: posterior enhancement).
+    dy : float
+        Row (depth) pixel size, mm.
+    psf : ndarray
+        From :func:`psf`.
+    seed : int
+        Seed of the speckle.
+    dynamic_range_db : float
+    depth_loss_np_per_mm : float
+        Uniform loss with depth that the time-gain compensation leaves.
+    gain_db : ndarray of shape (rows,), optional
+        A time-gain curve (dB per row) applied on top.
+
+    Returns
+    -------
+    ndarray of uint8, shape (rows, cols)
+    """
+    rows, cols = echo.shape
+    pad_r = psf.shape[0] // 2
+    depth = np.arange(rows)[:, None] * dy
+    att = np.cumsum(attenuation, axis=0) * dy
+    gain = np.exp(-np.clip(att, -1.0, 12.0)) * np.exp(-depth_loss_np_per_mm * depth)
+    if gain_db is not None:
+        gain = gain * (10.0 ** (np.asarray(gain_db, dtype=float)[:, None] / 20.0))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+    scat = rng.standard_normal((rows + 2 * pad_r, cols)) + 1j * rng.standard_normal(
+        (rows + 2 * pad_r, cols)
+    )
+    amp = np.zeros_like(scat)
+    amp[pad_r : pad_r + rows] = np.sqrt(echo) * gain
+    rf = fftconvolve(scat * amp, psf, mode="same")
+    env = np.abs(rf[pad_r : pad_r + rows])
+    # The mean speckle amplitude of the fascia maps to about 240 of 255.
+    ref = math.sqrt(2.0 * ECHO[Tissue.FASCIA] * float((np.abs(psf) ** 2).sum())) * 1.3
+    db = 20.0 * np.log10(env / ref + 1e-12)
+    image = np.clip((db + dynamic_range_db) / dynamic_range_db * 255.0, 0, 255)
+    return np.rint(image).astype(np.uint8)
 
 
 def _annotate(
@@ -276,8 +355,8 @@ def render_ultrasound(
     shift_px = round(plane.frame_shift_mm / dx) if frames > 1 else 0
     if frames > 1 and abs(shift_px * dx - plane.frame_shift_mm) > 1e-9:
         raise ValueError("frame_shift_mm must be a whole number of pixels")
-    psf = _psf(plane.delta_mm)
-    pad_r, pad_c = psf.shape[0] // 2, psf.shape[1] // 2
+    kernel = psf(plane.delta_mm)
+    pad_c = kernel.shape[1] // 2
     # One wide strip covers every frame (the probe slides along x).
     n_strip = cols + shift_px * (frames - 1) + 2 * pad_c
     strip_cols = np.arange(n_strip, dtype=np.float64) - pad_c + min(0, shift_px * (frames - 1))
@@ -299,22 +378,9 @@ def render_ultrasound(
     echo = np.where(lipoma & streaks, echo * 4.0, echo)
 
     att_table = np.array([ATTENUATION.get(Tissue(t), 0.0) for t in range(len(Tissue))])
-    att = np.cumsum(att_table[lab], axis=0) * dy
-    gain = np.exp(-np.clip(att, -1.0, 12.0)) * np.exp(-0.004 * depth)
-
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
-    scat = rng.standard_normal((rows + 2 * pad_r, n_strip)) + 1j * rng.standard_normal(
-        (rows + 2 * pad_r, n_strip)
+    region_img = bmode(
+        echo, att_table[lab], dy, psf=kernel, dynamic_range_db=dynamic_range_db, seed=seed
     )
-    amp = np.zeros_like(scat)
-    amp[pad_r : pad_r + rows] = np.sqrt(echo) * gain
-    rf = fftconvolve(scat * amp, psf, mode="same")
-    env = np.abs(rf[pad_r : pad_r + rows])
-    # The mean speckle amplitude of the fascia maps to about 240 of 255.
-    ref = math.sqrt(2.0 * ECHO[Tissue.FASCIA] * float((np.abs(psf) ** 2).sum())) * 1.3
-    db = 20.0 * np.log10(env / ref + 1e-12)
-    region_img = np.clip((db + dynamic_range_db) / dynamic_range_db * 255.0, 0, 255)
-    region_img = np.rint(region_img).astype(np.uint8)
 
     out = np.zeros((frames, f_rows, f_cols), dtype=np.uint8)
     for f in range(frames):

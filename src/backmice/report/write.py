@@ -109,17 +109,24 @@ def write_csv(path: str | os.PathLike[str], rows: Sequence[dict]) -> Path:
     return write_text(path, nodules_csv(rows))
 
 
-def write_json(path: str | os.PathLike[str], rows: Sequence[dict], **about: object) -> Path:
+def write_json(
+    path: str | os.PathLike[str],
+    rows: Sequence[dict],
+    *,
+    columns: Sequence[str] = COLUMNS,
+    **about: object,
+) -> Path:
     """Write the nodule rows as JSON: ``{"backmice_version", **about, "nodules": [...]}``.
 
-    Each nodule has the SPEC columns, then the :data:`backmice.vocab.DETAILS`
-    the row carries (``red_flag_criteria``: each red-flag criterion with its
-    measured value), which the CSV leaves out.
+    Each nodule has ``columns`` (default the SPEC columns; an ultrasound result
+    adds its extra columns), then the :data:`backmice.vocab.DETAILS` the row
+    carries (``red_flag_criteria``: each red-flag criterion with its measured
+    value), which the CSV leaves out.
     """
     doc = {"backmice_version": __version__, **about}
     doc["nodules"] = [
         {
-            **{c: _json_value(row.get(c)) for c in COLUMNS},
+            **{c: _json_value(row.get(c)) for c in columns},
             **{k: row[k] for k in DETAILS if row.get(k) is not None},
         }
         for row in rows

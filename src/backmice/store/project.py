@@ -736,7 +736,17 @@ class Project:
         ]
         params = {
             k: doc.get(k)
-            for k in ("method", "threshold", "warnings", "backmice_version", "sacrum_top_z_mm")
+            for k in (
+                "method",
+                "threshold",
+                "warnings",
+                "backmice_version",
+                "sacrum_top_z_mm",
+                # Ultrasound: where the region's labels lie in the stored frames.
+                "modality",
+                "region_origin_px",
+                "frame",
+            )
         }
         params["result_dir"] = str(folder.resolve())
         return self._add_study(

@@ -13,6 +13,7 @@ from backmice.ultrasound.frame import (
     EXTRA_COLUMNS,
     UltrasoundAnalysis,
     analyze_frame,
+    mask_axes,
     measure_mask,
 )
 from backmice.ultrasound.lines import (
@@ -46,6 +47,7 @@ __all__ = [
     "despeckle",
     "fascia_line",
     "line_rows",
+    "mask_axes",
     "measure_mask",
     "result_rows",
     "seed_in_region",

@@ -1,5 +1,7 @@
 """One B-mode frame, stage by stage: :func:`analyze_frame` and :func:`measure_mask`.
 
+0. mask what the scanner drew (Doppler colour, text, calipers, bars) and fill
+   it from the tissue around (:mod:`backmice.ultrasound.graphics`);
 1. despeckle the tissue region (:func:`~backmice.ultrasound.despeckle`);
 2. the skin line at the top, the fascia line deep to the subcutaneous fat;
 3. the nodule from a seed (or automatic candidates), then the fascia again with
@@ -21,8 +23,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
+from backmice.io.model import RegionOverlay
 from backmice.measure.nodules import suggest_subtype
 from backmice.measure.shape import long_short_axes_mm
+from backmice.ultrasound.graphics import fill_graphics, scanner_graphics
 from backmice.ultrasound.lines import (
     despeckle,
     fascia_line,
@@ -33,7 +37,13 @@ from backmice.ultrasound.lines import (
 from backmice.ultrasound.nodule import automatic_seeds, segment_nodule
 from backmice.vocab import RedFlag, Relation, Status
 
-__all__ = ["EXTRA_COLUMNS", "UltrasoundAnalysis", "analyze_frame", "measure_mask"]
+__all__ = [
+    "EXTRA_COLUMNS",
+    "UltrasoundAnalysis",
+    "analyze_frame",
+    "mask_axes",
+    "measure_mask",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,8 @@ EXCLUDE_MARGIN_MM = 2.5
 CAPSULE_MARGIN_MM = 1.5
 #: A fascia line that leaves the bridged one by more than this over a nodule went over it.
 CLIMB_MM = 1.5
+#: Masked scanner graphics are reported from this share of the frame on.
+REPORTED_GRAPHICS = 0.005
 #: A bright rim at least this much above the fat (despeckled, 0..1) is a capsule.
 CAPSULE_CONTRAST = 0.15
 
@@ -82,6 +94,10 @@ class UltrasoundAnalysis:
         ``status``, ``found_by`` (``seed`` or ``automatic``) and ``contour``
         (ndarray (360, 2) of ``(row, col)``).
     warnings : list of str
+    graphics : ndarray of bool, shape (row, col), or None
+        The scanner's graphics masked before the analysis
+        (:func:`~backmice.ultrasound.graphics.scanner_graphics`); None when
+        masking was off.
     """
 
     image: NDArray
@@ -94,6 +110,7 @@ class UltrasoundAnalysis:
     labels: NDArray
     nodules: list[dict]
     warnings: list[str] = field(default_factory=list)
+    graphics: NDArray | None = None
 
     @property
     def units(self) -> str:
@@ -171,9 +188,7 @@ def measure_mask(
         raise ValueError("the nodule mask is empty")
     rows, cols = m.shape
     dy, dx = (float(v) for v in spacing_mm)
-    affine = np.zeros((4, 4))
-    affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = dx, dy, 1.0, 1.0
-    ls = long_short_axes_mm(m[None], affine)
+    axes = mask_axes(m, spacing_mm=(dy, dx))
     rr, cc = np.nonzero(m)
     centre = np.array([[rr.mean(), cc.mean()]])
     signed = fascia_signed_mm
@@ -194,15 +209,11 @@ def measure_mask(
         d = -_polyline_signed(np.column_stack([er, ec]).astype(float), skin, (dy, dx))
         skin_depth = max(0.0, float(d.min()) - 0.5 * dy)
     fascia_min, fascia_max = float(inside.min()), float(inside.max())
-    ends = {}
-    for key in ("long_axis_end_points_lps", "short_axis_end_points_lps"):
-        e = np.asarray(ls[key], dtype=np.float64)  # (x = col·dx, y = row·dy, z = 0)
-        ends[key] = np.column_stack([e[:, 1] / dy, e[:, 0] / dx])
     fascia_rows = line_rows(fascia_line, cols)
     return {
-        "long_axis_mm": float(ls["long_axis_mm"]),
-        "short_axis_mm": float(ls["short_axis_mm"]),
-        "max_diameter_mm": float(ls["long_axis_mm"]),
+        "long_axis_mm": axes["long_axis_mm"],
+        "short_axis_mm": axes["short_axis_mm"],
+        "max_diameter_mm": axes["long_axis_mm"],
         "area_mm2": float(m.sum() * dx * dy),
         "axis_1_mm": 4.0 * math.sqrt(max(ev[0], 0.0)),
         "axis_2_mm": 4.0 * math.sqrt(max(ev[1], 0.0)),
@@ -214,9 +225,42 @@ def measure_mask(
         "x_mm": float(centre[0, 1] * dx),
         "depth_mm": float(centre[0, 0] * dy),
         "fascia_depth_mm": float(np.interp(centre[0, 1], np.arange(cols), fascia_rows) * dy),
-        "long_axis_ends_rc": ends["long_axis_end_points_lps"],
-        "short_axis_ends_rc": ends["short_axis_end_points_lps"],
+        "long_axis_ends_rc": axes["long_axis_ends_rc"],
+        "short_axis_ends_rc": axes["short_axis_ends_rc"],
     }
+
+
+def mask_axes(mask: NDArray, *, spacing_mm: tuple[float, float]) -> dict:
+    """Long and short axis of a 2D mask and where they lie (the one owner of both).
+
+    The long axis is the 2D Feret diameter, the short axis the caliper width
+    perpendicular to it (:func:`backmice.measure.shape.long_short_axes_mm`).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (row, col)
+    spacing_mm : (float, float)
+        ``(row, col)`` pixel size, mm.
+
+    Returns
+    -------
+    dict
+        ``long_axis_mm``, ``short_axis_mm`` and ``long_axis_ends_rc``,
+        ``short_axis_ends_rc`` (ndarray (2, 2) of ``(row, col)`` pixel centres).
+    """
+    m = np.asarray(mask, dtype=bool)
+    dy, dx = (float(v) for v in spacing_mm)
+    affine = np.zeros((4, 4))
+    affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = dx, dy, 1.0, 1.0
+    ls = long_short_axes_mm(m[None], affine)
+    out = {"long_axis_mm": float(ls["long_axis_mm"]), "short_axis_mm": float(ls["short_axis_mm"])}
+    for key, name in (
+        ("long_axis_end_points_lps", "long_axis_ends_rc"),
+        ("short_axis_end_points_lps", "short_axis_ends_rc"),
+    ):
+        e = np.asarray(ls[key], dtype=np.float64)  # (x = col·dx, y = row·dy, z = 0)
+        out[name] = np.column_stack([e[:, 1] / dy, e[:, 0] / dx])
+    return out
 
 
 def _subcutaneous(s: NDArray, skin: NDArray, fascia: NDArray, exclude: NDArray) -> NDArray:
@@ -274,6 +318,9 @@ def analyze_frame(
     fascia: NDArray | None = None,
     skin: NDArray | None = None,
     candidates: bool = True,
+    color: NDArray | None = None,
+    overlays: tuple[RegionOverlay, ...] = (),
+    mask_graphics: bool = True,
 ) -> UltrasoundAnalysis:
     """Analyse one B-mode frame: lines, the nodule(s), and every measurement.
 
@@ -293,6 +340,15 @@ def analyze_frame(
         ``(col, row)`` lines to use instead of finding them (edited by hand).
     candidates : bool
         Look for automatic candidates when there is no seed.
+    color : ndarray of uint8, shape (row, col, 3), optional
+        The frame's RGB when the file is in colour (``Volume.color[k]``): its
+        colour pixels (Doppler) are masked.
+    overlays : tuple of RegionOverlay
+        The file's other regions on this one (``Volume.overlays``): masked.
+    mask_graphics : bool
+        Mask what the scanner drew (colour, text, lines, bars) and fill it from
+        the tissue around before anything is found (default). Off, the frame
+        is analysed as given.
 
     Returns
     -------
@@ -310,7 +366,19 @@ def analyze_frame(
     if not calibrated:
         warnings.append("UNCALIBRATED: no usable ultrasound region, every length is in px")
         log.warning("%s", warnings[-1])
-    s = despeckle(img, spacing_mm=spacing)
+    graphics = None
+    work = img
+    if mask_graphics:
+        found = scanner_graphics(img, color=color, overlays=overlays)
+        graphics = found.mask
+        if graphics.any():
+            work = fill_graphics(img, graphics)
+            if graphics.mean() >= REPORTED_GRAPHICS:
+                warnings.append(found.summary())
+                log.info("%s", warnings[-1])
+            else:  # a few flat speckle pixels: not worth a warning
+                log.debug("%s", found.summary())
+    s = despeckle(work, spacing_mm=spacing)
     if skin is None:
         skin = skin_line(s, spacing_mm=spacing)
     fascia_given = fascia is not None
@@ -318,7 +386,9 @@ def analyze_frame(
     step = min(spacing) if calibrated else 0.1
     masks: list[tuple[NDArray, NDArray, str]] = []
     if seed_rc is not None:
-        mask, contour = segment_nodule(s, seed_rc, spacing_mm=spacing, box_rc=box_rc)
+        mask, contour = segment_nodule(
+            s, seed_rc, spacing_mm=spacing, box_rc=box_rc, skin=skin, ignore=graphics
+        )
         masks.append((mask, contour, "seed"))
     elif candidates:
         region = _subcutaneous(s, skin, line, np.zeros(s.shape, bool))
@@ -326,7 +396,7 @@ def analyze_frame(
         for seed in automatic_seeds(s, spacing_mm=spacing, skin=skin, fascia=line, fat_level=fat):
             if any(m[round(seed[0]), round(seed[1])] for m, _, _ in masks):
                 continue
-            mask, contour = segment_nodule(s, seed, spacing_mm=spacing)
+            mask, contour = segment_nodule(s, seed, spacing_mm=spacing, skin=skin, ignore=graphics)
             if mask.any():
                 masks.append((mask, contour, "automatic"))
         if masks:
@@ -343,7 +413,7 @@ def analyze_frame(
         taken |= m
     fat_px = _subcutaneous(s, skin, line, taken)
     fat_level = float(np.median(s[fat_px])) if fat_px.any() else float(np.median(s))
-    fat_raw = float(np.median(img[fat_px])) if fat_px.any() else float(np.median(img))
+    fat_raw = float(np.median(work[fat_px])) if fat_px.any() else float(np.median(work))
     rows = []
     for k, (m, contour, how) in enumerate(masks, start=1):
         labels[m & (labels == 0)] = k
@@ -364,7 +434,7 @@ def analyze_frame(
             found_by=how,
             contour=contour,
             encapsulated=_capsule(s, m, fat_level, spacing),
-            fat_signal_ratio=float(np.median(img[m]) / fat_raw) if fat_raw > 0 else math.nan,
+            fat_signal_ratio=float(np.median(work[m]) / fat_raw) if fat_raw > 0 else math.nan,
             red_flags=";".join(str(f) for f in flags),
         )
         row["suggested_subtype"] = str(
@@ -382,4 +452,5 @@ def analyze_frame(
         labels=labels,
         nodules=rows,
         warnings=warnings,
+        graphics=graphics,
     )

@@ -91,11 +91,33 @@ def _row_means(s: NDArray, top: int, bottom: int) -> tuple[NDArray, NDArray]:
     return above, below
 
 
+#: Bright parts narrower than this fraction of the widest are not tissue (text, specks).
+WIDE_FRACTION = 0.5
+
+
+def _wide_parts(bright: NDArray) -> NDArray:
+    """The bright parts that span at least half as many columns as the widest one.
+
+    The tissue under the probe is one wide connected part; burned-in text left
+    by a lossy compression, bubbles in the gel and specks are narrow.
+    """
+    lab, n = ndi.label(bright, structure=np.ones((3, 3)))
+    if n <= 1:
+        return bright
+    spans = np.array([sl[1].stop - sl[1].start for sl in ndi.find_objects(lab)])
+    keep = np.concatenate([[False], spans >= WIDE_FRACTION * spans.max()])
+    return keep[lab]
+
+
 def skin_line(despeckled: NDArray, *, spacing_mm: tuple[float, float]) -> NDArray:
     """The skin surface: where the tissue begins below the transducer face.
 
     Gel or air between the probe and the skin is anechoic; the skin is the first
-    bright band. Where the probe touches the skin the line is at row 0.
+    bright band (of the bright parts, only those at least half as wide as
+    the widest: text and specks are narrow). Where the probe touches the skin
+    the line is at row 0; a
+    column with no tissue (beside a sector, under masked text) takes the skin
+    of the nearest column that has some.
 
     Parameters
     ----------
@@ -115,8 +137,14 @@ def skin_line(despeckled: NDArray, *, spacing_mm: tuple[float, float]) -> NDArra
     band = s[: max(2, rows // 3)]
     level = 0.5 * float(np.percentile(band, 95))
     smooth = ndi.uniform_filter1d(s, size=_px(0.3, dy), axis=0)
-    bright = smooth >= level
-    first = np.where(bright.any(axis=0), bright.argmax(axis=0), 0).astype(np.float64)
+    bright = _wide_parts(smooth >= level)
+    seen = bright.any(axis=0)
+    first = np.where(seen, bright.argmax(axis=0), 0).astype(np.float64)
+    if seen.any() and not seen.all():
+        # A column with no tissue at all (beside a convex probe's sector, under masked
+        # text) holds the nearest column's skin rather than the transducer face.
+        x = np.arange(cols)
+        first = np.interp(x, x[seen], first[seen])
     # A gap in contact or a dark skin column should not make a notch: a 5 mm median.
     first = ndi.median_filter(first, size=_px(5.0, dx, least=3) | 1, mode="nearest")
     return np.column_stack([np.arange(cols, dtype=np.float64), first])

@@ -1,9 +1,10 @@
 """The quality-control picture of an ultrasound analysis (``qc.png``).
 
 The measured frame's tissue region in mm (depth down from the transducer
-face), the skin line (green), the fascia line (orange), every nodule's outline
-(cyan) with its long and short axes (yellow) and its measurements. An
-uncalibrated image says so in red across the top.
+face), the scanner's graphics that were masked (magenta tint: Doppler colour,
+text, lines, bars), the skin line (green), the fascia line (orange), every
+nodule's outline (cyan) with its long and short axes (yellow) and its
+measurements. An uncalibrated image says so in red across the top.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ _SKIN = "#4caf50"
 _FASCIA = "#ff8c00"
 _NODULE = "#00e5ff"
 _AXES = "#ffe600"
+#: RGBA of the tint over masked scanner graphics.
+_MASKED = (1.0, 0.0, 1.0, 0.45)
 
 
 def _caption(result: UltrasoundResult) -> list[str]:
@@ -72,7 +75,11 @@ def qc_figure(result: UltrasoundResult, path: str | os.PathLike[str]) -> None:
     unit = a.units
     rows, cols = a.image.shape
     extent = (-0.5 * dx, (cols - 0.5) * dx, (rows - 0.5) * dy, -0.5 * dy)
-    lines = _caption(result)
+    lines = [
+        *_caption(result),
+        "skin green, fascia orange, nodule cyan, long and short axes yellow, "
+        "masked scanner graphics magenta",
+    ]
     width = 7.5
     image_h = min(max(6.2 * (rows * dy) / max(cols * dx, 1e-6), 2.0), 10.0)
     text_h = 0.16 * len(lines) + 0.25
@@ -83,6 +90,10 @@ def qc_figure(result: UltrasoundResult, path: str | os.PathLike[str]) -> None:
     ax = fig.add_axes((0.09, (text_h + 0.45) / height, 0.88, image_h / height), anchor="S")
     lo, hi = np.percentile(a.image, [1, 99.5])
     ax.imshow(a.image, cmap="gray", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
+    if a.graphics is not None and a.graphics.any():
+        tint = np.zeros((*a.graphics.shape, 4), dtype=np.float32)
+        tint[a.graphics] = _MASKED
+        ax.imshow(tint, extent=extent, interpolation="nearest")
     ax.set_facecolor("black")
     ax.tick_params(colors="#bbbbbb", labelsize=7)
     ax.set_xlabel(f"lateral ({unit})", color="#bbbbbb", fontsize=7)
@@ -122,14 +133,5 @@ def qc_figure(result: UltrasoundResult, path: str | os.PathLike[str]) -> None:
             weight="bold",
             ha="center",
         )
-    fig.text(
-        0.99,
-        0.1 / height,
-        "skin (green), fascia (orange), nodule (cyan), long and short axes (yellow)",
-        color="#bbbbbb",
-        fontsize=6,
-        ha="right",
-        va="bottom",
-    )
     fig.savefig(os.fspath(path), facecolor="black", format="png")
     log.info("ultrasound QC picture: %d nodule(s)", len(a.nodules))

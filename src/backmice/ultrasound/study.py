@@ -289,7 +289,13 @@ def analyze_ultrasound(
     warnings = list(volume.warnings)
 
     def run(k: int) -> UltrasoundAnalysis:
-        return analyze_frame(volume.array[k], spacing_mm=spacing, seed_rc=seed_rc)
+        return analyze_frame(
+            volume.array[k],
+            spacing_mm=spacing,
+            seed_rc=seed_rc,
+            color=None if volume.color is None else volume.color[k],
+            overlays=volume.overlays,
+        )
 
     analysis = run(frame)
     warnings.extend(analysis.warnings)
@@ -370,6 +376,16 @@ def write_ultrasound(
         "modality": "US",
         "source_files": [str(p.resolve()) for p in (result.stack.paths if result.stack else ())],
         "series_uid": volume.series_uid,
+        # As the MRI result lists its series (a project records it from here).
+        "series": [
+            {
+                "series_uid": volume.series_uid,
+                "role": str(volume.role),
+                "description": volume.description,
+                "shape": [int(v) for v in volume.array.shape],
+                "spacing_mm": [None if v is None else float(v) for v in volume.spacing_mm],
+            }
+        ],
         "units": a.units,
         "frame": result.frame,
         "frames": int(volume.array.shape[0]),
