@@ -25,6 +25,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 from skimage.segmentation import watershed
 
+from backmice.measure.red_flags import interior_voxels
 from backmice.measure.shape import ellipsoid_axes_mm
 from backmice.segment.body import distance_mm
 
@@ -82,10 +83,10 @@ class CandidateOptions:
         have 0.42-0.76 and nodules 0.76-0.95. 0 turns the check off.
     min_core_fat : float
         A lipoma is mature fat, like the subcutaneous fat on every sequence
-        (Kransdorf et al., Radiology 2002;224:99): the candidate's core (what is
-        left of each section one pixel in from its edge, free of the partial
-        volume of its border) must have a median fat score at least this share
-        of the subcutaneous fat's. A strip of fat between muscles, a few pixels
+        (Kransdorf et al., Radiology 2002;224:99): the candidate's interior
+        (:func:`backmice.measure.red_flags.interior_voxels`, free of the
+        partial volume of its border) must have a median fat score at least
+        this share of the subcutaneous fat's. A strip of fat between muscles, a few pixels
         wide, has no such core (its every pixel shares the muscle's signal).
         0 turns the check off.
     max_elongation : float
@@ -145,27 +146,6 @@ def _compact_enough(region: np.ndarray, pixel_mm: np.ndarray, options: Candidate
     return area / hull_area >= options.min_solidity
 
 
-def _fat_core(region: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """The scores of a region's core: each section eroded by one pixel (4-connected).
-
-    Parameters
-    ----------
-    region : ndarray of bool, shape (slice, row, col)
-    score : ndarray of float, same shape
-
-    Returns
-    -------
-    ndarray of float, shape (n,)
-        Empty when no section is thicker than two pixels.
-    """
-    cross = ndimage.generate_binary_structure(2, 1)
-    core = np.zeros_like(region)
-    for k in range(region.shape[0]):
-        if region[k].any():
-            core[k] = ndimage.binary_erosion(region[k], structure=cross)
-    return score[core]
-
-
 def _nodule_like(
     region: np.ndarray,
     score: np.ndarray,
@@ -175,7 +155,7 @@ def _nodule_like(
 ) -> bool:
     """A core of fat like the subcutaneous fat, and an ovoid shape (:class:`CandidateOptions`)."""
     if options.min_core_fat > 0 and np.isfinite(sat_level) and sat_level > 0:
-        core = _fat_core(region, score)
+        core = score[interior_voxels(region)]
         if core.size == 0 or float(np.median(core)) < options.min_core_fat * sat_level:
             return False
     if options.max_elongation > 0:
