@@ -13,7 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from backmice.analysis import analyze, choose
+from backmice.analysis import AnalysisOptions, analyze, choose
 from backmice.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from backmice.io import load, open_study
 from backmice.phantom.insert import CAPSULE_MM, SIZE_MM, anatomy_of, insert_nodules
@@ -158,7 +158,8 @@ def test_kinds_are_placed_by_the_fascia(dixon):
 def test_t1_study(written, tmp_path):
     """A T1 study: one series written, pixels outside the nodules unchanged."""
     source = written("t1_axial")
-    result = insert_nodules(source.path, tmp_path / "t1", seed=2, count=2)
+    anatomy = analyze(source.path, options=AnalysisOptions(n4=False))  # anatomy enough
+    result = insert_nodules(source.path, tmp_path / "t1", seed=2, count=2, analysis=anatomy)
     assert len(result.truth["series"]) == 1 and result.truth["series"][0]["role"] == "t1"
     (b,), _ = _arrays(source.path)
     (a,), _ = _arrays(result.path)

@@ -48,6 +48,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,8 @@ class Anatomy:
     midline_x_mm : float
     sacrum_top_z_mm : float or None
     method : str
+    study_uid : str
+        StudyInstanceUID of the source (mixed into the seed, see :attr:`key`).
     """
 
     images: list[np.ndarray]
@@ -206,10 +209,17 @@ class Anatomy:
     midline_x_mm: float
     sacrum_top_z_mm: float | None
     method: str
+    study_uid: str = ""
     _inverse: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._inverse = np.linalg.inv(self.affine)
+
+    @property
+    def key(self) -> int:
+        """A number of the source study (its StudyInstanceUID) that the draws are seeded with
+        beside the seed: one seed draws different nodules in different studies."""
+        return zlib.crc32(self.study_uid.encode())
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -314,6 +324,7 @@ def anatomy_of(analysis: Any, *, images: list[np.ndarray] | None = None) -> Anat
         midline_x_mm=0.0 if midline is None else float(midline),
         sacrum_top_z_mm=analysis.sacrum_top_z_mm,
         method=str(analysis.method),
+        study_uid=str(analysis.volume.study_uid),
     )
 
 
@@ -496,7 +507,7 @@ def draw_nodules(
     count : int
         How many (at least 1).
     seed : int
-        Seed of every draw.
+        Seed of every draw (with the study's :attr:`Anatomy.key`).
     kinds : tuple of Relation, optional
         Draw only these kinds (weighted by :data:`KIND_WEIGHTS`); default all.
 
@@ -511,7 +522,7 @@ def draw_nodules(
         When a nodule finds no room after :data:`ATTEMPTS` draws (no
         subcutaneous fat over the back, or none where the fascia was found).
     """
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 15]))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 15, anat.key]))
     kinds = tuple(kinds or KIND_WEIGHTS)
     weights = np.array([KIND_WEIGHTS[k] for k in kinds])
     weights /= weights.sum()
@@ -740,7 +751,7 @@ def paint(anat: Anatomy, nodules: list[Nodule], *, seed: int = 0) -> Painted:
     Painted
         Voxels no nodule touches keep their values exactly.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 15, 2]))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 15, 2, anat.key]))
     spacing = anat.spacing_mm
     fat_donors, muscle_donors = _donors(anat)
     fat_mask = np.zeros(anat.shape, dtype=bool)
