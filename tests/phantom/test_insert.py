@@ -203,3 +203,48 @@ def test_cli_insert_bad_input(written, tmp_path, capsys):
     assert main(["sample", "dixon", str(source.path), "--out", str(tmp_path / "c")]) == 2
     assert "only 'backmice sample insert STUDY'" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("enhanced", "syntax"),
+    [
+        (True, "1.2.840.10008.1.2.5"),
+        (False, "1.2.840.10008.1.2.2"),
+        (False, "1.2.840.10008.1.2.4.90"),
+    ],
+    ids=["enhanced-rle", "big-endian", "jpeg2000-lossless"],
+)
+def test_files_copied_with_new_pixels(tmp_path, enhanced, syntax):
+    """Enhanced multi-frame, big-endian and compressed sources: the painted voxels are
+    written (with the rescale undone), the others kept, uncompressed little endian out."""
+    from backmice.io.writer import make_affine, write_series
+    from backmice.phantom.insert import _write_files
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(100, 900, size=(4, 40, 48)).astype(np.float32) * 0.5 - 10.0
+    affine = make_affine((3.0, 0.8, 0.8), origin=(-20.0, 10.0, 5.0))
+    write_series(
+        image,
+        tmp_path / "src",
+        affine=affine,
+        rescale_slope=0.5,
+        rescale_intercept=-10.0,
+        enhanced=enhanced,
+        transfer_syntax=syntax,
+    )
+    (stack,) = open_study(tmp_path / "src").stacks
+    before = load(stack).array
+    assert np.array_equal(before, image)
+    after = before.copy()
+    after[1:3, 10:20, 12:30] = 123.5
+    files, series_map, _, folders = _write_files(
+        [stack], [after], [before], tmp_path / "out", seed=3, count=1, overwrite=False
+    )
+    (written,) = open_study(tmp_path / "out").stacks
+    assert written.series_uid == series_map[stack.series_uid]
+    assert np.array_equal(written.affine, stack.affine)
+    assert np.array_equal(load(written).array, after)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+        assert path.parent.name == folders[0]

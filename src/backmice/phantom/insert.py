@@ -838,7 +838,7 @@ def _write_files(
         ds = pydicom.dcmread(path)
         arr = ds.pixel_array
         frames = arr[None] if arr.ndim == 2 else arr
-        frames = frames.copy()
+        frames = np.array(frames, dtype=frames.dtype.newbyteorder("="))  # a native copy
         lo, hi = _stored_range(ds)
         for j, k in uses:
             ref = stacks[j].frames[k]
@@ -854,6 +854,9 @@ def _write_files(
             # Written uncompressed, little endian: the painted pixels are never
             # degraded again by a lossy codec.
             ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            if not ts.is_little_endian:
+                ds.walk(lambda _ds, _elem: None)  # decode every element from big endian
+                ds.set_original_encoding(False, True, ds.original_character_set)
         if pixels.dtype.itemsize in (1, 2):
             ds.set_pixel_data(
                 pixels,
