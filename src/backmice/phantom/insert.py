@@ -313,7 +313,7 @@ def anatomy_of(analysis: Any, *, images: list[np.ndarray] | None = None) -> Anat
         signs=signs,
         affine=affine,
         slice_thickness_mm=_slice_thickness(stacks[0]),
-        fascia_mm=np.nan_to_num(analysis.fascia.signed_mm, nan=np.float32(1e3)).astype(np.float32),
+        fascia_mm=np.nan_to_num(analysis.fascia.signed_mm, nan=1e3).astype(np.float32),
         skin_mm=analysis.body.skin_depth_mm.astype(np.float32),
         body=body,
         fat=fat,
