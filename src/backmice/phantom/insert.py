@@ -51,7 +51,7 @@ import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pydicom
@@ -72,6 +72,9 @@ from backmice.phantom.truth import (
     write_truth,
 )
 from backmice.vocab import Relation
+
+if TYPE_CHECKING:
+    from backmice.analysis import Analysis
 
 __all__ = [
     "CAPSULE_MM",
@@ -278,7 +281,7 @@ class Anatomy:
         return g / n
 
 
-def anatomy_of(analysis: Any, *, images: list[np.ndarray] | None = None) -> Anatomy:
+def anatomy_of(analysis: Analysis, *, images: list[np.ndarray] | None = None) -> Anatomy:
     """The :class:`Anatomy` of an analysed study.
 
     Parameters
@@ -944,7 +947,7 @@ def insert_nodules(
     seed: int = 0,
     count: int = 3,
     series_uid: str | None = None,
-    analysis: Any = None,
+    analysis: Analysis | None = None,
     overwrite: bool = False,
 ) -> InsertWritten:
     """Draw nodules into a real study and write it with its ``truth.json``.
