@@ -13,7 +13,7 @@ any detector needs):
 
 - its *kind*: ``subcutaneous`` (in the fat layer, anywhere between the
   fascia and the dermis, touching either or neither), ``transfascial`` (through
-  a defect of the fascia: its centre within half its thickness of the fascia)
+  a defect of the fascia: its centre within a quarter of its thickness of the fascia)
   or ``subfascial`` (just under the fascia, in muscle);
 - its *size*: largest diameter 8–50 mm, log-uniform (back mice are mostly
   1–3 cm); an ellipsoid flattened like a lipoma, middle axis 0.5–1 and short
