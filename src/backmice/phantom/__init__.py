@@ -8,6 +8,8 @@ noise (:mod:`~backmice.phantom.render`), or as B-mode ultrasound
 (:mod:`~backmice.phantom.ultrasound`), written as DICOM with a ``truth.json``
 (:mod:`~backmice.phantom.study`, :mod:`~backmice.phantom.truth`), and offered
 as named samples (:mod:`~backmice.phantom.samples`). See ``docs/phantom.md``.
+The same nodules, with the same truth, can be drawn into a real study
+(:mod:`~backmice.phantom.insert`, ``docs/insert.md``).
 
 Typical use::
 

@@ -35,6 +35,7 @@ __all__ = [
     "coil_bias",
     "quantities_for",
     "render",
+    "sub_offsets",
 ]
 
 log = logging.getLogger(__name__)
@@ -202,8 +203,12 @@ class Rendered:
     mixed_fraction: float
 
 
-def _sub_offsets(grid: Grid, n: tuple[int, int, int]) -> np.ndarray:
-    """Offsets (LPS mm) of the supersampling points from a voxel centre, shape (K, 3)."""
+def sub_offsets(grid: Grid, n: tuple[int, int, int]) -> np.ndarray:
+    """Offsets (LPS mm) of the supersampling points from a voxel centre, shape (K, 3).
+
+    ``n`` points along slice (through the slab thickness), row and column, each
+    at the centre of its share of the voxel.
+    """
     s = grid.spacing_mm
     frac = [(np.arange(k) + 0.5) / k - 0.5 for k in n]
     frac[0] = frac[0] * (grid.thickness_mm / s[0])
@@ -241,7 +246,7 @@ def render(
     labels = np.zeros(grid.shape, dtype=np.uint8)
     core_id = np.zeros(grid.shape, dtype=np.uint8)
     core_fraction = np.zeros(grid.shape, dtype=np.float32)
-    offsets = _sub_offsets(grid, n_sub)
+    offsets = sub_offsets(grid, n_sub)
     # Half the voxel's diagonal (the slab thickness along the slice axis): a centre
     # farther than this from every boundary means the whole voxel is one tissue.
     extent = np.array([grid.thickness_mm, *grid.spacing_mm[1:]])

@@ -21,6 +21,7 @@ import numpy as np
 from backmice.phantom.lesions import Lesion, LesionKind, Relation
 from backmice.phantom.render import Grid
 from backmice.phantom.scene import Scene
+from backmice.phantom.shapes import Ellipsoid
 from backmice.phantom.surfaces import SurfacePatch
 from backmice.phantom.tissues import TISSUE_PROPERTIES, Tissue
 from backmice.vocab import RedFlag
@@ -28,10 +29,12 @@ from backmice.vocab import RedFlag
 __all__ = [
     "MIDLINE_TOLERANCE_MM",
     "TRUTH_SCHEMA_VERSION",
+    "core_truth",
     "lesion_truth",
     "read_truth",
     "series_sections",
     "truth_document",
+    "truth_samples",
     "write_truth",
 ]
 
@@ -138,36 +141,70 @@ def lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
     return copy.deepcopy(scene.cache[key])
 
 
-def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
+def truth_samples(core: Ellipsoid) -> np.ndarray:
+    """Points of a core at which its fascia and skin distances are taken (LPS mm).
+
+    About one surface point per 0.2 mm² plus the interior on a 2 mm lattice.
+
+    Returns
+    -------
+    ndarray of shape (N, 3)
+    """
+    a = float(core.semi_axes.max())
+    area = 4.0 * math.pi * a * a
+    n_surface = int(np.clip(area / 0.2, 2000, 30000))
+    return np.concatenate([core.surface_points(n_surface), core.interior_points(2.0)])
+
+
+def core_truth(
+    lesion: Lesion,
+    *,
+    d_fascia: np.ndarray,
+    fascia_offset_mm: float,
+    skin_depth_mm: float,
+    midline_x_mm: float,
+    below_sacrum_top: bool,
+    fat_fraction: float | None,
+) -> dict[str, Any]:
+    """The truth record of one lesion, from its geometry and its distances to the anatomy.
+
+    The one place that turns a lesion into the fields of ``truth.json`` (the
+    phantom takes the distances from its analytic surfaces, nodules inserted
+    into a real study from that study's maps: :mod:`backmice.phantom.insert`).
+
+    Parameters
+    ----------
+    lesion : Lesion
+    d_fascia : ndarray of shape (N,)
+        Signed fascia distance (mm, + superficial) at :func:`truth_samples` of
+        the core.
+    fascia_offset_mm : float
+        Signed fascia distance of the core's centroid, mm.
+    skin_depth_mm : float
+        Least distance from the skin surface to the core, mm.
+    midline_x_mm : float
+        LPS x of the midsagittal plane, mm.
+    below_sacrum_top : bool
+        Whether the centroid lies below the top of the sacrum.
+    fat_fraction : float or None
+        Fat fraction of the core's tissue.
+
+    Returns
+    -------
+    dict
+        JSON-ready; ``sections`` is empty (see :func:`series_sections`).
+    """
     core = lesion.core
     volume, centroid, moment = _core_moments(lesion)
     cov = moment / volume
     eig = np.sort(np.linalg.eigvalsh(cov))[::-1]
     # Diameters of the ellipsoid with the same second moments (largest first).
     axes = 2.0 * np.sqrt(5.0 * np.clip(eig, 0.0, None))
-
     a = float(core.semi_axes.max())
-    area = 4.0 * math.pi * a * a
-    n_surface = int(np.clip(area / 0.2, 2000, 30000))  # about one point per 0.2 mm²
-    samples = np.concatenate([core.surface_points(n_surface), core.interior_points(2.0)])
-    reach = 3.0 * a + 15.0
-    fascia = SurfacePatch(scene.tables, "fascia", core.centre, reach, step_mm=1.5)
-    skin = SurfacePatch(scene.tables, "skin", core.centre, reach, step_mm=1.5)
-    d_fascia = fascia.signed_distance(samples)
-    fmin, fmax = float(d_fascia.min()), float(d_fascia.max())
-    offset = float(fascia.signed_distance(centroid[None, :])[0])
-    skin_depth = float(skin.distance(samples).min())
+    fmin, fmax = float(np.min(d_fascia)), float(np.max(d_fascia))
     relation = Relation.from_extent(fmin, fmax)
-
-    x_off = float(centroid[0] - MIDLINE_X_MM)
+    x_off = float(centroid[0] - midline_x_mm)
     side = "midline" if abs(x_off) <= MIDLINE_TOLERANCE_MM else ("left" if x_off > 0 else "right")
-    below = bool(centroid[2] < scene.anatomy.sacrum_top_z_mm)
-    tissue = {
-        LesionKind.ENCAPSULATED_FAT_NODULE: Tissue.LESION_FAT,
-        LesionKind.LIPOSARCOMA_LIKE: Tissue.LESION_FAT,
-        LesionKind.FAT_PROMINENCE: Tissue.PROMINENCE_FAT,
-        LesionKind.CYST: Tissue.CYST,
-    }[lesion.kind]
     # The published criteria (backmice.vocab.RedFlag), from the model: larger
     # than 10 cm, a nodular non-fat (solid) area, less than 75 % fat.
     red_flags = []
@@ -184,7 +221,7 @@ def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
         "kind": str(lesion.kind),
         "relation": str(relation),
         "intended_relation": str(lesion.intended),
-        "expected_subtype": _relation_subtype(lesion, relation, below),
+        "expected_subtype": _relation_subtype(lesion, relation, below_sacrum_top),
         "red_flags": red_flags,
         "encapsulated": lesion.has_capsule,
         "wall_mm": _r(lesion.wall_mm),
@@ -195,14 +232,14 @@ def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
         "core_volume_mm3": _r(volume),
         "max_diameter_mm": _r(2 * a),
         "axes_mm": _rl(axes),
-        "fascia_offset_mm": _r(offset),
+        "fascia_offset_mm": _r(fascia_offset_mm),
         "fascia_min_mm": _r(fmin),
         "fascia_max_mm": _r(fmax),
-        "skin_depth_mm": _r(skin_depth),
+        "skin_depth_mm": _r(skin_depth_mm),
         "side": side,
         "midline_distance_mm": _r(abs(x_off)),
-        "below_sacrum_top": below,
-        "fat_fraction": _r(TISSUE_PROPERTIES[tissue].fat_fraction),
+        "below_sacrum_top": bool(below_sacrum_top),
+        "fat_fraction": None if fat_fraction is None else _r(fat_fraction),
         "skin_bump_mm": _r(lesion.bump_mm),
         "solid": None,
         "sections": {},
@@ -216,6 +253,30 @@ def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
             "volume_mm3": _r(s.volume_mm3),
         }
     return truth
+
+
+def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
+    core = lesion.core
+    _, centroid, _ = _core_moments(lesion)
+    samples = truth_samples(core)
+    reach = 3.0 * float(core.semi_axes.max()) + 15.0
+    fascia = SurfacePatch(scene.tables, "fascia", core.centre, reach, step_mm=1.5)
+    skin = SurfacePatch(scene.tables, "skin", core.centre, reach, step_mm=1.5)
+    tissue = {
+        LesionKind.ENCAPSULATED_FAT_NODULE: Tissue.LESION_FAT,
+        LesionKind.LIPOSARCOMA_LIKE: Tissue.LESION_FAT,
+        LesionKind.FAT_PROMINENCE: Tissue.PROMINENCE_FAT,
+        LesionKind.CYST: Tissue.CYST,
+    }[lesion.kind]
+    return core_truth(
+        lesion,
+        d_fascia=fascia.signed_distance(samples),
+        fascia_offset_mm=float(fascia.signed_distance(centroid[None, :])[0]),
+        skin_depth_mm=float(skin.distance(samples).min()),
+        midline_x_mm=MIDLINE_X_MM,
+        below_sacrum_top=bool(centroid[2] < scene.anatomy.sacrum_top_z_mm),
+        fat_fraction=TISSUE_PROPERTIES[tissue].fat_fraction,
+    )
 
 
 def truth_document(
