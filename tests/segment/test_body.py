@@ -218,6 +218,33 @@ def test_a_dark_notch_where_the_field_of_view_cuts_the_body_is_body():
     assert body.depth_mm[1][marrow].min() > 20.0
 
 
+def _wide_body() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A body wider than the image, cut by its left and top edges (1 mm pixels).
+
+    Muscle, then subcutaneous fat and skin along its curved lower edge, air
+    below. Returns the noiseless plane and its row (``yy``), column (``xx``)
+    and radius (``r``) maps, mm.
+    """
+    n_rows, n_cols = 140, 160
+    yy, xx = np.mgrid[0:n_rows, 0:n_cols] * 1.0
+    r = np.hypot(xx - 40.0, yy + 40.0)
+    plane = np.where(r <= 150.0, 330.0, AIR)  # muscle
+    plane = np.where((r <= 150.0) & (r > 130.0), 900.0, plane)  # subcutaneous fat
+    plane = np.where((r <= 150.0) & (r > 148.0), 420.0, plane)  # skin
+    return plane, yy, xx, r
+
+
+def _noisy(plane: np.ndarray, seed: int, slices: int = 3) -> np.ndarray:
+    """``slices`` copies of ``plane`` with Rician noise, float32."""
+    rng = np.random.default_rng(seed)
+    return np.stack(
+        [
+            np.hypot(plane + rng.normal(0, NOISE, plane.shape), rng.normal(0, NOISE, plane.shape))
+            for _ in range(slices)
+        ]
+    ).astype(np.float32)
+
+
 def test_dark_tissue_where_the_field_of_view_cuts_the_body_is_not_air():
     """A muscle in a coil's fall-off at the image's edge is not a pocket of air.
 
@@ -226,23 +253,10 @@ def test_dark_tissue_where_the_field_of_view_cuts_the_body_is_not_air():
     muscle 14 mm wide and 60 mm long reads barely above the air (the coil's
     fall-off), beyond the small notches that are filled anyway.
     """
-    pixel = 1.0
-    rng = np.random.default_rng(3)
-    n_rows, n_cols = 140, 160
-    yy, xx = np.mgrid[0:n_rows, 0:n_cols] * pixel
-    r = np.hypot(xx - 40.0, yy + 40.0)
-    plane = np.where(r <= 150.0, 330.0, AIR)  # muscle
-    plane = np.where((r <= 150.0) & (r > 130.0), 900.0, plane)  # subcutaneous fat
-    plane = np.where((r <= 150.0) & (r > 148.0), 420.0, plane)  # skin
+    plane, yy, xx, r = _wide_body()
     band = (xx < 14.0) & (yy > 10.0) & (yy < 70.0)
     plane = np.where(band, 90.0, plane)  # dark muscle against the left edge
-    image = np.stack(
-        [
-            np.hypot(plane + rng.normal(0, NOISE, plane.shape), rng.normal(0, NOISE, plane.shape))
-            for _ in range(3)
-        ]
-    )
-    body = body_mask(image.astype(np.float32), spacing_mm=(4.0, pixel, pixel))
+    body = body_mask(_noisy(plane, 3), spacing_mm=(4.0, 1.0, 1.0))
     assert body.mask[:, band].mean() > 0.98, "the dark muscle at the edge was taken for air"
     assert not body.mask[:, r > 152.0].any()
     # Nothing at the edge is skin: the dark band lies deep below the real skin.
@@ -258,25 +272,12 @@ def test_a_thin_dark_plane_from_the_cut_edge_is_body_and_a_wide_cleft_is_air():
     left edge: it is body. A cleft of air 16 mm wide runs down from the top edge
     (the gap between two buttocks cut by the image): it stays air.
     """
-    pixel = 1.0
-    rng = np.random.default_rng(5)
-    n_rows, n_cols = 140, 160
-    yy, xx = np.mgrid[0:n_rows, 0:n_cols] * pixel
-    r = np.hypot(xx - 40.0, yy + 40.0)
-    plane = np.where(r <= 150.0, 330.0, AIR)  # muscle
-    plane = np.where((r <= 150.0) & (r > 130.0), 900.0, plane)  # subcutaneous fat
-    plane = np.where((r <= 150.0) & (r > 148.0), 420.0, plane)  # skin
+    plane, yy, xx, _ = _wide_body()
     dark = (xx < 60.0) & (np.abs(yy - 40.0) < 2.0)
     plane = np.where(dark, AIR, plane)
     cleft = (np.abs(xx - 110.0) < 8.0) & (yy < 30.0)
     plane = np.where(cleft, AIR, plane)
-    image = np.stack(
-        [
-            np.hypot(plane + rng.normal(0, NOISE, plane.shape), rng.normal(0, NOISE, plane.shape))
-            for _ in range(3)
-        ]
-    )
-    body = body_mask(image.astype(np.float32), spacing_mm=(4.0, pixel, pixel))
+    body = body_mask(_noisy(plane, 5), spacing_mm=(4.0, 1.0, 1.0))
     assert body.mask[:, dark].mean() > 0.98, "the dark plane at the cut edge was taken for air"
     assert body.depth_mm[1][dark & (xx >= 4.0)].min() > 20.0
     inner = (np.abs(xx - 110.0) < 5.0) & (yy < 25.0)
