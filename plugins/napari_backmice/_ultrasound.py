@@ -61,6 +61,7 @@ from qtpy.QtWidgets import (
 
 from backmice.io import Role, Stack, Volume, load, open_study
 from backmice.measure.nodules import suggest_subtype
+from backmice.measure.red_flags import size_check
 from backmice.ultrasound import (
     UltrasoundAnalysis,
     UltrasoundResult,
@@ -72,7 +73,7 @@ from backmice.ultrasound import (
     signed_distance_mm,
     write_ultrasound,
 )
-from backmice.vocab import RedFlag, Relation
+from backmice.vocab import Relation
 
 from ._layers import layer_transform, world_affine
 from ._state import state_for
@@ -325,7 +326,8 @@ def remeasure(
         m = measure_mask(
             mask, spacing_mm=spacing_mm, fascia_line=fascia, skin_line=skin, fascia_signed_mm=signed
         )
-        flags = [RedFlag.SIZE_OVER_50MM] if calibrated and m["long_axis_mm"] > 50.0 else []
+        size = size_check(m.get("max_diameter_mm", m["long_axis_mm"]), calibrated=calibrated)
+        flags = [size.flag] if size.met else []
         new = {**row, **m}
         new["red_flags"] = ";".join(str(f) for f in flags)
         new["suggested_subtype"] = str(

@@ -25,6 +25,7 @@ from scipy import ndimage as ndi
 
 from backmice.io.model import RegionOverlay
 from backmice.measure.nodules import suggest_subtype
+from backmice.measure.red_flags import size_check
 from backmice.measure.shape import long_short_axes_mm
 from backmice.ultrasound.graphics import fill_graphics, scanner_graphics
 from backmice.ultrasound.lines import (
@@ -35,7 +36,7 @@ from backmice.ultrasound.lines import (
     skin_line,
 )
 from backmice.ultrasound.nodule import automatic_seeds, segment_nodule
-from backmice.vocab import RedFlag, Relation, Status
+from backmice.vocab import Relation, Status
 
 __all__ = [
     "EXTRA_COLUMNS",
@@ -425,9 +426,8 @@ def analyze_frame(
             fascia_signed_mm=signed,
         )
         relation = Relation(row["relation"])
-        flags = []
-        if calibrated and row["long_axis_mm"] > 50.0:
-            flags.append(RedFlag.SIZE_OVER_50MM)
+        size = size_check(row.get("max_diameter_mm", row["long_axis_mm"]), calibrated=calibrated)
+        flags = [size.flag] if size.met else []
         row.update(
             nodule_id=k,
             status=str(Status.ACCEPTED if how == "seed" else Status.CANDIDATE),
