@@ -214,7 +214,7 @@ def _nodule_case(shape_kind: str):
 
     def judge(*, core_level: float = 1.0) -> bool:
         s = score * core_level
-        return _nodule_like(region, s, 1.0, affine, CandidateOptions())
+        return _nodule_like(region, s, np.zeros_like(region), 1.0, affine, CandidateOptions())
 
     return judge
 
@@ -244,4 +244,4 @@ def test_the_checks_can_be_turned_off():
     region = ellipsoid(shape, (15, 30, 30), (14, 3.5, 3.5))
     score = region.astype(np.float32) * 0.5
     off = CandidateOptions(min_core_fat=0.0, max_elongation=0.0)
-    assert _nodule_like(region, score, 1.0, np.eye(4), off)
+    assert _nodule_like(region, score, np.zeros_like(region), 1.0, np.eye(4), off)

@@ -40,6 +40,10 @@ SHELL_MM = (1.5, 4.0)
 
 _SQUARE = np.ones((3, 3), dtype=bool)
 
+#: The subcutaneous fat a candidate's core is compared with lies within this
+#: distance of it in the slice plane (mm): under the same coil sensitivity.
+LOCAL_FAT_MM = 20.0
+
 log = logging.getLogger(__name__)
 
 
@@ -84,10 +88,12 @@ class CandidateOptions:
     min_core_fat : float
         A lipoma is mature fat, like the subcutaneous fat on every sequence
         (Kransdorf et al., Radiology 2002;224:99): the candidate's interior
-        (:func:`backmice.measure.red_flags.interior_voxels`, free of the
-        partial volume of its border) must have a median fat score at least
-        this share of the subcutaneous fat's. A strip of fat between muscles, a few pixels
-        wide, has no such core (its every pixel shares the muscle's signal).
+        in the slice plane (:func:`backmice.measure.red_flags.interior_voxels`
+        with ``in_plane``: each section one pixel in, free of the partial
+        volume of its border, whatever the slices' thickness) must have a
+        median fat score at least this share of the subcutaneous fat's. A
+        strip of fat between muscles, a few pixels wide, has no such core (its
+        every pixel shares the muscle's signal).
         0 turns the check off.
     max_elongation : float
         Lipomas and fat herniations are ovoid or discoid: the longest diameter
@@ -149,15 +155,28 @@ def _compact_enough(region: np.ndarray, pixel_mm: np.ndarray, options: Candidate
 def _nodule_like(
     region: np.ndarray,
     score: np.ndarray,
+    sat: np.ndarray,
     sat_level: float,
     affine: np.ndarray,
     options: CandidateOptions,
 ) -> bool:
-    """A core of fat like the subcutaneous fat, and an ovoid shape (:class:`CandidateOptions`)."""
-    if options.min_core_fat > 0 and np.isfinite(sat_level) and sat_level > 0:
-        core = score[interior_voxels(region)]
-        if core.size == 0 or float(np.median(core)) < options.min_core_fat * sat_level:
-            return False
+    """A core of fat like the fat around it, and an ovoid (see :class:`CandidateOptions`).
+
+    ``region``, ``score`` and ``sat`` are crops around the candidate (its box
+    grown by :data:`LOCAL_FAT_MM` in the slice plane); the layer's level is
+    read there when the crop holds enough of it (a coil's shading changes the
+    fat's level across the body), else ``sat_level`` (the layer's median over
+    the back) is used.
+    """
+    if options.min_core_fat > 0:
+        level = sat_level
+        near = score[sat]
+        if near.size >= 50:
+            level = float(np.median(near))
+        if np.isfinite(level) and level > 0:
+            core = score[interior_voxels(region, in_plane=True)]
+            if core.size == 0 or float(np.median(core)) < options.min_core_fat * level:
+                return False
     if options.max_elongation > 0:
         axes = ellipsoid_axes_mm(region, affine)
         if axes[0] > options.max_elongation * axes[1]:
@@ -533,11 +552,16 @@ def find_candidates(
         ):
             continue
         extent = max((s.stop - s.start) * d for s, d in zip(sl, spacing, strict=True))
+        grow = (0, *(int(np.ceil(LOCAL_FAT_MM / d)) for d in spacing[1:]))
+        near = tuple(
+            slice(max(s.start - g, 0), min(s.stop + g, n))
+            for s, g, n in zip(sl, grow, labels.shape, strict=True)
+        )
         keep[i] = (
             options.min_size_mm <= extent <= options.max_size_mm * 1.5
             and _compact_enough(labels[sl] == i, spacing[1:], options)
             and _surrounded_by_fat(labels, i, sl, fat, signed_mm, spacing, options)
-            and _nodule_like(labels[sl] == i, score[sl], sat_level, affine, options)
+            and _nodule_like(labels[near] == i, score[near], sat[near], sat_level, affine, options)
         )
 
     # Number the kept regions by centroid (slice, row, col) so ids are stable.
