@@ -232,10 +232,8 @@ def unique_names(tasks: list[StudyTask]) -> list[StudyTask]:
     return sorted(out, key=lambda t: t.name)
 
 
-def _unchanged(known: Sequence[StudyTask], digest: str, n_files: int, rel: str) -> bool:
-    return bool(known) and all(
-        t.files_digest == digest and t.n_files == n_files and t.rel == rel for t in known
-    )
+def _unchanged(known: Sequence[StudyTask], digest: str, n_files: int) -> bool:
+    return bool(known) and all(t.files_digest == digest and t.n_files == n_files for t in known)
 
 
 def scan_cohort(
@@ -259,33 +257,34 @@ def scan_cohort(
     known : mapping, optional
         An earlier scan (what this function returned, e.g. through
         :func:`read_scan`). A folder whose files (names, sizes, modification
-        times: ``StudyTask.files_digest``) and place under ``root`` are
-        unchanged keeps its tasks: its files are listed, no header is read.
+        times: ``StudyTask.files_digest``) are unchanged keeps its tasks: its
+        files are listed, no header is read. As for the fingerprint, the
+        cohort's place does not matter (a cohort copied with its modification
+        times keeps its scan).
 
     Returns
     -------
     dict of str to list of StudyTask
-        Absolute study folder → its tasks (names not yet unique across
-        folders: see :func:`unique_names`), in folder-name order.
+        Study folder relative to ``root`` (POSIX separators, ``.`` for
+        ``root`` itself) → its tasks (names not yet unique across folders: see
+        :func:`unique_names`), in folder-name order.
     """
     root_p = Path(root).resolve()
-    folders = [f.resolve() for f in study_folders(root, exclude=exclude)]
     scans: dict[str, list[StudyTask]] = {}
-    todo = []
-    for folder in folders:
-        prior = (known or {}).get(str(folder))
-        if prior:
-            rel = folder.relative_to(root_p).as_posix() if folder != root_p else "."
-            if _unchanged(prior, *_file_list(folder), rel):
-                scans[str(folder)] = list(prior)
-                continue
-        scans[str(folder)] = []
-        todo.append(str(folder))
+    todo: list[tuple[str, str]] = []
+    for folder in (f.resolve() for f in study_folders(root, exclude=exclude)):
+        rel = folder.relative_to(root_p).as_posix() if folder != root_p else "."
+        prior = (known or {}).get(rel)
+        if prior and _unchanged(prior, *_file_list(folder)):
+            scans[rel] = [dataclasses.replace(t, folder=str(folder)) for t in prior]
+        else:
+            scans[rel] = []
+            todo.append((rel, str(folder)))
     if todo:
-        groups = map_fn(scan_folder, [str(root_p)] * len(todo), todo)
-        for folder, group in zip(todo, groups, strict=True):
-            scans[folder] = list(group)
-    log.debug("%d study folder(s), %d scanned", len(folders), len(todo))
+        groups = map_fn(scan_folder, [str(root_p)] * len(todo), [f for _, f in todo])
+        for (rel, _), group in zip(todo, groups, strict=True):
+            scans[rel] = list(group)
+    log.debug("%d study folder(s), %d scanned", len(scans), len(todo))
     return scans
 
 
