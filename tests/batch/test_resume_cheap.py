@@ -168,3 +168,13 @@ def test_a_kept_scan_of_another_version_or_garbage_is_ignored(done):
         rel: [(t.name, t.files_digest) for t in ts] for rel, ts in kept.items()
     }
     assert all(t.folder == str((root / rel).resolve()) for rel, ts in again.items() for t in ts)
+
+
+def test_the_kept_scan_keeps_names_that_are_not_utf8(tmp_path):
+    from backmice.batch import StudyTask
+    from backmice.batch.discover import write_scan
+
+    odd = "caf\udce9"  # a Latin-1 byte in a folder name, as os.listdir gives it
+    task = StudyTask(odd, str(tmp_path / odd), odd, None, "0" * 64, 3)
+    write_scan(tmp_path / "scan.json", {odd: [task]})
+    assert read_scan(tmp_path / "scan.json") == {odd: [task]}

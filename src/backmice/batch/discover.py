@@ -331,7 +331,7 @@ def write_scan(path: str | os.PathLike[str], scans: Mapping[str, Sequence[StudyT
         "backmice_version": __version__,
         "folders": {f: [dataclasses.asdict(t) for t in tasks] for f, tasks in scans.items()},
     }
-    write_text(path, json.dumps(doc, ensure_ascii=False) + "\n")
+    write_text(path, json.dumps(doc) + "\n")  # ASCII: undecodable names kept as \udcff escapes
 
 
 def read_scan(path: str | os.PathLike[str]) -> dict[str, list[StudyTask]]:
@@ -346,7 +346,7 @@ def read_scan(path: str | os.PathLike[str]) -> dict[str, list[StudyTask]]:
     dict of str to list of StudyTask
     """
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8", errors="surrogateescape"))
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
         if doc.get("backmice_version") != __version__:
             return {}
         return {str(f): [StudyTask(**t) for t in tasks] for f, tasks in doc["folders"].items()}
