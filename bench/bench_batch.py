@@ -145,20 +145,24 @@ def main() -> int:
         base_rate = rows[0][3] / rows[0][0]
         print(
             f"\n{'workers':>7} {'threads':>7} {'wall s':>8} {'studies/min':>12} {'speed-up':>9} "
-            f"{'efficiency':>10} {'s/study in worker':>18}"
+            f"{'efficiency':>10} {'s/study in worker':>18} {'steady studies/min':>19}"
         )
         for w, threads, wall, rate, inner in rows:
             speedup = rate / base_rate
             print(
                 f"{w:>7} {threads:>7} {wall:>8.1f} {rate:>12.1f} {speedup:>9.2f} "
-                f"{speedup / w:>10.0%} {inner:>18.2f}"
+                f"{speedup / w:>10.0%} {inner:>18.2f} {60.0 * w / inner:>19.1f}"
             )
+        print(
+            "(steady: workers / s per study in a worker, i.e. without the fixed start-up, "
+            "header scan, tables and summary.png of one command)"
+        )
         one = [r for r in rows if r[0] == 1 and r[1] == 1]
         two = [r for r in rows if r[0] == 2]
         if one and two:
             print(
-                f"2 workers over 1 worker at one thread each: {two[0][3] / one[0][3]:.2f}x "
-                "(the processes' own scaling)"
+                f"2 workers over 1 worker at one thread each: {two[0][3] / one[0][3]:.2f}x wall, "
+                f"{one[0][4] * 2 / two[0][4]:.2f}x steady (the processes' own scaling)"
             )
         resume = [
             run_batch(cohort, out, rows[-1][0], qc=not args.no_qc, resume=True)
