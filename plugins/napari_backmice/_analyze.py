@@ -5,9 +5,9 @@ Thin over :mod:`backmice.analysis`:
 - the stack and method drop-downs map to ``analyze(..., series_uid=,
   options=AnalysisOptions(method=))`` ("auto" lets :func:`choose_stacks` pick);
 - the threshold slider previews ``fat score >= threshold`` on the current slice
-  only (the fat score is computed once per stack in a background worker, with
-  the same stages as the analysis, so thresholding one slice is all an update
-  costs);
+  only: the fat score is computed once per stack in a background worker
+  (:func:`backmice.preview.fat_score`, the same stages as the analysis), and an
+  update is :func:`backmice.preview.threshold_slice` on the slice shown;
 - Run calls :func:`backmice.analysis.analyze` in a background worker with a
   progress bar, then adds the nodule labels, the fascia (the deep side as an
   editable labels layer: label 1 = deep to the fascia, drawn as its contour)
@@ -18,7 +18,6 @@ Thin over :mod:`backmice.analysis`:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,10 +34,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from backmice.analysis import Analysis, AnalysisOptions, analyze, choose_stacks
-from backmice.io import Study, load, open_study
-from backmice.segment import Method, body_mask, fat_signal_dixon, fat_signal_t1, n4_correct
-from backmice.segment.fat import fat_signal_two_point
+from backmice.analysis import Analysis, AnalysisOptions, analyze
+from backmice.preview import FatScore, fat_score, threshold_slice
+from backmice.segment import Method
 
 from ._layers import (
     WORLD_AXIS_LABELS,
@@ -52,7 +50,7 @@ from ._state import LAYER_BODY, LAYER_FASCIA, LAYER_NODULES, LAYER_PREVIEW, stat
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["AnalyzeWidget", "FatScore", "compute_fat_score", "result_layers"]
+__all__ = ["AnalyzeWidget", "FatScore", "result_layers"]
 
 log = logging.getLogger(__name__)
 
@@ -61,76 +59,6 @@ AUTO = "auto"
 FASCIA_COLOUR = (1.0, 0.55, 0.0, 1.0)
 BODY_COLOUR = (0.3, 0.9, 0.3, 1.0)
 PREVIEW_COLOUR = (1.0, 0.9, 0.0, 1.0)
-
-
-@dataclass(slots=True)
-class FatScore:
-    """The fat map of one stack, for the threshold preview.
-
-    Attributes
-    ----------
-    score : ndarray of float32, shape (slice, row, col)
-        T1 fat score (0 muscle, 1 subcutaneous fat) or Dixon fat fraction.
-    affine : ndarray of shape (4, 4)
-        Index → LPS mm of the stack.
-    method : Method
-    series_uid : str
-    """
-
-    score: np.ndarray
-    affine: np.ndarray
-    method: Method
-    series_uid: str
-
-
-def _spacing(volume) -> tuple[float, float, float]:
-    if volume.calibrated and all(s is not None for s in volume.spacing_mm[1:]):
-        k = volume.spacing_mm[0] or float(np.linalg.norm(volume.affine[:3, 0]))
-        return (float(k), float(volume.spacing_mm[1]), float(volume.spacing_mm[2]))
-    return (1.0, 1.0, 1.0)
-
-
-def compute_fat_score(
-    study: Study | str,
-    *,
-    method: Method | str | None = None,
-    series_uid: str | None = None,
-    n4: bool = True,
-) -> FatScore:
-    """The fat map the analysis thresholds, for the stack it would choose.
-
-    The same stages as :func:`backmice.analysis.analyze_volume` up to the fat
-    signal: body mask, N4 bias correction and the T1 fat score; or the Dixon
-    fat fraction; or the two-point fat fraction of in/opposed-phase echoes.
-
-    Parameters
-    ----------
-    study : Study or path
-    method, series_uid
-        As for :func:`backmice.analysis.choose_stacks`.
-    n4 : bool
-        Correct the T1 bias field first (as the analysis does by default).
-
-    Returns
-    -------
-    FatScore
-    """
-    study = study if isinstance(study, Study) else open_study(study)
-    chosen, stacks = choose_stacks(study, method=method, series_uid=series_uid)
-    image = load(stacks[0])
-    spacing = _spacing(image)
-    if chosen is Method.DIXON:
-        water = load(stacks[1])
-        body = body_mask(image.array + water.array, spacing_mm=spacing)
-        fat = fat_signal_dixon(image.array, water.array, body.mask)
-    else:
-        body = body_mask(image.array, spacing_mm=spacing)
-        corrected = n4_correct(image.array, body.mask, spacing_mm=spacing)[0] if n4 else image.array
-        fat = fat_signal_t1(corrected, body.mask, body.depth_mm, spacing_mm=spacing)
-        if chosen is Method.INOUT:  # the in-phase echo's score decides fat or water dominance
-            opposed = load(stacks[1])
-            fat = fat_signal_two_point(image.array, opposed.array, body.mask, fat.score)
-    return FatScore(fat.score, image.affine, chosen, image.series_uid)
 
 
 def _layer_meta(analysis: Analysis) -> dict[str, Any]:
@@ -359,7 +287,7 @@ class AnalyzeWidget(QWidget):
             self.preview_button.setChecked(False)
             return None
         self.status.setText("Computing the fat score for the preview…")
-        worker = create_worker(compute_fat_score, path, method=method, series_uid=series)
+        worker = create_worker(fat_score, path, method=method, series_uid=series)
         worker.returned.connect(self._on_score)
         worker.errored.connect(self._on_error)
         self._preview_worker = worker
@@ -418,7 +346,7 @@ class AnalyzeWidget(QWidget):
         data = layer.data
         if self._preview_slice is not None and self._preview_slice != k:
             data[self._preview_slice] = 0
-        data[k] = self._preview_score[k] >= self.threshold
+        threshold_slice(self._preview_score, k, self.threshold, out=data[k])
         self._preview_slice = k
         layer.refresh()
 

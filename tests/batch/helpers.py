@@ -34,3 +34,23 @@ def dies_while_another_runs(task, out, options, fingerprint, *, qc=True):
         scratch_dir(out, task.name)
         time.sleep(2.0)  # still running when the other worker dies
     return analyze_study(task, out, options, fingerprint, qc=qc)
+
+
+def thread_limits_in_worker(_: object = None) -> dict:
+    """The thread caps of the worker process that runs this (after analysis imports)."""
+    import backmice.analysis  # noqa: F401 - what a study loads: SimpleITK, numpy, scipy
+    from backmice._threads import thread_limits
+
+    return {**thread_limits(), "pid": os.getpid()}
+
+
+def analyze_study_reporting_threads(task, out, options, fingerprint, *, qc=True):
+    """:func:`analyze_study`, with the worker's thread caps at the time in the record's message."""
+    import json
+
+    from backmice._threads import thread_limits
+
+    limits = thread_limits()
+    doc = analyze_study(task, out, options, fingerprint, qc=qc)
+    doc["message"] = json.dumps(limits)
+    return doc

@@ -78,3 +78,34 @@ def test_unreachable_scheduler_is_bad_input(cohort, tmp_path, monkeypatch):
     monkeypatch.setattr("backmice.batch.runner.CONNECT_TIMEOUT", "1s")
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         run(cohort, tmp_path, scheduler="tcp://127.0.0.1:9")
+
+
+def test_workers_of_a_cluster_given_by_address_are_capped_at_one_thread(cluster):
+    from backmice.batch.runner import _Dask
+    from tests.batch.helpers import thread_limits_in_worker
+    from tests.batch.test_threads import _capped
+
+    dask = _Dask(cluster.scheduler_address, 2, logging.WARNING)
+    try:
+        limits = dask.client.run(thread_limits_in_worker)
+    finally:
+        dask.close()
+    assert len(limits) == 2
+    for one in limits.values():
+        _capped(one, 1)
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_share_the_cpus():
+    from backmice._threads import threads_per_worker
+    from backmice.batch.runner import _Dask
+    from tests.batch.helpers import thread_limits_in_worker
+    from tests.batch.test_threads import _capped
+
+    dask = _Dask("local", 2, logging.WARNING)
+    try:
+        limits = dask.client.run(thread_limits_in_worker)
+    finally:
+        dask.close()
+    for one in limits.values():
+        _capped(one, threads_per_worker(2))

@@ -93,6 +93,43 @@ def test_threshold_slider_updates_the_overlay_on_the_current_slice(
     assert widget.threshold == pytest.approx(0.80)
 
 
+def test_a_preview_change_thresholds_only_the_slice_shown(
+    viewer_with, t1_study, t1_analysis, monkeypatch
+):
+    """Slider and slice moves threshold one slice of the kept score; nothing is recomputed."""
+    import napari_backmice._analyze as module
+    from backmice.preview import threshold_slice
+
+    viewer, widget = viewer_with(t1_study)
+    widget._on_done(t1_analysis)
+    calls = []
+
+    def spy(score, index, threshold, *, out=None):
+        calls.append((score, index, threshold, None if out is None else out.shape))
+        return threshold_slice(score, index, threshold, out=out)
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("the fat score was computed again")
+
+    monkeypatch.setattr(module, "threshold_slice", spy)
+    monkeypatch.setattr(module, "fat_score", no_recompute)
+    monkeypatch.setattr(module, "analyze", no_recompute)
+    widget.preview_button.setChecked(True)
+    viewer.dims.set_current_step(0, 6)
+    calls.clear()
+    widget.slider.setValue(35)
+    widget.slider.setValue(70)
+    viewer.dims.set_current_step(0, 9)
+    shape = t1_analysis.fat.score.shape
+    assert [(c[1], c[2], c[3]) for c in calls] == [
+        (6, 0.35, shape[1:]),
+        (6, 0.70, shape[1:]),
+        (9, 0.70, shape[1:]),
+    ]
+    # The score handed over is the analysis' own (a view for display, never a copy).
+    assert all(np.shares_memory(c[0], t1_analysis.fat.score) for c in calls)
+
+
 def test_preview_computes_the_fat_score_in_a_worker(viewer_with, qtbot):
     from napari_backmice._sample_data import sample_dir
     from napari_backmice._state import LAYER_PREVIEW

@@ -5,6 +5,11 @@ folder normally holds one study; where it holds several (files of more than
 one StudyInstanceUID), it is split by StudyInstanceUID (headers only, through
 :func:`backmice.io.open_study`). When ``ROOT`` has no sub-folders, ``ROOT``
 itself is the one study folder.
+
+Reading the headers is the slow part of finding the studies; a batch keeps the
+scan (:func:`write_scan`) and, with ``--resume``, scans again only the folders
+whose file list (names, sizes, modification times) changed
+(:func:`scan_cohort` with ``known=``), the same test the fingerprint makes.
 """
 
 from __future__ import annotations
@@ -14,16 +19,28 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from backmice import __version__
+from backmice._atomic import write_text
 from backmice._names import printable, safe_name
 from backmice.errors import InputError
 from backmice.io import Study, open_study
 from backmice.io.scan import iter_files
 
-__all__ = ["StudyTask", "discover", "fingerprint", "scan_folder", "study_folders"]
+__all__ = [
+    "StudyTask",
+    "discover",
+    "fingerprint",
+    "read_scan",
+    "scan_cohort",
+    "scan_folder",
+    "study_folders",
+    "unique_names",
+    "write_scan",
+]
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +205,20 @@ def scan_folder(root: str, folder: str) -> list[StudyTask]:
     return tasks
 
 
-def _unique(tasks: list[StudyTask]) -> list[StudyTask]:
-    """Make names unique (case-insensitively, for file systems that fold case), stably."""
+def unique_names(tasks: list[StudyTask]) -> list[StudyTask]:
+    """Make names unique (case-insensitively, for file systems that fold case), stably.
+
+    Parameters
+    ----------
+    tasks : list of StudyTask
+        The tasks of every study folder, as :func:`scan_folder` names them.
+
+    Returns
+    -------
+    list of StudyTask
+        Sorted by ``name``; a name shared by several tasks gets a hash of the
+        task's folder and StudyInstanceUID.
+    """
     counts: dict[str, int] = {}
     for t in tasks:
         counts[t.name.lower()] = counts.get(t.name.lower(), 0) + 1
@@ -203,11 +232,68 @@ def _unique(tasks: list[StudyTask]) -> list[StudyTask]:
     return sorted(out, key=lambda t: t.name)
 
 
+def _unchanged(known: Sequence[StudyTask], digest: str, n_files: int) -> bool:
+    return bool(known) and all(t.files_digest == digest and t.n_files == n_files for t in known)
+
+
+def scan_cohort(
+    root: str | os.PathLike[str],
+    *,
+    map_fn=map,
+    exclude: tuple[str | os.PathLike[str], ...] = (),
+    known: Mapping[str, Sequence[StudyTask]] | None = None,
+) -> dict[str, list[StudyTask]]:
+    """The tasks of every study folder of a cohort (:func:`scan_folder` on each).
+
+    Parameters
+    ----------
+    root : path-like
+        The cohort folder.
+    map_fn : callable, optional
+        ``map``-like function used to scan the study folders (a process pool's
+        ``map`` scans them in parallel). Not called when no folder needs a scan.
+    exclude : tuple of path-like
+        Folders under ``root`` that are not studies (see :func:`study_folders`).
+    known : mapping, optional
+        An earlier scan (what this function returned, e.g. through
+        :func:`read_scan`). A folder whose files (names, sizes, modification
+        times: ``StudyTask.files_digest``) are unchanged keeps its tasks: its
+        files are listed, no header is read. As for the fingerprint, the
+        cohort's place does not matter (a cohort copied with its modification
+        times keeps its scan).
+
+    Returns
+    -------
+    dict of str to list of StudyTask
+        Study folder relative to ``root`` (POSIX separators, ``.`` for
+        ``root`` itself) → its tasks (names not yet unique across folders: see
+        :func:`unique_names`), in folder-name order.
+    """
+    root_p = Path(root).resolve()
+    scans: dict[str, list[StudyTask]] = {}
+    todo: list[tuple[str, str]] = []
+    for folder in (f.resolve() for f in study_folders(root, exclude=exclude)):
+        rel = folder.relative_to(root_p).as_posix() if folder != root_p else "."
+        prior = (known or {}).get(rel)
+        if prior and _unchanged(prior, *_file_list(folder)):
+            scans[rel] = [dataclasses.replace(t, folder=str(folder)) for t in prior]
+        else:
+            scans[rel] = []
+            todo.append((rel, str(folder)))
+    if todo:
+        groups = map_fn(scan_folder, [str(root_p)] * len(todo), [f for _, f in todo])
+        for (rel, _), group in zip(todo, groups, strict=True):
+            scans[rel] = list(group)
+    log.debug("%d study folder(s), %d scanned", len(scans), len(todo))
+    return scans
+
+
 def discover(
     root: str | os.PathLike[str],
     *,
     map_fn=map,
     exclude: tuple[str | os.PathLike[str], ...] = (),
+    known: Mapping[str, Sequence[StudyTask]] | None = None,
 ) -> list[StudyTask]:
     """Every study under a cohort root, sorted by name.
 
@@ -220,16 +306,52 @@ def discover(
         ``map`` scans them in parallel).
     exclude : tuple of path-like
         Folders under ``root`` that are not studies (see :func:`study_folders`).
+    known : mapping, optional
+        An earlier :func:`scan_cohort`: unchanged folders are not scanned again.
 
     Returns
     -------
     list of StudyTask
         Sorted by ``name``; names are unique.
     """
-    root_s = str(Path(root).resolve())
-    folders = [str(f) for f in study_folders(root, exclude=exclude)]
-    tasks = [t for group in map_fn(scan_folder, [root_s] * len(folders), folders) for t in group]
-    return _unique(tasks)
+    scans = scan_cohort(root, map_fn=map_fn, exclude=exclude, known=known)
+    return unique_names([t for group in scans.values() for t in group])
+
+
+def write_scan(path: str | os.PathLike[str], scans: Mapping[str, Sequence[StudyTask]]) -> None:
+    """Keep a :func:`scan_cohort` result in a JSON file (atomically), for :func:`read_scan`.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (a batch keeps it in its output folder).
+    scans : mapping of str to sequence of StudyTask
+    """
+    doc = {
+        "backmice_version": __version__,
+        "folders": {f: [dataclasses.asdict(t) for t in tasks] for f, tasks in scans.items()},
+    }
+    write_text(path, json.dumps(doc) + "\n")  # ASCII: undecodable names kept as \udcff escapes
+
+
+def read_scan(path: str | os.PathLike[str]) -> dict[str, list[StudyTask]]:
+    """The scan kept by :func:`write_scan`; empty when missing, unreadable or of another version.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    dict of str to list of StudyTask
+    """
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if doc.get("backmice_version") != __version__:
+            return {}
+        return {str(f): [StudyTask(**t) for t in tasks] for f, tasks in doc["folders"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def _options_json(options: object) -> str:

@@ -3,7 +3,15 @@
 The studies run in worker processes: a local process pool (spawn or
 forkserver; each worker analyses one study at a time, so it holds one volume,
 and frees it before the next), or a Dask distributed cluster (one task per
-study).
+study). Each worker caps the threads of SimpleITK, OpenMP, BLAS and backmice's
+own pools (:mod:`backmice._threads`): by default the CPUs divided by the
+workers, so that the workers share the cores instead of fighting over them.
+
+With ``resume`` and nothing to do, the batch lists the cohort's files and reads
+the small ``batch.json`` of each study, and nothing else: the header scan of
+the last run is reused for every folder whose files are unchanged
+(:func:`~backmice.batch.discover.scan_cohort`), no worker process is started,
+and the tables are left as they are when they already say what they would say.
 
 The pool does not use ``max_tasks_per_child``: on Python 3.11 to 3.13 (before
 the fix of CPython gh-115634) the pool stops replacing workers that reach the
@@ -24,13 +32,19 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from backmice._threads import threads_per_worker
 from backmice.analysis import AnalysisOptions
-from backmice.batch.discover import StudyTask, discover, fingerprint
-from backmice.batch.summary import summary_figure
-from backmice.batch.tables import write_tables
+from backmice.batch.discover import (
+    StudyTask,
+    fingerprint,
+    read_scan,
+    scan_cohort,
+    unique_names,
+    write_scan,
+)
+from backmice.batch.tables import read_nodules, tables_current, write_tables
 from backmice.batch.worker import (
     SCRATCH,
     StudyRecord,
@@ -41,6 +55,9 @@ from backmice.batch.worker import (
     write_failure,
 )
 from backmice.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ProgressCallback", "run"]
 
@@ -54,6 +71,9 @@ ProgressCallback = Callable[[StudyRecord | None, int, int], None]
 CONNECT_TIMEOUT = "30s"
 
 _DIED = "the worker process died while analysing it (out of memory, or a crash)"
+
+#: The header scan of the last run, in the output folder (see :func:`scan_cohort`).
+SCAN_FILE = ".scan.json"
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -94,6 +114,18 @@ def _reusable(out: Path, task: StudyTask, fp: str) -> StudyRecord | None:
     return record
 
 
+def _outputs_current(out: Path, records: list[StudyRecord], *, summary: bool) -> bool:
+    """The tables (and ``summary.png``, when asked for) already say what they would say."""
+    if not tables_current(out, records):
+        return False
+    if not summary:
+        return True
+    try:
+        return (out / "summary.png").stat().st_mtime_ns >= (out / "studies.csv").stat().st_mtime_ns
+    except OSError:
+        return False
+
+
 def _started(out: Path) -> dict[str, int | None]:
     """The studies whose scratch folders are left in ``out``, with their worker's pid; cleared."""
     scratch = out / SCRATCH
@@ -123,9 +155,10 @@ def _died(processes: dict) -> set[int]:
 class _Pool:
     """The local process pool, recreated when a worker process dies."""
 
-    def __init__(self, workers: int, log_level: int) -> None:
+    def __init__(self, workers: int, log_level: int, threads: int | None = None) -> None:
         self.workers = workers
         self.log_level = log_level
+        self.threads = threads_per_worker(workers) if threads is None else threads
         self.fn = analyze_study  # the task; replaceable in tests (a worker that dies)
         self.pool = self._new()
 
@@ -134,7 +167,7 @@ class _Pool:
             max_workers=self.workers,
             mp_context=_context(),
             initializer=init_worker,
-            initargs=(self.log_level, os.getpid()),
+            initargs=(self.log_level, os.getpid(), self.threads),
         )
 
     def map(self, fn, *iterables):
@@ -183,10 +216,22 @@ class _Pool:
 
 
 class _Dask:
-    """A Dask distributed client: an existing cluster, or a LocalCluster it starts."""
+    """A Dask distributed client: an existing cluster, or a LocalCluster it starts.
 
-    def __init__(self, scheduler: str, workers: int, log_level: int) -> None:
+    Every worker, including one that joins later, caps its threads
+    (:class:`~backmice.batch._dask.ThreadCap`, a worker plugin): ``threads``,
+    or by default the CPUs divided by the workers of a LocalCluster, and 1 on a
+    cluster given by address, whose workers may share their machine in ways
+    this process cannot see (Dask itself sets ``OMP_NUM_THREADS=1`` in the
+    workers it starts).
+    """
+
+    def __init__(
+        self, scheduler: str, workers: int, log_level: int, threads: int | None = None
+    ) -> None:
         from distributed import Client, LocalCluster
+
+        from backmice.batch._dask import ThreadCap
 
         self.cluster = None
         if scheduler == "local":
@@ -200,6 +245,7 @@ class _Dask:
             self.client = Client(self.cluster)
             # Our own workers: log like the pool's (a cluster given by address is left alone).
             self.client.run(init_worker, log_level)
+            self.threads = threads_per_worker(workers) if threads is None else threads
         else:
             try:
                 self.client = Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -207,6 +253,8 @@ class _Dask:
                 raise InputError(
                     f"cannot reach the Dask scheduler ({exc})", path=scheduler
                 ) from None
+            self.threads = 1 if threads is None else threads
+        self.client.register_plugin(ThreadCap(self.threads), name="backmice-threads")
 
     def map(self, fn, *iterables):
         futures = self.client.map(fn, *iterables, pure=False)
@@ -249,12 +297,36 @@ class _Serial:
         pass
 
 
+class _Lazy:
+    """An executor made when first used: a batch with nothing to do starts no process."""
+
+    def __init__(self, make: Callable[[], _Pool | _Dask | _Serial]) -> None:
+        self.make = make
+        self.executor: _Pool | _Dask | _Serial | None = None
+
+    def _get(self) -> _Pool | _Dask | _Serial:
+        if self.executor is None:
+            self.executor = self.make()
+        return self.executor
+
+    def map(self, fn, *iterables):
+        return self._get().map(fn, *iterables)
+
+    def analyse(self, jobs, out: str, options, qc: bool):
+        return self._get().analyse(jobs, out, options, qc) if jobs else iter(())
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+
+
 def run(
     root: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    threads: int | None = None,
     resume: bool = False,
     options: AnalysisOptions | None = None,
     qc: bool = True,
@@ -280,10 +352,17 @@ def run(
         ``workers`` processes. Otherwise the address of a running Dask scheduler
         (``tcp://host:8786``); its workers must see ``root`` and ``out`` at the
         same paths (shared storage).
+    threads : int, optional
+        Threads each worker's libraries may use (SimpleITK, OpenMP, BLAS,
+        backmice's own). Default: the CPUs divided by ``workers`` (at least 1);
+        1 on a Dask cluster given by address. Not applied with ``workers=0``
+        (this process is left as it is).
     resume : bool
         Reuse the result of every study whose fingerprint (its files' names,
         sizes and modification times, the options and the backmice version) is
         unchanged since it succeeded; failed and changed studies run again.
+        The headers of a folder whose files are unchanged are not read again,
+        and with nothing to analyse no worker process is started.
     options : AnalysisOptions, optional
     qc : bool
         Draw each study's ``qc.png``.
@@ -302,7 +381,7 @@ def run(
     ------
     InputError
         ``root`` is not a folder, the scheduler cannot be reached, or another
-        batch is writing to ``out``.
+        batch is writing to ``out``; ``threads`` is below 1.
     """
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         # A worker process is importing the script that called run() (spawn and
@@ -317,6 +396,8 @@ def run(
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 0 or (workers == 0 and scheduler is not None):
         raise InputError(f"workers must be at least 1 (got {workers})")
+    if threads is not None and int(threads) < 1:
+        raise InputError(f"threads must be at least 1 (got {threads})")
     root = Path(root)
     if not root.is_dir():
         raise InputError("no such folder" if not root.exists() else "not a folder", path=root)
@@ -325,12 +406,19 @@ def run(
     with _lock(out):
         shutil.rmtree(out / SCRATCH, ignore_errors=True)  # leftovers of a killed run
         level = logging.getLogger("backmice").getEffectiveLevel()
-        if scheduler is None:
-            executor = _Pool(workers, level) if workers > 0 else _Serial()
-        else:
-            executor = _Dask(scheduler, workers, level)
+
+        def make() -> _Pool | _Dask | _Serial:
+            if scheduler is not None:
+                return _Dask(scheduler, workers, level, threads)
+            return _Pool(workers, level, threads) if workers > 0 else _Serial()
+
+        executor = _Lazy(make)
         try:
-            tasks = discover(root, map_fn=executor.map, exclude=(out,))
+            known = read_scan(out / SCAN_FILE) if resume else None
+            scans = scan_cohort(root, map_fn=executor.map, exclude=(out,), known=known)
+            if scans != known:
+                write_scan(out / SCAN_FILE, scans)
+            tasks = unique_names([t for group in scans.values() for t in group])
             records: dict[str, StudyRecord] = {}
             jobs = []
             for task in tasks:
@@ -355,7 +443,12 @@ def run(
         finally:
             executor.close()
         ordered = [records[t.name] for t in tasks]
+        if not jobs and _outputs_current(out, ordered, summary=summary):
+            log.info("the tables in %s are up to date", out)
+            return read_nodules((out / "nodules.csv").read_text(encoding="utf-8"))
         frame = write_tables(out, ordered)
         if summary:
+            from backmice.batch.summary import summary_figure
+
             summary_figure(frame, ordered, out / "summary.png")
     return frame

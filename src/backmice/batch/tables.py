@@ -17,11 +17,19 @@ from pathlib import Path
 import pandas as pd
 
 from backmice._atomic import atomic_path, write_text
-from backmice.batch.worker import StudyRecord, StudyStatus
-from backmice.report.write import spreadsheet_safe, spreadsheet_text
+from backmice._spreadsheet import spreadsheet_safe, spreadsheet_text
+from backmice.batch.worker import RECORD_FILE, StudyRecord, StudyStatus
 from backmice.vocab import COLUMNS
 
-__all__ = ["STUDY_COLUMNS", "nodule_dtypes", "read_nodules", "studies_csv", "write_tables"]
+__all__ = [
+    "STUDY_COLUMNS",
+    "TABLES",
+    "nodule_dtypes",
+    "read_nodules",
+    "studies_csv",
+    "tables_current",
+    "write_tables",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,9 @@ STUDY_COLUMNS: tuple[str, ...] = (
     "study_uid",
     "units",
 )
+
+#: The cohort tables :func:`write_tables` writes into the output folder.
+TABLES: tuple[str, ...] = ("nodules.csv", "nodules.parquet", "studies.csv")
 
 _FLOAT_SUFFIXES = ("_mm", "_mm3")
 _FLOATS = {"fat_fraction", "fat_signal_ratio"}
@@ -155,3 +166,39 @@ def write_tables(out: str | os.PathLike[str], records: Sequence[StudyRecord]) ->
     write_text(out / "studies.csv", studies_csv(records))
     log.info("%d nodule(s) from %d stud(ies) written to %s", len(frame), len(records), out)
     return frame
+
+
+def tables_current(out: str | os.PathLike[str], records: Sequence[StudyRecord]) -> bool:
+    """Whether the tables in ``out`` are what :func:`write_tables` would write for ``records``.
+
+    True when every file of :data:`TABLES` is there, ``studies.csv`` is the text
+    :func:`studies_csv` gives for the records, and no result of a study that
+    feeds ``nodules.csv`` (its ``nodules.csv`` and ``batch.json``) was written
+    after the tables. Reads no pixel data, no Parquet, no study table.
+
+    Parameters
+    ----------
+    out : path-like
+        The batch output folder.
+    records : sequence of StudyRecord
+        Every study of the cohort.
+
+    Returns
+    -------
+    bool
+    """
+    out = Path(out)
+    records = sorted(records, key=lambda r: r.study)
+    try:
+        written = min((out / name).stat().st_mtime_ns for name in TABLES)
+        if (out / "studies.csv").read_text(encoding="utf-8") != studies_csv(records):
+            return False
+        for r in records:
+            if r.status is StudyStatus.OK:
+                folder = out / "studies" / r.study
+                for name in ("nodules.csv", RECORD_FILE):
+                    if (folder / name).stat().st_mtime_ns > written:
+                        return False
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True

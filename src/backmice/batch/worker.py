@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from backmice._atomic import write_text
 from backmice._names import printable
+from backmice._threads import limit_threads
 from backmice.batch.discover import StudyTask
 from backmice.batch.modality import ULTRASOUND, is_ultrasound_study
 from backmice.errors import WRITE_ERRNOS, InputError, OutputError
@@ -428,15 +429,34 @@ def _watch_main(pid: int) -> None:
     os._exit(3)
 
 
-def init_worker(level: int = logging.WARNING, main_pid: int | None = None) -> None:
-    """Set up a worker process: logging like the command line (quiet pydicom), and a
-    watch that ends the worker when the batch's main process ``main_pid`` dies."""
+def init_worker(
+    level: int = logging.WARNING, main_pid: int | None = None, threads: int | None = None
+) -> None:
+    """Set up a worker process.
+
+    Logging like the command line (quiet pydicom); a watch that ends the worker
+    when the batch's main process ``main_pid`` dies; and every thread pool of
+    the process (SimpleITK, OpenMP, BLAS, backmice's own) capped at ``threads``
+    (:func:`backmice._threads.limit_threads`), so that the workers of a batch do
+    not fight over the cores.
+
+    Parameters
+    ----------
+    level : int
+        Logging level.
+    main_pid : int, optional
+        The batch's main process (a pool worker); None: no watch (a Dask worker).
+    threads : int, optional
+        Threads per library in this process; None leaves them as they are.
+    """
     import threading
 
     import pydicom.config
 
     if main_pid is not None:
         threading.Thread(target=_watch_main, args=(main_pid,), daemon=True).start()
+    if threads is not None:
+        limit_threads(threads)
 
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE

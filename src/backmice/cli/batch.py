@@ -37,6 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, metavar="N", help="worker processes (default: the number of CPUs)"
     )
     p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="threads each worker's libraries may use (SimpleITK, OpenMP, BLAS; default: the "
+        "number of CPUs divided by the workers, 1 on a Dask cluster given by address)",
+    )
+    p.add_argument(
         "--scheduler",
         metavar="local|ADDRESS",
         help="run on Dask: 'local' starts a LocalCluster of N workers; an address "
@@ -161,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             workers=args.workers,
             scheduler=args.scheduler,
+            threads=args.threads,
             resume=args.resume,
             options=options,
             qc=not args.no_qc,
