@@ -174,7 +174,11 @@ def _nodule_like(
         if near.size >= 50:
             level = float(np.median(near))
         if np.isfinite(level) and level > 0:
-            core = score[interior_voxels(region, in_plane=True)]
+            # At the nodule's equator, its largest section: in thick slices the
+            # others also hold what lies beyond its poles (they read dimmer,
+            # whatever the tissue).
+            k = int(np.argmax(region.sum(axis=(1, 2))))
+            core = score[k][interior_voxels(region[k : k + 1], in_plane=True)[0]]
             if core.size == 0 or float(np.median(core)) < options.min_core_fat * level:
                 return False
     if options.max_elongation > 0:
