@@ -335,6 +335,40 @@ def _type2_present(ds: Dataset) -> None:
             setattr(ds, name, "")
 
 
+def _read_sources(
+    paths: Sequence[str | os.PathLike[str]],
+    series_uid: str | None,
+    where: str | os.PathLike[str] | None,
+) -> tuple[list[Dataset], list[Path]]:
+    """Read a series' recorded source files, each checked to exist, parse and belong to it.
+
+    Raises
+    ------
+    InputError
+        No file recorded, or one missing, unreadable or of another series.
+    """
+    if not paths:
+        raise InputError("no source DICOM files recorded for the series", path=where)
+    datasets, kept = [], []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise InputError("source DICOM file is missing", path=p)
+        try:
+            ds = pydicom.dcmread(p)
+        except Exception as exc:  # pydicom raises many types on damaged files
+            raise InputError(f"source file is not readable DICOM ({exc})", path=p) from None
+        if series_uid and str(ds.get("SeriesInstanceUID", "")) != series_uid:
+            raise InputError(
+                f"source file belongs to series {ds.get('SeriesInstanceUID', '?')}, "
+                f"not {series_uid}",
+                path=p,
+            )
+        _type2_present(ds)
+        datasets.append(ds)
+        kept.append(p)
+    return datasets, kept
+
+
 def read_source(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -368,25 +402,7 @@ def read_source(
         A file is missing, unreadable, of another series, or a slice of the grid
         has no source frame at its position (another geometry).
     """
-    if not paths:
-        raise InputError("no source DICOM files recorded for the series", path=where)
-    datasets, kept = [], []
-    for p in map(Path, paths):
-        if not p.is_file():
-            raise InputError("source DICOM file is missing", path=p)
-        try:
-            ds = pydicom.dcmread(p)
-        except Exception as exc:  # pydicom raises many types on damaged files
-            raise InputError(f"source file is not readable DICOM ({exc})", path=p) from None
-        if series_uid and str(ds.get("SeriesInstanceUID", "")) != series_uid:
-            raise InputError(
-                f"source file belongs to series {ds.get('SeriesInstanceUID', '?')}, "
-                f"not {series_uid}",
-                path=p,
-            )
-        _type2_present(ds)
-        datasets.append(ds)
-        kept.append(p)
+    datasets, kept = _read_sources(paths, series_uid, where)
     n, rows, cols = (int(v) for v in shape)
     normal = affine[:3, 0] / np.linalg.norm(affine[:3, 0])
     row_dir = affine[:3, 2] / np.linalg.norm(affine[:3, 2])  # along a row: columns increase
@@ -476,25 +492,7 @@ def read_ultrasound_source(
         A file is missing, unreadable, of another series, or the region or the
         frame does not fit it.
     """
-    if not paths:
-        raise InputError("no source DICOM files recorded for the series", path=where)
-    datasets, kept = [], []
-    for p in map(Path, paths):
-        if not p.is_file():
-            raise InputError("source DICOM file is missing", path=p)
-        try:
-            ds = pydicom.dcmread(p)
-        except Exception as exc:  # pydicom raises many types on damaged files
-            raise InputError(f"source file is not readable DICOM ({exc})", path=p) from None
-        if series_uid and str(ds.get("SeriesInstanceUID", "")) != series_uid:
-            raise InputError(
-                f"source file belongs to series {ds.get('SeriesInstanceUID', '?')}, "
-                f"not {series_uid}",
-                path=p,
-            )
-        _type2_present(ds)
-        datasets.append(ds)
-        kept.append(p)
+    datasets, kept = _read_sources(paths, series_uid, where)
     frames = [max(int(ds.get("NumberOfFrames", 1) or 1), 1) for ds in datasets]
     if len(datasets) == 1:
         index, frame = 0, placement.frame
