@@ -42,15 +42,7 @@ def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | str | None:
         if int(item.get("PhysicalUnitsYDirection", -1)) != _CM:
             return None
         dx, dy = float(item.get("PhysicalDeltaX")), float(item.get("PhysicalDeltaY"))
-        box = [
-            int(item.get(k))
-            for k in (
-                "RegionLocationMinX0",
-                "RegionLocationMinY0",
-                "RegionLocationMaxX1",
-                "RegionLocationMaxY1",
-            )
-        ]
+        box = _box(item)
     except (AttributeError, TypeError, ValueError, OverflowError):
         return None
     finite = math.isfinite(dx * 10.0) and math.isfinite(dy * 10.0)
@@ -64,6 +56,19 @@ def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | str | None:
     return UltrasoundRegion(*box, delta_x_mm=abs(dx) * 10.0, delta_y_mm=abs(dy) * 10.0)
 
 
+_BOX_KEYS = (
+    "RegionLocationMinX0",
+    "RegionLocationMinY0",
+    "RegionLocationMaxX1",
+    "RegionLocationMaxY1",
+)
+
+
+def _box(item: Mapping[str, Any] | Dataset) -> list[int]:
+    """A region's (x0, y0, x1, y1) in the frame's pixels (raises on a missing or bad value)."""
+    return [int(item.get(k)) for k in _BOX_KEYS]
+
+
 def _overlays(
     regions: Sequence[Mapping[str, Any] | Dataset], region: UltrasoundRegion
 ) -> tuple[RegionOverlay, ...]:
@@ -72,15 +77,7 @@ def _overlays(
     for item in regions:
         try:
             kind = int(item.get("RegionDataType", _TISSUE_DATA))
-            x0, y0, x1, y1 = (
-                int(item.get(k))
-                for k in (
-                    "RegionLocationMinX0",
-                    "RegionLocationMinY0",
-                    "RegionLocationMaxX1",
-                    "RegionLocationMaxY1",
-                )
-            )
+            x0, y0, x1, y1 = _box(item)
         except (AttributeError, TypeError, ValueError, OverflowError):
             continue
         if kind == _TISSUE_DATA:
