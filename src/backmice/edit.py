@@ -71,35 +71,9 @@ class Change:
         return not (self.measured or self.removed)
 
 
-def fascia_signed_mm(
-    deep: np.ndarray,
-    spacing_mm: Sequence[float],
-    *,
-    fascia_mm: np.ndarray | None = None,
-    depth_mm: np.ndarray | None = None,
-) -> np.ndarray:
-    """Signed distance to the surface of the deep side of the fascia, mm.
-
-    :func:`backmice.segment.fascia.signed_distance`, the analysis' own:
-    positive (superficial) outside ``deep``, negative inside; to a fraction of
-    a pixel near the fascia the analysis found (``fascia_mm``, ``depth_mm``)
-    where the deep side still follows it, to half a pixel elsewhere.
-
-    Parameters
-    ----------
-    deep : ndarray of bool, shape (slice, row, col)
-        Voxels deep to the fascia.
-    spacing_mm : (float, float, float)
-        ``(slice, row, col)`` spacing, mm.
-    fascia_mm, depth_mm : ndarray of float, same shape, optional
-        The analysis' fascia depth below the skin and each voxel's, mm.
-
-    Returns
-    -------
-    ndarray of float32, shape of ``deep``
-    """
-    spacing = (float(spacing_mm[0]), float(spacing_mm[1]), float(spacing_mm[2]))
-    return signed_distance(deep, spacing, fascia_mm=fascia_mm, depth_mm=depth_mm)
+#: The signed distance to the fascia's deep side, as the analysis computes it
+#: (one owner: :func:`backmice.segment.fascia.signed_distance`).
+fascia_signed_mm = signed_distance
 
 
 def _crop_affine(affine: np.ndarray, lo: Sequence[int]) -> np.ndarray:

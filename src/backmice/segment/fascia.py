@@ -42,6 +42,7 @@ nodule sitting in or through the fascia pulls it off course:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -683,7 +684,7 @@ def fascia_distance(
 
 def signed_distance(
     deep: np.ndarray,
-    spacing_mm: tuple[float, float, float],
+    spacing_mm: Sequence[float],
     *,
     fascia_mm: np.ndarray | None = None,
     depth_mm: np.ndarray | None = None,
