@@ -81,6 +81,23 @@ def test_shell_lies_past_the_capsule():
     assert SHELL_MM[0] >= 1.0 and SHELL_MM[1] > SHELL_MM[0]
 
 
+@pytest.mark.parametrize("capsule_px", [1, 2, 3, 4])
+def test_a_nodule_in_a_thick_capsule_is_kept(capsule_px):
+    """Capsules are 0.6-1.8 mm thick, and the partial volume adds a pixel: the
+    shell is read where the fat resumes beyond the capsule, not at a fixed
+    distance (a fixed 1.5-4 mm shell held a 3 mm capsule's half, and threw the
+    nodule away)."""
+    shape = (30, 60, 60)
+    spacing = np.array([1.0, 1.0, 1.0])
+    signed = np.full(shape, 10.0, dtype=np.float32)
+    nodule = ellipsoid(shape, (15, 30, 30), (6, 5, 8))
+    outer = ellipsoid(shape, (15, 30, 30), tuple(r + capsule_px for r in (6, 5, 8)))
+    fat = ~(outer & ~nodule)
+    labels = nodule.astype(np.uint32)
+    sl = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(nodule))
+    assert _surrounded_by_fat(labels, 1, sl, fat, signed, spacing, CandidateOptions())
+
+
 # -- pole sections and pieces ------------------------------------------------------------
 
 

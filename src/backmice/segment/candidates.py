@@ -38,6 +38,10 @@ MIN_FILL = 0.75
 #: past a capsule (about 1 mm and a partial voxel), within a few millimetres.
 SHELL_MM = (1.5, 4.0)
 
+#: How much further out the shell may start where the fat resumes only beyond
+#: a thick capsule (mm).
+MAX_CAPSULE_MM = 2.0
+
 _SQUARE = np.ones((3, 3), dtype=bool)
 
 #: The subcutaneous fat a candidate's core is compared with lies within this
@@ -80,11 +84,13 @@ class CandidateOptions:
         fascia); 0 keeps them.
     min_shell_fat : float
         A candidate wholly superficial to the fascia is a nodule in the
-        subcutaneous fat: at least this share of the shell around it
-        (:data:`SHELL_MM` beyond its edge, past the capsule) is fat. A pocket
-        of the layer cut off by one septum against the skin or the fascia has
-        the dermis or the muscle along one side; on the phantoms such pockets
-        have 0.42-0.76 and nodules 0.76-0.95. 0 turns the check off.
+        subcutaneous fat: at least this share of the shell around it is fat.
+        The shell is :data:`SHELL_MM` wide and starts where the fat resumes
+        beyond most of the candidate's edge (past its capsule, up to
+        :data:`MAX_CAPSULE_MM` further out for a thick one). A pocket of the
+        layer cut off by one septum against the skin or the fascia has the
+        dermis or the muscle along one side; on the phantoms such pockets have
+        0.42-0.76 and nodules 0.76-0.95. 0 turns the check off.
     min_core_fat : float
         A lipoma is mature fat, like the subcutaneous fat on every sequence
         (Kransdorf et al., Radiology 2002;224:99): the candidate's interior
@@ -208,13 +214,26 @@ def _surrounded_by_fat(
     region = labels[sl] == i
     if signed_mm[sl][region].min() <= -1.0:  # in or under the fascia: muscle around it
         return True
-    pad = [int(np.ceil(SHELL_MM[1] / d)) + 1 for d in spacing]
+    reach = SHELL_MM[1] + MAX_CAPSULE_MM
+    pad = [int(np.ceil(reach / d)) + 1 for d in spacing]
     box = tuple(
         slice(max(s.start - p, 0), min(s.stop + p, n))
         for s, p, n in zip(sl, pad, labels.shape, strict=True)
     )
-    beyond = distance_mm(labels[box] != i, tuple(float(d) for d in spacing))
-    shell = (beyond > SHELL_MM[0]) & (beyond <= SHELL_MM[1])
+    own = labels[box] == i
+    mm = tuple(float(d) for d in spacing)
+    beyond = distance_mm(~own, mm)
+    # Where the capsule ends: the fat resumes this far beyond most of the
+    # candidate's edge (the lower quartile, so the sides against the dermis or
+    # the muscle do not count). The shell starts there, not at a fixed
+    # distance: a capsule is 0.6-1.8 mm thick, and a pixel of partial volume
+    # on each side of it.
+    edge = own & ~ndimage.binary_erosion(own)
+    to_fat = distance_mm(~(fat[box] & ~own), mm)[edge]
+    to_fat = to_fat[np.isfinite(to_fat)]  # no fat in the box at all: the furthest start
+    resumes = float(np.percentile(to_fat, 25)) if to_fat.size else np.inf
+    start = min(max(resumes, SHELL_MM[0]), SHELL_MM[0] + MAX_CAPSULE_MM)
+    shell = (beyond > start) & (beyond <= start + SHELL_MM[1] - SHELL_MM[0])
     if not shell.any():
         return True
     share = float(np.count_nonzero(fat[box][shell])) / float(np.count_nonzero(shell))
@@ -490,6 +509,7 @@ def find_candidates(
         their centroids (the same input always gives the same numbers).
     """
     options = options or CandidateOptions()
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
     other = fat & body & ~sat
     labels = cc3d.connected_components(other, connectivity=6)
     n = int(labels.max())
@@ -510,7 +530,6 @@ def find_candidates(
     keep = (in_roi >= options.min_in_roi * count) & (best >= -options.reach_mm)
     keep[0] = False
 
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         if keep[i] and sl is not None:
             extent = max((s.stop - s.start) * d for s, d in zip(sl, spacing, strict=True))
