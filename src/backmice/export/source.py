@@ -36,6 +36,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from backmice.errors import InputError
+from backmice.io.nifti import itk_affine
 
 __all__ = [
     "Annotations",
@@ -265,15 +266,7 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         ) from None
     if image.GetDimension() != 3:
         raise InputError(f"a {image.GetDimension()}D image, expected 3D labels", path=path)
-    array = sitk.GetArrayFromImage(image)  # (slice, row, col)
-    spacing = np.array(image.GetSpacing())  # (col, row, slice)
-    direction = np.array(image.GetDirection()).reshape(3, 3)  # columns: x(col), y(row), z(slice)
-    affine = np.eye(4)
-    affine[:3, 0] = direction[:, 2] * spacing[2]
-    affine[:3, 1] = direction[:, 1] * spacing[1]
-    affine[:3, 2] = direction[:, 0] * spacing[0]
-    affine[:3, 3] = image.GetOrigin()
-    return array, affine
+    return sitk.GetArrayFromImage(image), itk_affine(image)  # (slice, row, col)
 
 
 # --------------------------------------------------------------------------- source series
