@@ -24,6 +24,7 @@ import numpy as np
 from backmice._names import study_name
 from backmice.errors import InputError
 from backmice.io import Role, Stack, Study, Volume, load, open_study
+from backmice.io.nifti import nifti_series
 from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules
 from backmice.segment import (
     Body,
@@ -269,7 +270,8 @@ def choose(
         Force ``t1``, ``dixon`` or ``inout``. ``t1`` on a dual-echo study
         takes the in-phase echo.
     series_uid : str, optional
-        Only consider stacks of this series.
+        Only consider stacks of this series (for NIfTI: the file, by its path
+        or name).
     echo : int, optional
         Only consider this echo: its EchoNumbers (``backmice info`` shows it
         as ``echo N``), or its place by echo time in its series when the files
@@ -286,6 +288,8 @@ def choose(
     """
     method = None if method is None else Method(method)
     stacks = [s for s in study.stacks if s.role.is_image and s.modality == "MR"]
+    if series_uid:  # a NIfTI file may be named by its path or name
+        series_uid = nifti_series(study.stacks, series_uid)
     if series_uid:
         stacks = [s for s in stacks if s.series_uid == series_uid]
         if not stacks:

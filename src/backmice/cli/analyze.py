@@ -31,9 +31,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "ultrasound region's calibration."
         ),
     )
-    p.add_argument("path", type=Path, metavar="PATH", help="study folder, DICOM file or DICOMDIR")
+    p.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH",
+        help="study folder, DICOM file, DICOMDIR, or NIfTI file (.nii, .nii.gz; docs/nifti.md)",
+    )
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
-    p.add_argument("--series", metavar="UID", help="analyse this series (SeriesInstanceUID)")
+    p.add_argument(
+        "--series",
+        metavar="UID|FILE",
+        help="analyse this series (SeriesInstanceUID), or this NIfTI file of the folder (taken "
+        "as the fat-bright T1 image unless its role says otherwise)",
+    )
     p.add_argument(
         "--echo",
         type=int,

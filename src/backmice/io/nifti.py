@@ -56,6 +56,7 @@ __all__ = [
     "is_nifti",
     "itk_affine",
     "load_nifti",
+    "nifti_series",
     "nifti_stacks",
     "sidecar_path",
     "stack_layout",
@@ -241,10 +242,7 @@ def _check_whole(path: Path, reader: sitk.ImageFileReader) -> None:
                 if total >= needed:
                     return
     except (EOFError, OSError, zlib.error) as exc:
-        raise InputError(
-            f"truncated or damaged compressed NIfTI file ({exc}; {total} bytes could be read)",
-            path=path,
-        ) from None
+        raise InputError(f"truncated or damaged compressed NIfTI file ({exc})", path=path) from None
     raise InputError(
         f"truncated NIfTI file: {total} bytes of image, its header needs {needed}", path=path
     )
@@ -555,6 +553,37 @@ def nifti_stacks(
             if same:
                 s.description += f" (TE {s.echo_time_ms:g} ms)"
     return stacks
+
+
+def nifti_series(stacks: list[Stack], series: str) -> str:
+    """The ``series_uid`` of the NIfTI stack a user names by its file, else ``series`` unchanged.
+
+    Parameters
+    ----------
+    stacks : list of Stack
+        A study's stacks.
+    series : str
+        What the user gave to ``--series``: a SeriesInstanceUID, or a NIfTI
+        file as a path (absolute or from the working folder), its path below
+        the study folder, or its name.
+
+    Returns
+    -------
+    str
+    """
+    files = [s for s in stacks if s.nifti is not None]
+    if not files or not is_nifti(series) or any(s.series_uid == series for s in files):
+        return series
+    given = Path(series)
+    try:
+        resolved = given.resolve() if given.exists() else None
+    except OSError:
+        resolved = None
+    for s in files:
+        if resolved is not None and s.nifti.path.resolve() == resolved:  # type: ignore[union-attr]
+            return s.series_uid
+    named = {s.series_uid for s in files if s.nifti.path.name == given.name}  # type: ignore[union-attr]
+    return named.pop() if len(named) == 1 else series
 
 
 def load_nifti(stack: Stack) -> Volume:
