@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,10 @@ from backmice.segment import (
 from backmice.segment.body import posterior_half
 from backmice.segment.fat import fat_signal_two_point
 from backmice.segment.level import sacrum_top_z_mm
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = [
     "Analysis",
@@ -185,6 +190,37 @@ class Analysis:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
     sacrum_top_z_mm: float | None = None
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The nodules as a pandas DataFrame: what ``nodules.csv`` holds, typed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per nodule, the SPEC columns in order (``backmice.vocab.COLUMNS``);
+            lengths in mm (px where ``units`` says so), volumes in mm³.
+        """
+        from backmice.notebook import rows_frame
+
+        return rows_frame(self.nodules)
+
+    def qc_figure(self) -> Figure:
+        """The QC picture (``qc.png``) as a matplotlib Figure, with the patient directions.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            See :func:`backmice.report.qc.draw_qc`.
+        """
+        from backmice.report.qc import draw_qc
+
+        return draw_qc(self)
+
+    def _repr_html_(self) -> str:
+        """The notebook display: the nodule table and the QC picture."""
+        from backmice.notebook import analysis_html
+
+        return analysis_html(self)
 
 
 def _same_grid(a: Stack, b: Stack) -> bool:
