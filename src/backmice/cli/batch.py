@@ -30,7 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "root", type=Path, metavar="ROOT", help="cohort folder: one sub-folder per study"
+        "root",
+        type=Path,
+        metavar="ROOT",
+        help="cohort folder: one sub-folder per study (DICOM or NIfTI; a folder of BIDS NIfTI "
+        "files is split by subject; docs/nifti.md)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument(
