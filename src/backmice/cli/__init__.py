@@ -49,6 +49,7 @@ SUBCOMMANDS = (
     "agreement",
     "export",
     "import",
+    "config",
 )
 
 log = logging.getLogger("backmice")
