@@ -87,7 +87,13 @@ def direction_letter(vector: np.ndarray) -> str:
 def _orientation_letters(ax, affine: np.ndarray) -> None:
     """Write the patient directions at the panel's four edges (rows go down, columns right)."""
     row, col = affine[:3, 1], affine[:3, 2]
-    style = {"color": "#ffb000", "fontsize": 8, "weight": "bold", "transform": ax.transAxes}
+    style = {
+        "color": "#ffb000",
+        "fontsize": 8,
+        "weight": "bold",
+        "transform": ax.transAxes,
+        "zorder": 5,
+    }
     ax.text(0.5, 0.995, direction_letter(-row), ha="center", va="top", **style)
     ax.text(0.5, 0.005, direction_letter(row), ha="center", va="bottom", **style)
     ax.text(0.005, 0.5, direction_letter(-col), ha="left", va="center", **style)
