@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -334,3 +335,41 @@ def test_a_file_cut_after_it_was_opened_is_an_input_error_naming_it(tmp_path):
     with pytest.raises(InputError) as err:
         backmice.load(stack)
     assert err.value.path == str(path)
+
+
+# --------------------------------------------------------------------------- beside DICOM
+
+
+def test_a_result_folder_inside_a_dicom_study_is_not_read_as_images(tmp_path):
+    from backmice.report import write_nifti
+
+    study = tmp_path / "study"
+    shutil.copytree(SAMPLES / "dixon", study)
+    results = study / "results"
+    results.mkdir()
+    write_nifti(results / "labels.nii.gz", np.zeros((3, 4, 5), np.uint16), np.eye(4))
+    write_nifti(results / "fascia.nii.gz", np.zeros((3, 4, 5), np.float32), np.eye(4))
+    (results / "nodules.json").write_text("{}")
+    opened = backmice.open_study(study)
+    assert all(s.nifti is None for s in opened.stacks) and len(opened.stacks) == 2
+    reasons = {s.path.name: s.reason for s in opened.skipped}
+    assert "analysis result" in reasons["labels.nii.gz"]
+
+
+def test_dcm2niix_output_beside_its_dicom_is_the_same_study_and_dicom_comes_first(tmp_path):
+    from backmice.analysis import choose
+
+    study = tmp_path / "study"
+    shutil.copytree(SAMPLES / "dixon", study)
+    (study / "nifti").mkdir()
+    for stack in backmice.open_study(SAMPLES / "dixon").stacks:
+        volume = backmice.load(stack)
+        name = "fat" if stack.role is Role.DIXON_FAT else "water"
+        sitk.WriteImage(
+            _itk_image(volume.array, volume.affine), str(study / "nifti" / f"{name}.nii")
+        )
+    opened = backmice.open_study(study)
+    assert len(opened.stacks) == 4 and len({s.study_uid for s in opened.stacks}) == 1
+    choice = choose(opened)
+    assert all(s.nifti is None for s in choice.stacks)  # the DICOM: SEG and SR can refer to it
+    assert choose(opened, series_uid="nifti/fat.nii").stacks[0].series_uid == "nifti/fat.nii"

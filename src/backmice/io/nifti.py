@@ -55,6 +55,7 @@ __all__ = [
     "NIFTI_SUFFIXES",
     "is_nifti",
     "itk_affine",
+    "join_dicom_study",
     "load_nifti",
     "nifti_series",
     "nifti_stacks",
@@ -69,6 +70,9 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 #: An axis counts as the slice axis when its spacing is this many times the next
 #: largest one (an anisotropic volume's slices are its thickest axis).
 SLICE_AXIS_RATIO = 1.1
+#: The NIfTI files an analysis writes beside its nodules.json (backmice.report.write_analysis):
+#: a result folder inside a study folder is not read as images of the study.
+RESULT_FILES = frozenset({"labels.nii.gz", "fascia.nii.gz"})
 #: Bytes read at a time when checking that a compressed file is whole.
 _CHUNK = 1 << 22
 
@@ -533,6 +537,11 @@ def nifti_stacks(
     stacks: list[Stack] = []
     headers: dict[int, Header] = {}
     for path in sorted(files):
+        if path.name in RESULT_FILES and (path.parent / "nodules.json").is_file():
+            skipped.append(
+                SkippedFile(path, "an analysis result (beside nodules.json), not an input")
+            )
+            continue
         try:
             found = _stacks_of_file(path, root, alone=alone)
         except InputError as exc:
@@ -553,6 +562,24 @@ def nifti_stacks(
             if same:
                 s.description += f" (TE {s.echo_time_ms:g} ms)"
     return stacks
+
+
+def join_dicom_study(nifti: list[Stack], dicom: list[Stack]) -> None:
+    """NIfTI stacks with no study of their own join the one DICOM study of the folder (in place).
+
+    dcm2niix output kept beside (or below) the DICOM it came from has no
+    StudyInstanceUID in its sidecars; without this, the folder would read as two
+    studies. Stacks that name their study (a sidecar's StudyInstanceUID, BIDS
+    ``sub-`` / ``ses-``) keep it, and nothing changes when the DICOM holds
+    several studies.
+    """
+    studies = {s.study_uid for s in dicom if s.study_uid}
+    if len(studies) != 1:
+        return
+    (uid,) = studies
+    for s in nifti:
+        if not s.study_uid:
+            s.study_uid = uid
 
 
 def nifti_series(stacks: list[Stack], series: str) -> str:

@@ -26,7 +26,7 @@ from backmice.errors import InputError
 from backmice.io.geometry import GeometryError, orientation_label, plane_affine, stack_geometry
 from backmice.io.header import FrameHeader, Header, _one_line, open_dicom, read_header
 from backmice.io.model import FrameRef, Role, SkippedFile, Stack, Study
-from backmice.io.nifti import is_nifti, nifti_stacks, sidecar_path
+from backmice.io.nifti import is_nifti, join_dicom_study, nifti_stacks, sidecar_path
 from backmice.io.roles import assign_role, echo_roles, is_post_contrast
 from backmice.io.ultrasound import select_tissue_region
 
@@ -213,7 +213,9 @@ def open_study(
     stacks = _build_stacks(headers)
     if niftis:
         root = path if path.is_dir() else path.parent
-        stacks += nifti_stacks(niftis, root, skipped, alone=path.is_file())
+        found = nifti_stacks(niftis, root, skipped, alone=path.is_file())
+        join_dicom_study(found, stacks)
+        stacks += found
     for s in skipped:
         log.debug("skipped %s: %s", s.path, s.reason)
     return Study(path=path, stacks=stacks, skipped=skipped)
