@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backmice.errors import InputError
-from backmice.io import Study, load, open_study
+from backmice.io import Role, Study, load, open_study
 
 from ._layers import image_layer_data, layer_name
 
@@ -50,7 +50,11 @@ def _open(path: str | os.PathLike[str]) -> Study | None:
         study = open_study(path)
     except InputError:
         return None
-    if not any(s.role.is_image for s in study.stacks):
+    # A folder of NIfTI files that are not images of a known role (an analysis'
+    # labels.nii.gz and fascia.nii.gz) is left to napari's other readers.
+    if not any(
+        s.role.is_image and (s.nifti is None or s.role is not Role.OTHER) for s in study.stacks
+    ):
         return None
     return study
 

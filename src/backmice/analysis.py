@@ -18,12 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from backmice._names import study_name
 from backmice.errors import InputError
 from backmice.io import Role, Stack, Study, Volume, load, open_study
+from backmice.io.nifti import nifti_series
 from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules
 from backmice.segment import (
     Body,
@@ -43,6 +45,10 @@ from backmice.segment import (
 from backmice.segment.body import posterior_half
 from backmice.segment.fat import fat_signal_two_point
 from backmice.segment.level import sacrum_top_z_mm
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = [
     "Analysis",
@@ -185,6 +191,37 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     sacrum_top_z_mm: float | None = None
 
+    def to_dataframe(self) -> pd.DataFrame:
+        """The nodules as a pandas DataFrame: what ``nodules.csv`` holds, typed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per nodule, the SPEC columns in order (``backmice.vocab.COLUMNS``);
+            lengths in mm (px where ``units`` says so), volumes in mm³.
+        """
+        from backmice.notebook import rows_frame
+
+        return rows_frame(self.nodules)
+
+    def qc_figure(self) -> Figure:
+        """The QC picture (``qc.png``) as a matplotlib Figure, with the patient directions.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            See :func:`backmice.report.qc.draw_qc`.
+        """
+        from backmice.report.qc import draw_qc
+
+        return draw_qc(self)
+
+    def _repr_html_(self) -> str:
+        """The notebook display: the nodule table and the QC picture."""
+        from backmice.notebook import analysis_html
+
+        return analysis_html(self)
+
 
 def _same_grid(a: Stack, b: Stack) -> bool:
     return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=1e-3)
@@ -269,7 +306,8 @@ def choose(
         Force ``t1``, ``dixon`` or ``inout``. ``t1`` on a dual-echo study
         takes the in-phase echo.
     series_uid : str, optional
-        Only consider stacks of this series.
+        Only consider stacks of this series (for NIfTI: the file, by its path
+        or name).
     echo : int, optional
         Only consider this echo: its EchoNumbers (``backmice info`` shows it
         as ``echo N``), or its place by echo time in its series when the files
@@ -286,6 +324,8 @@ def choose(
     """
     method = None if method is None else Method(method)
     stacks = [s for s in study.stacks if s.role.is_image and s.modality == "MR"]
+    if series_uid:  # a NIfTI file may be named by its path or name
+        series_uid = nifti_series(study.stacks, series_uid)
     if series_uid:
         stacks = [s for s in stacks if s.series_uid == series_uid]
         if not stacks:

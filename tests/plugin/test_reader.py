@@ -43,6 +43,21 @@ def test_reader_declines_what_is_not_dicom(tmp_path):
     assert get_reader(str(tmp_path)) is None
 
 
+def test_reader_declines_a_result_folder_but_takes_a_nifti_study(tmp_path):
+    from backmice.report import write_nifti
+    from napari_backmice._reader import get_reader
+
+    results = tmp_path / "results"
+    results.mkdir()
+    write_nifti(results / "labels.nii.gz", np.zeros((3, 4, 5), np.uint16), np.eye(4))
+    write_nifti(results / "fascia.nii.gz", np.zeros((3, 4, 5), np.float32), np.eye(4))
+    assert get_reader(str(results)) is None
+    study = tmp_path / "study"
+    study.mkdir()
+    write_nifti(study / "sub-01_T1w.nii.gz", np.ones((3, 4, 5), np.float32), np.eye(4))
+    assert get_reader(str(study)) is not None
+
+
 def test_mr_small_layer_scale_is_the_spacing():
     (data, kwargs, kind) = _read(real_file("MR_small.dcm"))[0]
     assert kind == "image"

@@ -332,6 +332,7 @@ def run(
     qc: bool = True,
     summary: bool = True,
     progress: ProgressCallback | None = None,
+    log_level: int | None = None,
 ) -> pd.DataFrame:
     """Measure every study of a cohort.
 
@@ -370,6 +371,10 @@ def run(
         Draw ``summary.png``.
     progress : callable, optional
         See :data:`ProgressCallback`.
+    log_level : int, optional
+        The level of the worker processes' log (on their standard error);
+        default: this process's ``backmice`` logger's (the command line passes
+        the terminal's level, which a ``--log-file`` does not lower).
 
     Returns
     -------
@@ -405,7 +410,9 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
         shutil.rmtree(out / SCRATCH, ignore_errors=True)  # leftovers of a killed run
-        level = logging.getLogger("backmice").getEffectiveLevel()
+        level = (
+            logging.getLogger("backmice").getEffectiveLevel() if log_level is None else log_level
+        )
 
         def make() -> _Pool | _Dask | _Serial:
             if scheduler is not None:

@@ -51,44 +51,55 @@ STUDY_COLUMNS: tuple[str, ...] = (
 #: The cohort tables :func:`write_tables` writes into the output folder.
 TABLES: tuple[str, ...] = ("nodules.csv", "nodules.parquet", "studies.csv")
 
-_FLOAT_SUFFIXES = ("_mm", "_mm3")
+_FLOAT_SUFFIXES = ("_mm", "_mm2", "_mm3")
 _FLOATS = {"fat_fraction", "fat_signal_ratio"}
+_INTS = {"nodule_id", "frame"}
 
 
-def nodule_dtypes() -> dict[str, str]:
-    """pandas dtype of every SPEC column: lengths and ratios float, ``nodule_id`` int, text str."""
+def nodule_dtypes(columns: Sequence[str] = COLUMNS) -> dict[str, str]:
+    """pandas dtype of every column: lengths, areas, volumes and ratios float, ids int, text str.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The SPEC columns (default), or those of an ultrasound table (the SPEC
+        columns then ``backmice.ultrasound.EXTRA_COLUMNS``).
+    """
     out = {}
-    for c in COLUMNS:
+    for c in columns:
         if c.endswith(_FLOAT_SUFFIXES) or c in _FLOATS:
             out[c] = "float64"
-        elif c == "nodule_id":
+        elif c in _INTS:
             out[c] = "int64"
         else:
             out[c] = "str"
     return out
 
 
-def read_nodules(csv_text: str) -> pd.DataFrame:
-    """The nodule table as a DataFrame (SPEC columns in order; empty text cells stay ``""``).
+def read_nodules(csv_text: str, *, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    """The nodule table as a DataFrame (columns in order; empty text cells stay ``""``).
 
     Parameters
     ----------
     csv_text : str
         CSV with the SPEC header (``nodules.csv``).
+    columns : sequence of str
+        The columns to read (default the SPEC columns; an ultrasound table adds
+        its extra columns).
 
     Returns
     -------
     pandas.DataFrame
         One row per nodule; missing numbers are NaN.
     """
-    dtypes = nodule_dtypes()
+    dtypes = nodule_dtypes(columns)
     floats = [c for c, d in dtypes.items() if d == "float64"]
     frame = pd.read_csv(
         io.StringIO(csv_text),
         dtype=dtypes,
         keep_default_na=False,
         na_values={c: [""] for c in floats},
-    )[list(COLUMNS)]
+    )[list(columns)]
     # The CSV guards text against spreadsheet formulas; the DataFrame (and Parquet) hold
     # the text as it is.
     for c, d in dtypes.items():

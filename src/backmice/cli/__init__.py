@@ -18,6 +18,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from backmice import __version__
 from backmice.errors import WRITE_ERRNOS, InputError, OutputError
@@ -49,6 +50,7 @@ SUBCOMMANDS = (
     "agreement",
     "export",
     "import",
+    "config",
 )
 
 log = logging.getLogger("backmice")
@@ -71,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"backmice {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False, help=_QUIET)
+    parser.add_argument("--log-file", type=Path, metavar="FILE", default=None, help=_LOG_FILE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
         # A subcommand named after a Python keyword lives in ``<name>_.py``.
@@ -82,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
-    # --debug and -v also after the subcommand ("run again with --debug" says nothing
-    # of where); SUPPRESS keeps the value given before it when they are not repeated.
+    # --debug, -v, -q and --log-file also after the subcommand ("run again with --debug"
+    # says nothing of where); SUPPRESS keeps the value given before it when they are
+    # not repeated.
     for subparser in sub.choices.values():
         subparser.add_argument(
             "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output"
@@ -91,15 +96,58 @@ def build_parser() -> argparse.ArgumentParser:
         subparser.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
         )
+        subparser.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET
+        )
+        subparser.add_argument(
+            "--log-file", type=Path, metavar="FILE", default=argparse.SUPPRESS, help=_LOG_FILE
+        )
     return parser
 
 
-def _setup_logging(verbose: int) -> None:
+_QUIET = (
+    "less output: only errors on the terminal, no progress bar (batch: one line per study); "
+    "the results and --log-file keep everything"
+)
+_LOG_FILE = (
+    "also write the log to FILE (appended; times and levels; INFO, or DEBUG with -vv), "
+    "with the errors, whatever -q or -v say on the terminal"
+)
+
+
+class _NotFileOnly(logging.Filter):
+    """Keep records meant for the log file only (an error the terminal already shows) off it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "file_only", False)
+
+
+def _setup_logging(verbose: int, *, quiet: bool = False, log_file: Path | None = None) -> int:
+    """Log to the terminal (and to ``log_file``); returns the terminal's level.
+
+    Raises
+    ------
+    OSError
+        ``log_file`` cannot be opened for writing.
+    """
     from rich.logging import RichHandler
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    if quiet and verbose == 0:
+        level = logging.ERROR
     handler = RichHandler(console=_stderr_console(), show_time=False, show_path=False, markup=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    handler.setLevel(level)
+    handler.addFilter(_NotFileOnly())
+    handlers: list[logging.Handler] = [handler]
+    root_level = level
+    if log_file is not None:
+        file_level = logging.DEBUG if verbose >= 2 else logging.INFO
+        to_file = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        to_file.setLevel(file_level)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(to_file)
+        root_level = min(level, file_level)
+    logging.basicConfig(level=root_level, handlers=handlers, force=True)
     # pydicom is chatty about recoverable oddities (invalid VR values, decoder
     # fallbacks); backmice's own messages say what matters to the user.
     if verbose < 2:
@@ -109,6 +157,7 @@ def _setup_logging(verbose: int) -> None:
         logging.getLogger("pydicom").setLevel(logging.CRITICAL)
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.ERROR if verbose < 2 else logging.WARNING)
+    return level
 
 
 def _stderr_console():
@@ -163,7 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_OK
-    _setup_logging(args.verbose)
+    try:
+        args.console_level = _setup_logging(args.verbose, quiet=args.quiet, log_file=args.log_file)
+    except OSError as exc:  # logging is not set up: say it on the terminal only
+        why = OutputError(f"cannot write the log file ({exc.strerror or exc})", path=args.log_file)
+        print_labelled(_stderr_console(), "error:", str(why), style="bold red")
+        return EXIT_BAD_INPUT
+    log.info("backmice %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     from backmice.store import StoreError  # a project that cannot be read or written
 
     try:
@@ -203,5 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_error(prefix: str, text: str) -> None:
-    """``prefix`` in bold red, then ``text`` as it is (file names and hints are not markup)."""
+    """``prefix`` in bold red, then ``text`` as it is (file names and hints are not markup).
+
+    The message also goes to ``--log-file`` (not to the terminal a second time).
+    """
     print_labelled(_stderr_console(), prefix, text, style="bold red")
+    log.error("%s %s", prefix, text, extra={"file_only": True})

@@ -7,6 +7,7 @@ One definition of the flags and one mapping to
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,6 +60,13 @@ def add_analysis_options(p: argparse.ArgumentParser, *, each_study: bool = False
     """
     every = " for every study" if each_study else ""
     p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="analysis presets from a TOML file (a study's protocol; 'backmice config show' "
+        "prints every option with its default and unit); the flags below win over it",
+    )
+    p.add_argument(
         "--method",
         choices=("t1", "dixon", "inout"),
         help="force the fat method: t1 (a T1 stack, or the in-phase echo), dixon (a fat + water "
@@ -100,7 +108,7 @@ def add_analysis_options(p: argparse.ArgumentParser, *, each_study: bool = False
     p.add_argument(
         "--find-sacrum",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,
         help="find the top of the sacrum from the image when --sacrum-top-z is not given; "
         "when it is unclear the level is unknown and herniations are suggested lumbar "
         "(default: on; see docs/analysis.md)",
@@ -109,24 +117,42 @@ def add_analysis_options(p: argparse.ArgumentParser, *, each_study: bool = False
 
 
 def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
-    """The ``AnalysisOptions`` that the flags of :func:`add_analysis_options` ask for."""
+    """The ``AnalysisOptions`` that the flags of :func:`add_analysis_options` ask for.
+
+    The defaults, then the ``--config`` file's values, then the flags given.
+    """
+    from dataclasses import replace
+
     from backmice.analysis import AnalysisOptions
-    from backmice.segment import CandidateOptions, Method
+    from backmice.errors import InputError
+    from backmice.segment import Method
 
     if args.min_size is not None and args.max_size is not None and args.min_size > args.max_size:
-        from backmice.errors import InputError
-
         raise InputError(f"--min-size {args.min_size:g} is above --max-size {args.max_size:g}")
+    config = getattr(args, "config", None)
+    if config is not None:
+        from backmice.config import load_config
+
+        base = load_config(config)
+    else:
+        base = AnalysisOptions()
     given = {
         "min_size_mm": args.min_size,
         "max_size_mm": args.max_size,
         "roi_deep_mm": args.roi_depth,
     }
-    return AnalysisOptions(
-        method=None if args.method is None else Method(args.method),
-        threshold=args.threshold,
-        n4=not args.no_n4,
-        candidates=CandidateOptions(**{k: v for k, v in given.items() if v is not None}),
-        sacrum_top_z_mm=args.sacrum_top_z,
-        find_sacrum=args.find_sacrum,
-    )
+    candidates = replace(base.candidates, **{k: v for k, v in given.items() if v is not None})
+    if candidates.min_size_mm > candidates.max_size_mm:
+        raise InputError(
+            f"the smallest nodule ({candidates.min_size_mm:g} mm, --min-size) is above the "
+            f"largest ({candidates.max_size_mm:g} mm, --max-size)",
+            path=config,
+        )
+    flags = {
+        "method": None if args.method is None else Method(args.method),
+        "threshold": args.threshold,
+        "n4": False if args.no_n4 else None,
+        "sacrum_top_z_mm": args.sacrum_top_z,
+        "find_sacrum": args.find_sacrum,
+    }
+    return replace(base, candidates=candidates, **{k: v for k, v in flags.items() if v is not None})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from backmice.errors import InputError
 from backmice.io.model import Role
 
 __all__ = ["add_parser", "run"]
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,9 +34,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "ultrasound region's calibration."
         ),
     )
-    p.add_argument("path", type=Path, metavar="PATH", help="study folder, DICOM file or DICOMDIR")
+    p.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH",
+        help="study folder, DICOM file, DICOMDIR, or NIfTI file (.nii, .nii.gz; docs/nifti.md)",
+    )
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
-    p.add_argument("--series", metavar="UID", help="analyse this series (SeriesInstanceUID)")
+    p.add_argument(
+        "--series",
+        metavar="UID|FILE",
+        help="analyse this series (SeriesInstanceUID), or this NIfTI file of the folder (taken "
+        "as the fat-bright T1 image unless its role says otherwise)",
+    )
     p.add_argument(
         "--echo",
         type=int,
@@ -61,6 +74,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-qc", action="store_true", help="do not draw qc.png")
     p.set_defaults(func=run)
+
+
+def _warn(err, text: str, args: argparse.Namespace) -> None:
+    """An analysis warning on the terminal (not with -q) and in the log (--log-file)."""
+    if not getattr(args, "quiet", False):
+        print_labelled(err, "warning:", text)
+    log.info("warning: %s", text, extra={"file_only": True})
 
 
 def _seed(text: str) -> tuple[float, float]:
@@ -192,7 +212,7 @@ def _run_ultrasound(study, args: argparse.Namespace) -> int:
         stack=stack,
     )
     for w in result.warnings:
-        print_labelled(err, "warning:", w)
+        _warn(err, w, args)
     written = write_ultrasound(result, args.out, qc=not args.no_qc)
     _us_table(result)
     out.print(f"wrote {', '.join(p.name for p in written.values())} to {args.out}", highlight=False)
@@ -292,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         analysis = analyze(study, options=options, series_uid=args.series, echo=args.echo)
     for w in analysis.warnings:
-        print_labelled(err, "warning:", w)
+        _warn(err, w, args)
     written = write_analysis(analysis, args.out, qc=not args.no_qc)
     _table(analysis)
     out.print(f"wrote {', '.join(p.name for p in written.values())} to {args.out}", highlight=False)

@@ -30,7 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "root", type=Path, metavar="ROOT", help="cohort folder: one sub-folder per study"
+        "root",
+        type=Path,
+        metavar="ROOT",
+        help="cohort folder: one sub-folder per study (DICOM or NIfTI; a folder of BIDS NIfTI "
+        "files is split by subject; docs/nifti.md)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument(
@@ -64,11 +68,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "for review in napari",
     )
     p.add_argument("--no-qc", action="store_true", help="do not draw each study's qc.png")
-    p.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bar: one line per study (also when stdout is not a terminal)",
-    )
     p.set_defaults(func=run)
 
 
@@ -152,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     console = make_console()
-    interactive = sys.stdout.isatty() and not args.quiet
+    # -q / --quiet (a global flag, anywhere): one line per study, no progress bar.
+    interactive = sys.stdout.isatty() and not getattr(args, "quiet", False)
     show = _Bar(console) if interactive else _Lines(console)
     counts = {"total": 0, "failed": 0}
 
@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             qc=not args.no_qc,
             progress=progress,
+            log_level=getattr(args, "console_level", None),
         )
     failed = counts["failed"]
     if args.project is not None:

@@ -36,6 +36,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from backmice.errors import InputError
+from backmice.io.nifti import is_nifti, itk_affine
 
 __all__ = [
     "Annotations",
@@ -212,6 +213,7 @@ class Annotations:
             or does not lie on the labels' grid.
         """
         if self._source is None:
+            _refuse_nifti(self.series_uid, self.source_paths, self.origin)
             if not self.source_paths and self.locate_source is not None:
                 self.source_paths = self.locate_source()
             if self.placement is not None:
@@ -265,15 +267,7 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         ) from None
     if image.GetDimension() != 3:
         raise InputError(f"a {image.GetDimension()}D image, expected 3D labels", path=path)
-    array = sitk.GetArrayFromImage(image)  # (slice, row, col)
-    spacing = np.array(image.GetSpacing())  # (col, row, slice)
-    direction = np.array(image.GetDirection()).reshape(3, 3)  # columns: x(col), y(row), z(slice)
-    affine = np.eye(4)
-    affine[:3, 0] = direction[:, 2] * spacing[2]
-    affine[:3, 1] = direction[:, 1] * spacing[1]
-    affine[:3, 2] = direction[:, 0] * spacing[0]
-    affine[:3, 3] = image.GetOrigin()
-    return array, affine
+    return sitk.GetArrayFromImage(image), itk_affine(image)  # (slice, row, col)
 
 
 # --------------------------------------------------------------------------- source series
@@ -335,6 +329,31 @@ def _type2_present(ds: Dataset) -> None:
             setattr(ds, name, "")
 
 
+def _refuse_nifti(
+    series_uid: str | None,
+    paths: Sequence[str | os.PathLike[str]],
+    where: str | os.PathLike[str] | None,
+) -> None:
+    """Refuse a series measured on a NIfTI file: a SEG or SR references DICOM instances.
+
+    Raises
+    ------
+    InputError
+        Naming the NIfTI file (or the result when only its name is known).
+    """
+    nifti = [Path(p) for p in paths if is_nifti(p)]
+    if not nifti and not (series_uid and is_nifti(series_uid)):
+        return
+    name = nifti[0] if nifti else series_uid
+    raise InputError(
+        f"the nodules were measured on the NIfTI file {Path(str(name)).name}: a DICOM SEG or SR "
+        "must reference the DICOM images it was measured on, and a NIfTI file has none. Analyse "
+        "the DICOM series (the folder dcm2niix read) to export SEG or SR; the tables and "
+        "labels.nii.gz of this result export as they are (--format csv, json or nifti)",
+        path=nifti[0] if nifti else where,
+    )
+
+
 def _read_sources(
     paths: Sequence[str | os.PathLike[str]],
     series_uid: str | None,
@@ -349,6 +368,7 @@ def _read_sources(
     """
     if not paths:
         raise InputError("no source DICOM files recorded for the series", path=where)
+    _refuse_nifti(series_uid, paths, where)
     datasets, kept = [], []
     for p in map(Path, paths):
         if not p.is_file():

@@ -8,6 +8,7 @@ import numpy as np
 
 from backmice.errors import InputError
 from backmice.io.model import Role, Stack, Volume
+from backmice.io.nifti import load_nifti
 from backmice.io.pixels import read_frames
 
 __all__ = ["load"]
@@ -42,7 +43,8 @@ def load(stack: Stack) -> Volume:
     ----------
     stack : Stack
         A stack of a :class:`~backmice.io.model.Study` from
-        :func:`backmice.open_study`.
+        :func:`backmice.open_study` (a DICOM series, or a NIfTI file:
+        :func:`backmice.io.nifti.load_nifti`).
 
     Returns
     -------
@@ -64,6 +66,8 @@ def load(stack: Stack) -> Volume:
             "not an image to load",
             path=where,
         )
+    if stack.nifti is not None:
+        return load_nifti(stack)
     array, colour = read_frames(stack)
     warnings = list(stack.warnings)
     warnings.extend(_check_duplicates(stack, array))

@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "FrameRef",
+    "NiftiSource",
     "RegionOverlay",
     "Role",
     "SkippedFile",
@@ -143,6 +144,36 @@ class RegionOverlay:
     data_type: int
 
 
+@dataclass(frozen=True, slots=True)
+class NiftiSource:
+    """Where a stack's pixels are in a NIfTI file, and how they are laid out as a stack.
+
+    A NIfTI file is read with SimpleITK (which turns NIfTI's RAS into LPS), its
+    array indexed ``(k, j, i)`` as SimpleITK returns it; ``axes`` and ``flips``
+    then lay it out like the DICOM series it came from (see
+    :mod:`backmice.io.nifti`).
+
+    Attributes
+    ----------
+    path : Path
+        The ``.nii`` or ``.nii.gz`` file.
+    volume : int or None
+        0-based volume of a 4D file (one echo), None for a 3D file.
+    axes : tuple of 3 int
+        The file array's axes taken as ``(slice, row, col)`` (a transpose).
+    flips : tuple of 3 bool
+        Which of ``(slice, row, col)`` are then reversed.
+    sidecar : Path or None
+        The dcm2niix / BIDS JSON sidecar the role was read from, if any.
+    """
+
+    path: Path
+    volume: int | None = None
+    axes: tuple[int, int, int] = (0, 1, 2)
+    flips: tuple[bool, bool, bool] = (False, False, False)
+    sidecar: Path | None = None
+
+
 @dataclass(slots=True)
 class Stack:
     """One loadable image volume of a study, described from headers only.
@@ -202,6 +233,10 @@ class Stack:
     post_contrast : bool
         A dynamic or post-contrast series (:func:`backmice.io.roles.is_post_contrast`):
         the analysis prefers a pre-contrast stack of the same role.
+    nifti : NiftiSource or None
+        Set for a stack read from a NIfTI file (:mod:`backmice.io.nifti`): its
+        ``series_uid`` is then the file's name (its path below the study
+        folder), as the results report it, and it has no DICOM instances.
     """
 
     series_uid: str
@@ -233,6 +268,7 @@ class Stack:
     echo_time_ms: float | None = None
     echo_number: int | None = None
     post_contrast: bool = False
+    nifti: NiftiSource | None = None
 
     @property
     def units(self) -> str:

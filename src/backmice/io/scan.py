@@ -26,6 +26,7 @@ from backmice.errors import InputError
 from backmice.io.geometry import GeometryError, orientation_label, plane_affine, stack_geometry
 from backmice.io.header import FrameHeader, Header, _one_line, open_dicom, read_header
 from backmice.io.model import FrameRef, Role, SkippedFile, Stack, Study
+from backmice.io.nifti import is_nifti, join_dicom_study, nifti_stacks, sidecar_path
 from backmice.io.roles import assign_role, echo_roles, is_post_contrast
 from backmice.io.ultrasound import select_tissue_region
 
@@ -162,7 +163,9 @@ def open_study(
     Parameters
     ----------
     path : path-like
-        A folder (scanned recursively), a single DICOM file, or a DICOMDIR.
+        A folder (scanned recursively), a single DICOM or NIfTI file, or a
+        DICOMDIR. NIfTI files (``.nii``, ``.nii.gz``, with their dcm2niix JSON
+        sidecars) become stacks like DICOM series (:mod:`backmice.io.nifti`).
     progress : callable, optional
         Called as ``progress(done, total)`` while headers are read.
 
@@ -188,6 +191,10 @@ def open_study(
     else:
         raise InputError("no such file or folder", path=path)
 
+    # NIfTI files (and their JSON sidecars) are read by backmice.io.nifti.
+    niftis = [f for f in files if is_nifti(f)]
+    sidecars = {sidecar_path(f) for f in niftis}
+    files = [f for f in files if not is_nifti(f) and f not in sidecars]
     headers: list[Header] = []
     total = len(files)
     for i, file in enumerate(files):
@@ -204,6 +211,11 @@ def open_study(
         if progress is not None:
             progress(i + 1, total)
     stacks = _build_stacks(headers)
+    if niftis:
+        root = path if path.is_dir() else path.parent
+        found = nifti_stacks(niftis, root, skipped, alone=path.is_file())
+        join_dicom_study(found, stacks)
+        stacks += found
     for s in skipped:
         log.debug("skipped %s: %s", s.path, s.reason)
     return Study(path=path, stacks=stacks, skipped=skipped)

@@ -3,7 +3,10 @@
 One panel shows the whole slice through the largest nodule with every nodule
 outlined and the fascia drawn; then one panel per nodule: the acquisition-plane
 slice where it is largest, its outline, the fascia line, its long and short
-axes, and its measurements.
+axes, and its measurements. Each panel's edges carry the patient directions
+(R/L, A/P, S/I) its rows and columns run toward. :func:`draw_qc` returns the
+picture as a matplotlib Figure (a notebook shows it); :func:`qc_figure` writes
+it as a PNG.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from backmice.segment.body import posterior_half
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
 
-__all__ = ["qc_figure"]
+__all__ = ["direction_letter", "draw_qc", "qc_figure"]
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +58,75 @@ def _draw_slice(ax, image2d, extent, vmin, vmax) -> None:
     ax.set_yticks([])
 
 
+#: Patient direction of +x, +y, +z in LPS, and of -x, -y, -z.
+_LETTERS = (("L", "P", "S"), ("R", "A", "I"))
+
+
+def direction_letter(vector: np.ndarray) -> str:
+    """The patient direction (``L``, ``R``, ``P``, ``A``, ``S``, ``I``) a vector in LPS points to.
+
+    Parameters
+    ----------
+    vector : ndarray of shape (3,)
+        A direction in LPS (any length).
+
+    Returns
+    -------
+    str
+        The letter of its largest component; an oblique direction whose second
+        component is more than half the first gets both (``LA``).
+    """
+    v = np.asarray(vector, dtype=np.float64)
+    order = np.argsort(-np.abs(v))
+    letters = [_LETTERS[int(v[order[0]] < 0)][order[0]]]
+    if abs(v[order[1]]) > 0.5 * abs(v[order[0]]):
+        letters.append(_LETTERS[int(v[order[1]] < 0)][order[1]])
+    return "".join(letters)
+
+
+def _orientation_letters(ax, affine: np.ndarray) -> None:
+    """Write the patient directions at the panel's four edges (rows go down, columns right)."""
+    row, col = affine[:3, 1], affine[:3, 2]
+    style = {
+        "color": "#ffb000",
+        "fontsize": 8,
+        "weight": "bold",
+        "transform": ax.transAxes,
+        "zorder": 5,
+    }
+    ax.text(0.5, 0.995, direction_letter(-row), ha="center", va="top", **style)
+    ax.text(0.5, 0.005, direction_letter(row), ha="center", va="bottom", **style)
+    ax.text(0.005, 0.5, direction_letter(-col), ha="left", va="center", **style)
+    ax.text(0.995, 0.5, direction_letter(col), ha="right", va="center", **style)
+
+
 def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
-    """Draw the QC picture of an analysis into a PNG file.
+    """Draw the QC picture of an analysis into a PNG file (:func:`draw_qc`).
 
     Parameters
     ----------
     analysis : Analysis
     path : path-like
         The PNG to write.
+    """
+    fig = draw_qc(analysis)
+    fig.savefig(os.fspath(path), facecolor="black", format="png")
+
+
+def draw_qc(analysis: Analysis) -> Figure:
+    """The QC picture of an analysis.
+
+    Parameters
+    ----------
+    analysis : Analysis
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The overview slice and one panel per nodule (at most :data:`MAX_PANELS`),
+        with the patient directions at each panel's edges when the image is
+        calibrated. Not attached to pyplot: show it in a notebook as the
+        value of a cell, or save it with ``fig.savefig``.
     """
     volume = analysis.volume
     image = analysis.fat.image
@@ -99,6 +163,8 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
         k = image.shape[0] // 2
     ax = fig.add_subplot(nrows, ncols, 1)
     _draw_slice(ax, image[k], extent_full, vmin, vmax)
+    if volume.calibrated:
+        _orientation_letters(ax, affine)
     y = (np.arange(rows) * dy)[:, None] * np.ones((1, cols))
     x = np.ones((rows, 1)) * (np.arange(cols) * dx)[None, :]
     # The skin and the subcutaneous fat the fascia was found under: where they are
@@ -155,6 +221,8 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
         half = max(WINDOW_MM / 2, 0.75 * row["max_diameter_mm"])
         ax = fig.add_subplot(nrows, ncols, j)
         _draw_slice(ax, image[k], extent_full, vmin, vmax)
+        if volume.calibrated:
+            _orientation_letters(ax, affine)
         ax.contour(x, y, signed[k], levels=[0], colors=_FASCIA, linewidths=1.0)
         ax.contour(
             x, y, labels[k] == row["nodule_id"], levels=[0.5], colors=_NODULE, linewidths=1.2
@@ -188,10 +256,11 @@ def qc_figure(analysis: Analysis, path: str | os.PathLike[str]) -> None:
         0.01,
         0.005,
         "skin (green), subcutaneous fat (pink), fascia (orange, over the back), "
-        f"nodule outline (cyan), long/short axes (yellow); lengths in {unit}",
+        "nodule outline (cyan), long/short axes (yellow); patient directions at the edges "
+        f"(L/R, A/P, S/I); lengths in {unit}",
         color="#bbbbbb",
         fontsize=7,
     )
     fig.tight_layout(rect=(0, 0.02, 1, 1))
-    fig.savefig(os.fspath(path), facecolor="black", format="png")
     log.info("QC picture: %d panel(s)", n_panels)
+    return fig

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     from backmice.ultrasound.study import UltrasoundResult
 
-__all__ = ["qc_figure"]
+__all__ = ["draw_qc", "qc_figure"]
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,28 @@ def _caption(result: UltrasoundResult) -> list[str]:
 
 
 def qc_figure(result: UltrasoundResult, path: str | os.PathLike[str]) -> None:
-    """Draw the QC picture of an ultrasound analysis into a PNG file.
+    """Draw the QC picture of an ultrasound analysis into a PNG file (:func:`draw_qc`).
 
     Parameters
     ----------
     result : UltrasoundResult
     path : path-like
         The PNG to write.
+    """
+    draw_qc(result).savefig(os.fspath(path), facecolor="black", format="png")
+
+
+def draw_qc(result: UltrasoundResult) -> Figure:
+    """The QC picture of an ultrasound analysis.
+
+    Parameters
+    ----------
+    result : UltrasoundResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not attached to pyplot (show it as a notebook cell's value, or save it).
     """
     a = result.analysis
     dy, dx = a.spacing_mm
@@ -133,5 +148,5 @@ def qc_figure(result: UltrasoundResult, path: str | os.PathLike[str]) -> None:
             weight="bold",
             ha="center",
         )
-    fig.savefig(os.fspath(path), facecolor="black", format="png")
     log.info("ultrasound QC picture: %d nodule(s)", len(a.nodules))
+    return fig

@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,10 @@ from backmice.io import Role, Stack, Study, Volume
 from backmice.report.write import nodules_csv, write_nifti
 from backmice.ultrasound.frame import EXTRA_COLUMNS, UltrasoundAnalysis, analyze_frame
 from backmice.vocab import COLUMNS, Side
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = [
     "SPREAD_KEYS",
@@ -96,6 +101,30 @@ class UltrasoundResult:
     def units(self) -> str:
         """``mm`` when calibrated, else ``px``."""
         return self.analysis.units
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The nodules as a pandas DataFrame: what ``nodules.csv`` holds, typed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The SPEC columns then :data:`~backmice.ultrasound.EXTRA_COLUMNS`.
+        """
+        from backmice.notebook import rows_frame
+
+        return rows_frame(self.nodules, columns=(*COLUMNS, *EXTRA_COLUMNS))
+
+    def qc_figure(self) -> Figure:
+        """The QC picture (``qc.png``) as a matplotlib Figure."""
+        from backmice.ultrasound.qc import draw_qc
+
+        return draw_qc(self)
+
+    def _repr_html_(self) -> str:
+        """The notebook display: the nodule table and the QC picture."""
+        from backmice.notebook import ultrasound_html
+
+        return ultrasound_html(self)
 
 
 def choose_ultrasound(study: Study, *, series_uid: str | None = None) -> Stack:
