@@ -59,3 +59,42 @@ def test_sample_exports_and_imports_back(analysed, tmp_path):
         assert {c: got[c] for c in COLUMNS if c != "updated"} == {
             c: want[c] for c in COLUMNS if c != "updated"
         }
+
+
+def _rows(folder: Path, key: str, reader: str) -> dict[int, dict]:
+    from backmice.store import Project
+
+    with Project.open(folder, create=False) as p:
+        return {r["nodule_id"]: r for r in p.nodules(key, reader=reader)}
+
+
+@pytest.mark.parametrize("formats", [["seg"], ["sr"]], ids=["seg", "seg+sr"])
+def test_project_seg_round_trip_gives_the_analysis_rows(t1_analysis, tmp_path, formats):
+    """Issue 18: a SEG (with or without its SR) exported and imported back changes no column.
+
+    In the project it is imported into, the reader has shrunk nodule 1 and erased
+    nodule 2, so the import puts their masks back and the project measures them
+    again: what it measures must be the analysis' row, every column.
+    """
+    from backmice.export import export_annotations, import_files
+    from backmice.store import Action, Project
+    from tests.conftest import assert_same_row
+
+    source = tmp_path / "source"
+    with Project.open(source) as p:
+        key = p.add_analysis(t1_analysis)
+    export_annotations(source, tmp_path / "out", formats=formats)
+    files = sorted((tmp_path / "out" / key).glob("*.dcm"))
+    target = tmp_path / "target"
+    with Project.open(target) as p:
+        assert p.add_analysis(t1_analysis) == key
+        shrunk = p.mask(key, 1)
+        shrunk[int(np.nonzero(shrunk)[0].max())] = False
+        p.record(key, Action.EDIT_MASK, reader="anna", nodule_id=1, mask=shrunk)
+        p.record(key, Action.DELETE_NODULE, reader="anna", nodule_id=2)
+    import_files(files, into=target, reader="anna")
+    got = _rows(target, key, "anna")
+    assert sorted(got) == [r["nodule_id"] for r in t1_analysis.nodules]
+    for want in t1_analysis.nodules:
+        # status, reader, updated: the reader's review of the import, not measurements
+        assert_same_row(got[want["nodule_id"]], want, skip=("status", "reader", "updated"))

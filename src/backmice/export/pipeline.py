@@ -379,7 +379,9 @@ def import_files(
     (measurements, subtype, suggested subtype, status, relation, red flags, side,
     reader) over the existing row of the same nodule; without an SR, the
     existing row where the mask is unchanged, else measured from the mask (shape,
-    and the fascia distances), with the subtype of the segment label.
+    and the fascia distances), with the subtype of the segment label. Into a
+    project, a new or changed mask is measured by the project itself, as its
+    analysis measured (every column); the files give the review (status, subtype).
     """
     into = Path(into)
     paths = [Path(f) for f in files]
@@ -536,29 +538,32 @@ def _project_study(
 
 
 def _record_into_project(
-    folder: Path, ann: Annotations, result: ImportResult, reader: str, *, replace: bool
+    folder: Path,
+    ann: Annotations,
+    result: ImportResult,
+    reader: str,
+    *,
+    replace: bool,
 ) -> Path:
-    """Record the imported annotations as ``reader``'s actions (one transaction each)."""
+    """Record the imported annotations as ``reader``'s actions (one transaction each).
+
+    A new or changed mask is measured by the project, with the maps its analysis
+    measured with (:func:`backmice.measure.nodules.measure_nodule`), so a mask
+    put back as it was gets the analysis' row back, every column; an unchanged
+    mask keeps its row. What the files add is the review: status and subtype.
+    """
     from backmice.store import Action, Project
 
     key = ann.study
     current = {int(r["nodule_id"]): r for r in ann.rows}
-    geometry = [c for c in COLUMNS if c.endswith("_mm") or c in ("volume_mm3", "relation")]
     with Project.open(folder, create=False) as project:
         for row in result.rows:
             nid = int(row["nodule_id"])
             mask = result.labels == nid
-            spec = {c: row.get(c) for c in COLUMNS}
             if nid not in current:
-                project.record(
-                    key, Action.ADD_NODULE, reader=reader, nodule_id=nid, mask=mask, row=spec
-                )
-            elif not np.array_equal(mask, ann.labels == nid) or any(
-                row.get(c) != current[nid].get(c) for c in geometry
-            ):
-                project.record(
-                    key, Action.EDIT_MASK, reader=reader, nodule_id=nid, mask=mask, row=spec
-                )
+                project.record(key, Action.ADD_NODULE, reader=reader, nodule_id=nid, mask=mask)
+            elif not np.array_equal(mask, ann.labels == nid):
+                project.record(key, Action.EDIT_MASK, reader=reader, nodule_id=nid, mask=mask)
             was = current.get(nid, {})
             status = row.get("status") or "candidate"
             if status != (was.get("status") or "candidate"):
