@@ -98,3 +98,33 @@ def test_project_seg_round_trip_gives_the_analysis_rows(t1_analysis, tmp_path, f
     for want in t1_analysis.nodules:
         # status, reader, updated: the reader's review of the import, not measurements
         assert_same_row(got[want["nodule_id"]], want, skip=("status", "reader", "updated"))
+
+
+def test_a_seg_into_a_result_folder_reads_the_fascia_as_the_analysis(analysed, t1_analysis):
+    """A changed mask imported into a result folder (which keeps only the fascia map):
+    its shape and fascia columns are the analysis' own (the fascia offset trilinear at
+    the centroid, not at the nearest voxel)."""
+    from backmice.export.pipeline import _measured_row
+    from backmice.export.source import read_labels
+
+    ann = from_result(analysed)
+    fascia = read_labels(analysed / "fascia.nii.gz")[0]
+    columns = [
+        *(f"centroid_{a}_mm" for a in "xyz"),
+        "max_diameter_mm",
+        "long_axis_mm",
+        "short_axis_mm",
+        *(f"axis_{i}_mm" for i in (1, 2, 3)),
+        "fascia_offset_mm",
+        "fascia_min_mm",
+        "fascia_max_mm",
+        "relation",
+    ]
+    for want in t1_analysis.nodules:
+        got = _measured_row(ann, ann.labels, want["nodule_id"], fascia)
+        for c in columns:
+            if isinstance(want[c], float):
+                # fascia.nii.gz holds the analysis' float32 map
+                assert got[c] == pytest.approx(want[c], rel=1e-6, abs=1e-6), c
+            else:
+                assert got[c] == want[c], c

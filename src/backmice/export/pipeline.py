@@ -248,37 +248,21 @@ def _empty_row(ann: Annotations, nodule_id: int) -> dict:
 def _measured_row(
     ann: Annotations, labels: np.ndarray, nodule_id: int, fascia: np.ndarray | None
 ) -> dict:
-    """A row measured from the mask alone (a SEG without SR, from another tool)."""
+    """A row measured from the mask alone (a SEG without SR, from another tool).
+
+    A result folder keeps no maps but the fascia: the shape
+    (:meth:`backmice.measure.NoduleShape.as_row`) and the fascia columns
+    (:func:`backmice.measure.nodules.fascia_columns`, read as the analysis reads
+    them) are measured; a project measures every column itself.
+    """
     from backmice.measure import measure_labels
+    from backmice.measure.nodules import fascia_columns
 
     shape = measure_labels(labels, ann.affine, ids=[nodule_id])[0]
     row = _empty_row(ann, nodule_id)
-    x, y, z = (round(float(v), 3) for v in shape.centroid_lps)
-    row.update(
-        centroid_x_mm=x,
-        centroid_y_mm=y,
-        centroid_z_mm=z,
-        volume_mm3=round(float(shape.volume_mm3), 3),
-        max_diameter_mm=round(float(shape.max_diameter_mm), 3),
-        long_axis_mm=round(float(shape.long_axis_mm), 3),
-        short_axis_mm=round(float(shape.short_axis_mm), 3),
-        axis_1_mm=round(float(shape.axes_mm[0]), 3),
-        axis_2_mm=round(float(shape.axes_mm[1]), 3),
-        axis_3_mm=round(float(shape.axes_mm[2]), 3),
-    )
+    row.update(shape.as_row())
     if fascia is not None and fascia.shape == labels.shape:
-        values = fascia[labels == nodule_id]
-        centre = np.linalg.solve(ann.affine, [*shape.centroid_lps, 1.0])[:3]
-        k, r, c = (
-            int(np.clip(round(v), 0, n - 1)) for v, n in zip(centre, labels.shape, strict=True)
-        )
-        lo, hi = float(values.min()), float(values.max())
-        row.update(
-            fascia_offset_mm=round(float(fascia[k, r, c]), 3),
-            fascia_min_mm=round(lo, 3),
-            fascia_max_mm=round(hi, 3),
-            relation=str(Relation.from_extent(lo, hi)),
-        )
+        row.update(fascia_columns(labels == nodule_id, fascia, ann.affine, row=row))
     return row
 
 

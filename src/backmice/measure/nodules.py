@@ -12,13 +12,21 @@ unchanged mask gives the analysis' row back, every column.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from backmice.measure.red_flags import RedFlagRules, evaluate, flags_of
+from backmice.measure.red_flags import (
+    RedFlagRules,
+    apply_checks,
+    deep_check,
+    evaluate,
+    flags_of,
+)
 from backmice.measure.shape import distance_stats, measure_labels
 from backmice.vocab import COLUMNS, DETAILS, RedFlag, Relation, Side, Status, Subtype
 
@@ -26,6 +34,8 @@ __all__ = [
     "MARGIN",
     "RedFlagRules",
     "SiteMaps",
+    "fascia_columns",
+    "fascia_offset_mm",
     "measure_nodule",
     "measure_nodules",
     "sat_signal_of",
@@ -174,6 +184,99 @@ def suggest_subtype(
     if encapsulated:
         return Subtype.EPISACROILIAC_LIPOMA
     return Subtype.NON_ENCAPSULATED_FAT_PROMINENCE
+
+
+def fascia_offset_mm(
+    signed: np.ndarray, affine: np.ndarray, centroid_lps: Sequence[float]
+) -> float:
+    """``fascia_offset_mm``: the signed fascia distance at a nodule's centroid, trilinear.
+
+    Parameters
+    ----------
+    signed : ndarray of float, shape (slice, row, col)
+        Signed distance to the fascia, mm (+ superficial).
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm.
+    centroid_lps : (float, float, float)
+        LPS mm.
+    """
+    index = (np.linalg.inv(affine) @ np.append(np.asarray(centroid_lps, dtype=float), 1.0))[:3]
+    return _at(signed, index)
+
+
+def fascia_columns(
+    mask: np.ndarray,
+    signed: np.ndarray,
+    affine: np.ndarray,
+    *,
+    row: dict,
+    sacrum_top_z_mm: float | None = None,
+    rules: RedFlagRules | None = None,
+) -> dict[str, Any]:
+    """The columns that follow the fascia, for a row whose fascia changed (or was never measured).
+
+    ``fascia_offset_mm`` is read at the centroid (:func:`fascia_offset_mm`, as
+    :func:`measure_nodules` reads it), ``fascia_min/max_mm`` over the mask;
+    ``relation`` follows from them (SPEC), and so do the ``deep_extension`` red
+    flag (:func:`backmice.measure.red_flags.deep_check`, with its value in
+    ``red_flag_criteria``) and the suggested subtype (SPEC rules), when the row
+    has one.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (slice, row, col)
+    signed : ndarray of float, same shape
+        Signed distance to the fascia, mm (+ superficial).
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm.
+    row : dict
+        The nodule's row (its centroid, red flags, criteria and suggestion).
+    sacrum_top_z_mm : float, optional
+        LPS z of the top of the sacrum (the study's level), for the suggestion.
+    rules : RedFlagRules, optional
+
+    Returns
+    -------
+    dict
+        The columns to update the row with (all None without a finite distance).
+    """
+    values = signed[mask]
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return {
+            "fascia_offset_mm": None,
+            "fascia_min_mm": None,
+            "fascia_max_mm": None,
+            "relation": None,
+        }
+    fmin, fmax = float(values.min()), float(values.max())
+    centroid = [row.get(f"centroid_{a}_mm") for a in "xyz"]
+    if any(v is None for v in centroid):
+        offset = _at(signed, np.argwhere(mask).mean(axis=0))
+    else:
+        offset = fascia_offset_mm(signed, affine, [float(v) for v in centroid])
+    relation = Relation.from_extent(fmin, fmax)
+    flagged = apply_checks(row, [deep_check(fmin, rules=rules)])
+    flags = [RedFlag(f) for f in flagged["red_flags"].split(";") if f]
+    out: dict[str, Any] = {
+        "fascia_offset_mm": offset if math.isfinite(offset) else None,
+        "fascia_min_mm": fmin,
+        "fascia_max_mm": fmax,
+        "relation": str(relation),
+        **flagged,
+    }
+    if row.get("suggested_subtype") is not None:
+        out["suggested_subtype"] = str(
+            suggest_subtype(
+                relation,
+                red_flags=flags,
+                encapsulated=row.get("suggested_subtype")
+                != Subtype.NON_ENCAPSULATED_FAT_PROMINENCE,
+                centroid_z_mm=row.get("centroid_z_mm"),
+                sacrum_top_z_mm=sacrum_top_z_mm,
+            )
+        )
+    return out
 
 
 def _fat_fraction_per_slice(region: np.ndarray, fat_fraction: np.ndarray) -> np.ndarray:
@@ -341,14 +444,12 @@ def measure_nodules(
     sat_signal = sat_signal_of(site)
     pixel = np.linalg.norm(affine[:3, 1:3], axis=0)
     half_pixel = float(np.mean(pixel)) / 2
-    inverse = np.linalg.inv(affine)
     voxel_mm3 = abs(float(np.linalg.det(affine[:3, :3])))
     # Slices thicker than 1.5 pixels: their end slices overproject the poles.
     thick = float(np.linalg.norm(affine[:3, 0])) > 1.5 * float(np.mean(pixel))
     rows = []
     for j, shape in enumerate(shapes):
         centroid = shape.centroid_lps
-        index = (inverse @ np.append(centroid, 1.0))[:3]
         fmin, fmax = float(fascia["min"][j]), float(fascia["max"][j])
         relation = Relation.from_extent(fmin, fmax)
         region = labels[shape.bbox] == shape.label
@@ -404,7 +505,7 @@ def measure_nodules(
             "series_uid": series_uid,
             **shape.as_row(),
             "volume_mm3": volume,
-            "fascia_offset_mm": _at(site.signed_fascia_mm, index),
+            "fascia_offset_mm": fascia_offset_mm(site.signed_fascia_mm, affine, centroid),
             "fascia_min_mm": fmin,
             "fascia_max_mm": fmax,
             "relation": str(relation),

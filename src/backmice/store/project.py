@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backmice.errors import BackmiceError, InputError
+from backmice.measure.nodules import fascia_columns
 from backmice.store import _codec
 from backmice.store._schema import MIGRATIONS, SCHEMA_VERSION
 from backmice.vocab import COLUMNS, DETAILS, Status, Subtype
@@ -1165,7 +1166,7 @@ class Project:
             sacrum = json.loads(self._study_row(study)["params"] or "{}").get("sacrum_top_z_mm")
             for row, box, bits in geometry.values():
                 mask = _codec.decode_mask(tuple(box), bits, shape)
-                row.update(_fascia_columns(mask, row, signed, affine, sacrum_top_z_mm=sacrum))
+                row.update(fascia_columns(mask, signed, affine, row=row, sacrum_top_z_mm=sacrum))
         for nid, (row, _box, _bits) in sorted(geometry.items()):
             row = {
                 **{c: row.get(c) for c in COLUMNS},
@@ -1874,68 +1875,6 @@ def _bool_mask(mask: Any, shape: tuple[int, int, int]) -> np.ndarray:
     return m
 
 
-def _fascia_columns(
-    mask: np.ndarray,
-    row: dict,
-    signed: np.ndarray,
-    affine: np.ndarray,
-    *,
-    sacrum_top_z_mm: float | None = None,
-) -> dict[str, Any]:
-    """The columns that follow the fascia: offset, min, max, relation, and what they decide.
-
-    ``fascia_offset_mm`` is read at the centroid, ``fascia_min/max_mm`` over the
-    mask; ``relation`` follows from them (SPEC), and so do the ``deep_extension``
-    red flag (:func:`backmice.measure.red_flags.deep_check`, with its value in
-    ``red_flag_criteria``) and the suggested subtype (SPEC rules), which a
-    corrected fascia can change as well.
-    """
-    from scipy import ndimage
-
-    from backmice.measure.nodules import suggest_subtype
-    from backmice.measure.red_flags import apply_checks, deep_check
-    from backmice.vocab import RedFlag, Relation, Subtype
-
-    values = signed[mask]
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return {
-            "fascia_offset_mm": None,
-            "fascia_min_mm": None,
-            "fascia_max_mm": None,
-            "relation": None,
-        }
-    fmin, fmax = float(values.min()), float(values.max())
-    centroid = [row.get(f"centroid_{a}_mm") for a in "xyz"]
-    if any(v is None for v in centroid):
-        index = np.argwhere(mask).mean(axis=0)
-    else:
-        index = (np.linalg.inv(affine) @ np.append(np.asarray(centroid, dtype=float), 1.0))[:3]
-    offset = float(ndimage.map_coordinates(signed, index[:, None], order=1, mode="nearest")[0])
-    relation = Relation.from_extent(fmin, fmax)
-    flagged = apply_checks(row, [deep_check(fmin)])
-    flags = [RedFlag(f) for f in flagged["red_flags"].split(";") if f]
-    out: dict[str, Any] = {
-        "fascia_offset_mm": offset if math.isfinite(offset) else None,
-        "fascia_min_mm": fmin,
-        "fascia_max_mm": fmax,
-        "relation": str(relation),
-        **flagged,
-    }
-    if row.get("suggested_subtype") is not None:
-        out["suggested_subtype"] = str(
-            suggest_subtype(
-                relation,
-                red_flags=flags,
-                encapsulated=row.get("suggested_subtype")
-                != Subtype.NON_ENCAPSULATED_FAT_PROMINENCE,
-                centroid_z_mm=row.get("centroid_z_mm"),
-                sacrum_top_z_mm=sacrum_top_z_mm,
-            )
-        )
-    return out
-
-
 def _remeasure(
     mask: np.ndarray,
     affine: np.ndarray,
@@ -1986,7 +1925,7 @@ def _remeasure(
     row.update(study=study, **measured_shape)
     calibrated = (row.get("units") or "mm") == "mm"
     row.update(apply_checks(row, [size_check(shape.max_diameter_mm, calibrated=calibrated)]))
-    row.update(_fascia_columns(mask, row, signed, affine, sacrum_top_z_mm=sacrum_top_z_mm))
+    row.update(fascia_columns(mask, signed, affine, row=row, sacrum_top_z_mm=sacrum_top_z_mm))
     return row
 
 
