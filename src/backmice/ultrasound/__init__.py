@@ -13,8 +13,10 @@ from backmice.ultrasound.frame import (
     EXTRA_COLUMNS,
     UltrasoundAnalysis,
     analyze_frame,
+    frame_row,
     mask_axes,
     measure_mask,
+    remeasure_frame,
 )
 from backmice.ultrasound.lines import (
     despeckle,
@@ -46,9 +48,11 @@ __all__ = [
     "choose_ultrasound",
     "despeckle",
     "fascia_line",
+    "frame_row",
     "line_rows",
     "mask_axes",
     "measure_mask",
+    "remeasure_frame",
     "result_rows",
     "seed_in_region",
     "segment_nodule",
