@@ -65,10 +65,10 @@ from backmice.ultrasound import (
     UltrasoundResult,
     analyze_frame,
     choose_ultrasound,
+    edited_frame,
     remeasure_frame,
     result_rows,
     side_from_header,
-    signed_distance_mm,
     write_ultrasound,
 )
 
@@ -304,30 +304,16 @@ def frame_result(
     Rows carry every SPEC column plus :data:`~backmice.ultrasound.EXTRA_COLUMNS`
     (as ``backmice analyze`` writes them), measured against the current lines.
     """
-    rows, signed = remeasure(
-        state.nodules,
-        state.masks,
-        spacing_mm=state.spacing_mm,
-        calibrated=state.calibrated,
-        fascia=state.fascia,
-        skin=state.skin,
-    )
-    if signed is None:
-        signed = signed_distance_mm(state.fascia, state.image.shape, spacing_mm=state.spacing_mm)
-    labels = np.zeros(state.image.shape, dtype=np.uint16)
-    for row, mask in zip(rows, state.masks, strict=True):
-        labels[mask & (labels == 0)] = int(row["nodule_id"])
-    analysis = UltrasoundAnalysis(
+    analysis = edited_frame(
         image=state.image,
         despeckled=state.despeckled,
         spacing_mm=state.spacing_mm,
         calibrated=state.calibrated,
-        skin=np.asarray(state.skin, dtype=np.float64),
-        fascia=np.asarray(state.fascia, dtype=np.float64),
-        fascia_signed_mm=signed,
-        labels=labels,
-        nodules=rows,
-        warnings=list(state.warnings),
+        skin=state.skin,
+        fascia=state.fascia,
+        nodules=state.nodules,
+        masks=state.masks,
+        warnings=state.warnings,
     )
     where = stack.frames[0].path if stack is not None and stack.frames else None
     table = result_rows(

@@ -42,6 +42,7 @@ __all__ = [
     "EXTRA_COLUMNS",
     "UltrasoundAnalysis",
     "analyze_frame",
+    "edited_frame",
     "frame_row",
     "mask_axes",
     "measure_mask",
@@ -408,6 +409,66 @@ def remeasure_frame(
         )
         rows.append({**row, **measured})
     return rows, signed
+
+
+def edited_frame(
+    *,
+    image: NDArray,
+    despeckled: NDArray,
+    spacing_mm: tuple[float, float],
+    calibrated: bool,
+    skin: NDArray,
+    fascia: NDArray,
+    nodules: list[dict],
+    masks: list[NDArray],
+    warnings: list[str] | None = None,
+) -> UltrasoundAnalysis:
+    """A frame's analysis as a reader left it: nodules re-measured against the given lines.
+
+    What the napari plugin saves after the reader edited the lines or the
+    nodules: the same :class:`UltrasoundAnalysis` :func:`analyze_frame` gives,
+    its rows measured again (:func:`remeasure_frame`).
+
+    Parameters
+    ----------
+    image, despeckled : ndarray of float32, shape (row, col)
+        The frame's tissue region and its speckle-reduced image.
+    spacing_mm : (float, float)
+        ``(row, col)``; ``(1, 1)`` when uncalibrated.
+    calibrated : bool
+    skin, fascia : ndarray of shape (n, 2)
+        ``(col, row)`` lines.
+    nodules : list of dict
+        Rows of :func:`analyze_frame` (``nodule_id``, ``encapsulated``, ...).
+    masks : list of ndarray of bool, shape (row, col)
+        Each nodule's pixels, in the order of ``nodules``.
+    warnings : list of str, optional
+
+    Returns
+    -------
+    UltrasoundAnalysis
+        Its ``labels`` painted from ``masks`` (a pixel of two nodules goes to the first).
+    """
+    rows, signed = remeasure_frame(
+        nodules, masks, spacing_mm=spacing_mm, calibrated=calibrated, fascia=fascia, skin=skin
+    )
+    if signed is None:
+        signed = signed_distance_mm(fascia, image.shape, spacing_mm=spacing_mm)
+    labels = np.zeros(image.shape, dtype=np.uint16)
+    for row, mask in zip(rows, masks, strict=True):
+        labels[mask & (labels == 0)] = int(row["nodule_id"])
+    return UltrasoundAnalysis(
+        image=image,
+        despeckled=despeckled,
+        spacing_mm=spacing_mm,
+        calibrated=calibrated,
+        skin=np.asarray(skin, dtype=np.float64),
+        fascia=np.asarray(fascia, dtype=np.float64),
+        fascia_signed_mm=signed,
+        labels=labels,
+        nodules=rows,
+        warnings=list(warnings or []),
+    )
 
 
 def analyze_frame(
