@@ -38,8 +38,8 @@ def real_file(name: str) -> Path:
     return Path(path)
 
 
-def assert_same_row(got: dict, want: dict, *, columns=None, skip=()) -> None:
-    """Two nodule rows are the same, every column (floats to 1e-9: the same measurement).
+def assert_same_row(got: dict, want: dict, *, columns=None, skip=(), tol: float = 1e-9) -> None:
+    """Two nodule rows are the same, every column (floats to ``tol``: the same measurement).
 
     Parameters
     ----------
@@ -48,6 +48,8 @@ def assert_same_row(got: dict, want: dict, *, columns=None, skip=()) -> None:
         Default: :data:`backmice.vocab.COLUMNS` and :data:`backmice.vocab.DETAILS`.
     skip : iterable of str
         Columns not compared (say why at the call).
+    tol : float
+        Relative and absolute tolerance of floats.
     """
     import math
 
@@ -61,7 +63,7 @@ def assert_same_row(got: dict, want: dict, *, columns=None, skip=()) -> None:
             # JSON, and so the project store, has no NaN: it keeps None.
             assert a is None or (isinstance(a, float) and math.isnan(a)), (key, a, b)
         elif isinstance(b, float) and isinstance(a, float):
-            assert a == pytest.approx(b, rel=1e-9, abs=1e-9), (key, a, b)
+            assert a == pytest.approx(b, rel=tol, abs=tol), (key, a, b)
         else:
             assert a == b, (key, a, b)
 

@@ -198,3 +198,25 @@ def test_fascia_correction_also_moves_the_flags_and_the_suggestion(project):
             assert r["suggested_subtype"] == "lumbar_fascial_fat_herniation"
     for r in project.nodules("s", reader="ben"):  # ben keeps the automatic fascia
         assert "deep_extension" not in (r["red_flags"] or "")
+
+
+def test_a_result_folder_study_keeps_its_sacrum_level(tmp_path, t1_analysis):
+    """A study imported from a result folder has no maps but the fascia: an unchanged
+    mask re-saved keeps the shape, the fascia columns and the suggestion (with the
+    study's sacrum level), and the columns it cannot measure. Its volume is a voxel
+    count (the analysis' corrections need the maps: issue 18, left for later)."""
+    from backmice.report import write_analysis
+
+    write_analysis(t1_analysis, tmp_path / "result", qc=False)
+    with Project.open(tmp_path / "p") as project:
+        key = project.add_result_dir(tmp_path / "result")
+        for want in t1_analysis.nodules:
+            nid = want["nodule_id"]
+            mask = project.mask(key, nid)
+            project.record(key, Action.EDIT_MASK, reader="anna", nodule_id=nid, mask=mask)
+        got = {r["nodule_id"]: r for r in project.nodules(key, reader="anna")}
+    for want in t1_analysis.nodules:
+        # nodules.json rounds what it keeps (fat_signal_ratio to 3 decimals), and the
+        # grid comes back from labels.nii.gz (centroids move by ~2e-6 mm).
+        assert_same_row(got[want["nodule_id"]], want, skip=("volume_mm3",), tol=1e-3)
+        assert got[want["nodule_id"]]["volume_mm3"] == pytest.approx(want["volume_mm3"], rel=0.1)
