@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backmice.errors import BackmiceError, InputError
-from backmice.measure.nodules import fascia_columns
 from backmice.store import _codec
 from backmice.store._schema import MIGRATIONS, SCHEMA_VERSION
 from backmice.vocab import COLUMNS, DETAILS, Status, Subtype
@@ -1163,6 +1162,8 @@ class Project:
         if edit is not None:  # a corrected fascia: its distances, not the automatic ones
             shape, affine = self._grid(study)
             signed = _codec.decode_map(edit["map"], shape)
+            from backmice.measure.nodules import fascia_columns
+
             sacrum = json.loads(self._study_row(study)["params"] or "{}").get("sacrum_top_z_mm")
             for row, box, bits in geometry.values():
                 mask = _codec.decode_mask(tuple(box), bits, shape)
@@ -1897,7 +1898,7 @@ def _remeasure(
     """
     from dataclasses import replace
 
-    from backmice.measure.nodules import measure_nodule
+    from backmice.measure.nodules import fascia_columns, measure_nodule
     from backmice.measure.red_flags import apply_checks, size_check
     from backmice.measure.shape import measure_labels
 
