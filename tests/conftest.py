@@ -38,6 +38,36 @@ def real_file(name: str) -> Path:
     return Path(path)
 
 
+def assert_same_row(got: dict, want: dict, *, columns=None, skip=(), tol: float = 1e-9) -> None:
+    """Two nodule rows are the same, every column (floats to ``tol``: the same measurement).
+
+    Parameters
+    ----------
+    got, want : dict
+    columns : iterable of str, optional
+        Default: :data:`backmice.vocab.COLUMNS` and :data:`backmice.vocab.DETAILS`.
+    skip : iterable of str
+        Columns not compared (say why at the call).
+    tol : float
+        Relative and absolute tolerance of floats.
+    """
+    import math
+
+    from backmice.vocab import COLUMNS, DETAILS
+
+    for key in columns or (*COLUMNS, *DETAILS):
+        if key in skip:
+            continue
+        a, b = got.get(key), want.get(key)
+        if isinstance(b, float) and math.isnan(b):
+            # JSON, and so the project store, has no NaN: it keeps None.
+            assert a is None or (isinstance(a, float) and math.isnan(a)), (key, a, b)
+        elif isinstance(b, float) and isinstance(a, float):
+            assert a == pytest.approx(b, rel=tol, abs=tol), (key, a, b)
+        else:
+            assert a == b, (key, a, b)
+
+
 def ellipsoid(shape, centre, semi_px) -> np.ndarray:
     """Voxels whose index lies within the axis-aligned ellipsoid (semi-axes in voxels)."""
     k, r, c = np.indices(shape)

@@ -60,20 +60,17 @@ from qtpy.QtWidgets import (
 )
 
 from backmice.io import Role, Stack, Volume, load, open_study
-from backmice.measure.nodules import suggest_subtype
-from backmice.measure.red_flags import size_check
 from backmice.ultrasound import (
     UltrasoundAnalysis,
     UltrasoundResult,
     analyze_frame,
     choose_ultrasound,
-    measure_mask,
+    edited_frame,
+    remeasure_frame,
     result_rows,
     side_from_header,
-    signed_distance_mm,
     write_ultrasound,
 )
-from backmice.vocab import Relation
 
 from ._layers import layer_transform, world_affine
 from ._state import state_for
@@ -290,55 +287,9 @@ class FrameState:
         return "mm" if self.calibrated else "px"
 
 
-def remeasure(
-    nodules: list[dict],
-    masks: list[NDArray],
-    *,
-    spacing_mm: tuple[float, float],
-    calibrated: bool,
-    fascia: NDArray,
-    skin: NDArray | None,
-) -> tuple[list[dict], NDArray]:
-    """Every nodule measured again against the given lines (after an edit).
-
-    Parameters
-    ----------
-    nodules : list of dict
-        Rows of :func:`analyze_frame` (their ``encapsulated`` is kept).
-    masks : list of ndarray of bool, shape (row, col)
-    spacing_mm : (float, float)
-        ``(row, col)``; ``(1, 1)`` when uncalibrated.
-    calibrated : bool
-    fascia, skin : ndarray of shape (n, 2)
-        ``(col, row)`` lines.
-
-    Returns
-    -------
-    rows : list of dict
-        New rows (measurements, relation, red flags and suggestion updated).
-    fascia_signed_mm : ndarray of float32, shape (row, col)
-        Signed distance to the fascia (+ superficial).
-    """
-    shape = masks[0].shape if masks else None
-    signed = signed_distance_mm(fascia, shape, spacing_mm=spacing_mm) if shape is not None else None
-    rows = []
-    for row, mask in zip(nodules, masks, strict=True):
-        m = measure_mask(
-            mask, spacing_mm=spacing_mm, fascia_line=fascia, skin_line=skin, fascia_signed_mm=signed
-        )
-        size = size_check(m.get("max_diameter_mm", m["long_axis_mm"]), calibrated=calibrated)
-        flags = [size.flag] if size.met else []
-        new = {**row, **m}
-        new["red_flags"] = ";".join(str(f) for f in flags)
-        new["suggested_subtype"] = str(
-            suggest_subtype(
-                Relation(m["relation"]),
-                red_flags=flags,
-                encapsulated=bool(row.get("encapsulated", True)),
-            )
-        )
-        rows.append(new)
-    return rows, signed
+#: Every nodule of the frame measured again against the current lines (the
+#: core's :func:`backmice.ultrasound.frame.remeasure_frame`, one owner of a row).
+remeasure = remeasure_frame
 
 
 def frame_result(
@@ -353,30 +304,16 @@ def frame_result(
     Rows carry every SPEC column plus :data:`~backmice.ultrasound.EXTRA_COLUMNS`
     (as ``backmice analyze`` writes them), measured against the current lines.
     """
-    rows, signed = remeasure(
-        state.nodules,
-        state.masks,
-        spacing_mm=state.spacing_mm,
-        calibrated=state.calibrated,
-        fascia=state.fascia,
-        skin=state.skin,
-    )
-    if signed is None:
-        signed = signed_distance_mm(state.fascia, state.image.shape, spacing_mm=state.spacing_mm)
-    labels = np.zeros(state.image.shape, dtype=np.uint16)
-    for row, mask in zip(rows, state.masks, strict=True):
-        labels[mask & (labels == 0)] = int(row["nodule_id"])
-    analysis = UltrasoundAnalysis(
+    analysis = edited_frame(
         image=state.image,
         despeckled=state.despeckled,
         spacing_mm=state.spacing_mm,
         calibrated=state.calibrated,
-        skin=np.asarray(state.skin, dtype=np.float64),
-        fascia=np.asarray(state.fascia, dtype=np.float64),
-        fascia_signed_mm=signed,
-        labels=labels,
-        nodules=rows,
-        warnings=list(state.warnings),
+        skin=state.skin,
+        fascia=state.fascia,
+        nodules=state.nodules,
+        masks=state.masks,
+        warnings=state.warnings,
     )
     where = stack.frames[0].path if stack is not None and stack.frames else None
     table = result_rows(

@@ -4,7 +4,7 @@ An :class:`Editor` owns a copy of an analysis' nodule labels, the maps it was
 measured with (:class:`~backmice.measure.nodules.SiteMaps`) and one row of SPEC
 columns per nodule. Every edit changes the labels (or the fascia) and
 re-measures only the nodules it touched, each on its own bounding box plus a
-margin, with the same :func:`~backmice.measure.nodules.measure_nodules` the
+margin, with the :func:`~backmice.measure.nodules.measure_nodule` the
 analysis uses, so an edited nodule is measured exactly as a found one would be
 (a few tens of milliseconds per nodule, whatever the size of the study).
 
@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from backmice.analysis import site_maps
 from backmice.errors import InputError
-from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodules
+from backmice.measure.nodules import RedFlagRules, SiteMaps, measure_nodule, sat_signal_of
 from backmice.segment.fascia import signed_distance
 
 if TYPE_CHECKING:
@@ -41,10 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Voxels added around a nodule's bounding box when it is re-measured (the
-#: partial-volume ring and the trilinear fascia lookup need one).
-MARGIN = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +70,6 @@ class Change:
 #: The signed distance to the fascia's deep side, as the analysis computes it
 #: (one owner: :func:`backmice.segment.fascia.signed_distance`).
 fascia_signed_mm = signed_distance
-
-
-def _crop_affine(affine: np.ndarray, lo: Sequence[int]) -> np.ndarray:
-    """The affine of a crop starting at index ``lo``."""
-    out = np.array(affine, dtype=np.float64, copy=True)
-    out[:3, 3] = affine[:3, :3] @ np.asarray(lo, dtype=np.float64) + affine[:3, 3]
-    return out
 
 
 def _union(a: tuple[slice, ...] | None, b: tuple[slice, ...] | None) -> tuple[slice, ...] | None:
@@ -164,7 +153,6 @@ class Editor:
     depth_mm: np.ndarray | None = None
     _boxes: dict[int, tuple[slice, ...]] = field(default_factory=dict, repr=False)
     _next_id: int = 1
-    _sat_signal: float = math.nan
 
     def __post_init__(self) -> None:
         self.labels = np.ascontiguousarray(self.labels, dtype=np.uint32)
@@ -173,8 +161,8 @@ class Editor:
         self.deep = np.asarray(self.deep, dtype=bool)
         if self.deep.shape != self.labels.shape:
             raise InputError(f"fascia {self.deep.shape} and labels {self.labels.shape} differ")
-        values = self.site.image[self.site.subcutaneous]
-        self._sat_signal = float(np.median(values)) if values.size else math.nan
+        # The reference level of fat_signal_ratio is the whole study's, once.
+        self.site = replace(self.site, sat_signal=sat_signal_of(self.site))
         self._boxes = {
             i + 1: box for i, box in enumerate(ndimage.find_objects(self.labels)) if box is not None
         }
@@ -256,34 +244,21 @@ class Editor:
     # ------------------------------------------------------------------ measuring
 
     def _remeasure(self, boxes: dict[int, tuple[slice, ...]]) -> None:
-        """Re-measure the given nodules, each on its box plus :data:`MARGIN`."""
+        """Re-measure the given nodules on their boxes (:func:`measure_nodule`)."""
         for nodule_id, box in boxes.items():
-            crop_box = _grow_box(box, MARGIN, self.labels.shape)
-            lo = [s.start for s in crop_box]
-            crop = np.where(self.labels[crop_box] == nodule_id, np.uint32(nodule_id), np.uint32(0))
-            site = self.site
-            sub = SiteMaps(
-                signed_fascia_mm=site.signed_fascia_mm[crop_box],
-                skin_depth_mm=site.skin_depth_mm[crop_box],
-                image=site.image[crop_box],
-                subcutaneous=site.subcutaneous[crop_box],
-                fat=site.fat[crop_box],
-                midline_x_mm=site.midline_x_mm,
-                fat_fraction=None if site.fat_fraction is None else site.fat_fraction[crop_box],
-                sacrum_top_z_mm=site.sacrum_top_z_mm,
-                fat_share=None if site.fat_share is None else site.fat_share[crop_box],
-                # The reference level is the whole study's, not the crop's.
-                sat_signal=self._sat_signal,
-            )
-            (row,) = measure_nodules(
-                crop,
-                _crop_affine(self.affine, lo),
-                sub,
+            row = measure_nodule(
+                self.labels,
+                self.affine,
+                self.site,
+                nodule_id=nodule_id,
+                box=box,
                 study=self.study,
                 series_uid=self.series_uid,
                 calibrated=self.calibrated,
                 rules=self.rules,
             )
+            if row is None:
+                continue
             old = self.rows.get(nodule_id)
             if old is not None:  # review columns are not measurements: keep them
                 for key in ("subtype", "status", "reader", "updated"):

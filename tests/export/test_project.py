@@ -86,6 +86,16 @@ def test_project_round_trip(project, result, tmp_path):
     got_labels, got_rows = _view(fresh, key, "anna")
     assert np.array_equal(got_labels, want_labels)
     for got, want in zip(got_rows, want_rows, strict=True):
+        if want["nodule_id"] == 4:
+            # Added with a partial row by hand; imported, the project measures its
+            # mask itself (one owner of a row): the same numbers, and the rest.
+            for c, v in want.items():
+                if isinstance(v, float):
+                    assert got[c] == pytest.approx(v, abs=1e-3), c
+                elif v is not None:
+                    assert got[c] == v, c
+            assert got["axis_1_mm"] is not None and got["centroid_x_mm"] is not None
+            continue
         assert {c: v for c, v in got.items() if v != want[c]} == {}, want["nodule_id"]
     with Project.open(fresh, create=False) as p:
         actions = sorted(str(e.action) for e in p.events(key, reader="anna"))

@@ -194,3 +194,52 @@ def test_exported_rows_follow_the_review(editing, settings_dir):  # noqa: F811
     review.tag()
     rows = {r["nodule_id"]: r for r in viewer.layers[LAYER_NODULES].metadata["nodules"]}
     assert rows[1]["subtype"] == "liposarcoma_suspected"
+
+
+def test_a_stroke_undone_gives_back_the_analysis_row(editing, settings_dir, t1_analysis):  # noqa: F811
+    """Issue 18: a mask edited and put back as it was is the analysis' row, every column.
+
+    In the widget, the review session and the project the Edit widget saves to,
+    whatever path the row takes (the editor measures, the store keeps).
+    """
+    from backmice.vocab import COLUMNS
+    from napari_backmice._state import LAYER_NODULES
+    from tests.conftest import assert_same_row
+
+    viewer, review, _edit, state = editing
+    layer = viewer.layers[LAYER_NODULES]
+    want = {r["nodule_id"]: r for r in t1_analysis.nodules}
+    # The lumbosacral herniation (sacrum level) and the episacroiliac lipoma.
+    for nid in (1, 2):
+        mask = layer.data == nid
+        k = int(np.argmax(mask.sum(axis=(1, 2))))
+        rows, cols = np.nonzero(mask[k])
+        layer.brush_size = 3
+        layer.n_edit_dimensions = 2
+        viewer.dims.set_point(0, layer.data_to_world((k, 0, 0))[0])
+        layer.paint((k, rows.min() - 1, int(cols.mean())), nid)
+        assert (layer.data == nid).sum() > mask.sum()
+        undo = next(f for key, f in layer.keymap.items() if str(key) == "Ctrl+Z")
+        undo(layer)
+        assert np.array_equal(layer.data == nid, mask)
+    stored = stored_rows(settings_dir, state.analysis.study)
+    assert {want[1]["suggested_subtype"], want[2]["suggested_subtype"]} >= {
+        "lumbosacral_fat_herniation"
+    }
+    # reader, updated: who edited it and when (the review's columns, not measurements)
+    review_columns = ("reader", "updated")
+    for nid in (1, 2):
+        # the session's review row holds the SPEC columns (no criteria)
+        assert_same_row(review.session.row(nid), want[nid], columns=COLUMNS, skip=review_columns)
+        assert_same_row(stored[nid], want[nid], skip=review_columns)
+    # Reopened from the project alone, a re-save of the same mask changes nothing either.
+    from backmice.store import Action, Project
+
+    with Project.open(settings_dir / "project", create=False) as project:
+        key = state.analysis.study
+        for nid in (1, 2):
+            mask = project.mask(key, nid, reader="anna")
+            project.record(key, Action.EDIT_MASK, reader="anna", nodule_id=nid, mask=mask)
+    stored = stored_rows(settings_dir, state.analysis.study)
+    for nid in (1, 2):
+        assert_same_row(stored[nid], want[nid], skip=review_columns)

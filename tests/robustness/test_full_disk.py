@@ -29,10 +29,24 @@ def _read_only(*args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory) -> Path:
+def result(tmp_path_factory, t1_analysis) -> Path:
+    """The session's analysis of the T1 sample, written as ``backmice analyze`` writes it."""
+    from backmice.report import write_analysis
+
     out = tmp_path_factory.mktemp("result")
-    assert main(["analyze", str(SAMPLES / "t1_axial"), "--out", str(out), "--no-qc"]) == 0
+    write_analysis(t1_analysis, out, qc=False)
     return out
+
+
+@pytest.fixture
+def analysed(monkeypatch, t1_analysis):
+    """``backmice analyze`` of the T1 sample gets the session's analysis (tests/conftest.py).
+
+    What these tests check is the writing, so the sample is not analysed again.
+    """
+    import backmice.analysis
+
+    monkeypatch.setattr(backmice.analysis, "analyze", lambda *args, **kwargs: t1_analysis)
 
 
 def _one_clear_line(err: str, words: str) -> None:
@@ -48,7 +62,7 @@ def _one_clear_line(err: str, words: str) -> None:
         (("tempfile.mkstemp", _read_only), "read-only"),
     ],
 )
-def test_analyze(monkeypatch, capsys, tmp_path, patch, words):
+def test_analyze(monkeypatch, capsys, tmp_path, analysed, patch, words):
     monkeypatch.setattr(*patch)
     assert main(["analyze", str(SAMPLES / "t1_axial"), "--out", str(tmp_path), "--no-qc"]) == 2
     _one_clear_line(capsys.readouterr().err, words)

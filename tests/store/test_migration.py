@@ -71,9 +71,10 @@ def test_v1_database_migrates_to_current(tmp_path):
         assert [r["nodule_id"] for r in project.nodules("old", reader="anna")] == [1]
         assert [e.action for e in project.events("old")] == ["accept", "delete_nodule"]
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    # the last step's record (v1 -> v2, then v2 -> v3: the site maps)
     assert (
-        "v1 -> v2"
+        "v2 -> v3"
         in conn.execute("SELECT value FROM meta WHERE key = 'schema_migrated'").fetchone()[0]
     )
 

@@ -245,3 +245,32 @@ def test_a_fascia_line_handed_back_is_used_as_given(sample_volume, sample_seeded
     before, after = sample_seeded.nodules[0], a.nodules[0]
     assert after["fascia_offset_mm"] == pytest.approx(before["fascia_offset_mm"] + 2.0, abs=0.1)
     assert after["long_axis_mm"] == pytest.approx(before["long_axis_mm"], abs=1e-6)
+
+
+def test_an_unedited_frame_re_measured_is_the_analysis(sample_seeded):
+    """Issue 18: the plugin's re-measure (edited_frame) of an unchanged frame gives
+    analyze_frame's rows, every column, and the same labels and fascia map."""
+    from backmice.ultrasound import edited_frame
+
+    a = sample_seeded
+    assert a.nodules
+    masks = [a.labels == r["nodule_id"] for r in a.nodules]
+    again = edited_frame(
+        image=a.image,
+        despeckled=a.despeckled,
+        spacing_mm=a.spacing_mm,
+        calibrated=a.calibrated,
+        skin=a.skin,
+        fascia=a.fascia,
+        nodules=a.nodules,
+        masks=masks,
+    )
+    assert np.array_equal(again.labels, a.labels)
+    assert np.array_equal(again.fascia_signed_mm, a.fascia_signed_mm)
+    for got, want in zip(again.nodules, a.nodules, strict=True):
+        assert set(got) == set(want)
+        for key, value in want.items():
+            if isinstance(value, np.ndarray):
+                assert np.array_equal(got[key], value), key
+            else:
+                assert got[key] == value, key

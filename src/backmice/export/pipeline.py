@@ -248,37 +248,21 @@ def _empty_row(ann: Annotations, nodule_id: int) -> dict:
 def _measured_row(
     ann: Annotations, labels: np.ndarray, nodule_id: int, fascia: np.ndarray | None
 ) -> dict:
-    """A row measured from the mask alone (a SEG without SR, from another tool)."""
+    """A row measured from the mask alone (a SEG without SR, from another tool).
+
+    A result folder keeps no maps but the fascia: the shape
+    (:meth:`backmice.measure.NoduleShape.as_row`) and the fascia columns
+    (:func:`backmice.measure.nodules.fascia_columns`, read as the analysis reads
+    them) are measured; a project measures every column itself.
+    """
     from backmice.measure import measure_labels
+    from backmice.measure.nodules import fascia_columns
 
     shape = measure_labels(labels, ann.affine, ids=[nodule_id])[0]
     row = _empty_row(ann, nodule_id)
-    x, y, z = (round(float(v), 3) for v in shape.centroid_lps)
-    row.update(
-        centroid_x_mm=x,
-        centroid_y_mm=y,
-        centroid_z_mm=z,
-        volume_mm3=round(float(shape.volume_mm3), 3),
-        max_diameter_mm=round(float(shape.max_diameter_mm), 3),
-        long_axis_mm=round(float(shape.long_axis_mm), 3),
-        short_axis_mm=round(float(shape.short_axis_mm), 3),
-        axis_1_mm=round(float(shape.axes_mm[0]), 3),
-        axis_2_mm=round(float(shape.axes_mm[1]), 3),
-        axis_3_mm=round(float(shape.axes_mm[2]), 3),
-    )
+    row.update(shape.as_row())
     if fascia is not None and fascia.shape == labels.shape:
-        values = fascia[labels == nodule_id]
-        centre = np.linalg.solve(ann.affine, [*shape.centroid_lps, 1.0])[:3]
-        k, r, c = (
-            int(np.clip(round(v), 0, n - 1)) for v, n in zip(centre, labels.shape, strict=True)
-        )
-        lo, hi = float(values.min()), float(values.max())
-        row.update(
-            fascia_offset_mm=round(float(fascia[k, r, c]), 3),
-            fascia_min_mm=round(lo, 3),
-            fascia_max_mm=round(hi, 3),
-            relation=str(Relation.from_extent(lo, hi)),
-        )
+        row.update(fascia_columns(labels == nodule_id, fascia, ann.affine, row=row))
     return row
 
 
@@ -379,7 +363,9 @@ def import_files(
     (measurements, subtype, suggested subtype, status, relation, red flags, side,
     reader) over the existing row of the same nodule; without an SR, the
     existing row where the mask is unchanged, else measured from the mask (shape,
-    and the fascia distances), with the subtype of the segment label.
+    and the fascia distances), with the subtype of the segment label. Into a
+    project, a new or changed mask is measured by the project itself, as its
+    analysis measured (every column); the files give the review (status, subtype).
     """
     into = Path(into)
     paths = [Path(f) for f in files]
@@ -536,29 +522,32 @@ def _project_study(
 
 
 def _record_into_project(
-    folder: Path, ann: Annotations, result: ImportResult, reader: str, *, replace: bool
+    folder: Path,
+    ann: Annotations,
+    result: ImportResult,
+    reader: str,
+    *,
+    replace: bool,
 ) -> Path:
-    """Record the imported annotations as ``reader``'s actions (one transaction each)."""
+    """Record the imported annotations as ``reader``'s actions (one transaction each).
+
+    A new or changed mask is measured by the project, with the maps its analysis
+    measured with (:func:`backmice.measure.nodules.measure_nodule`), so a mask
+    put back as it was gets the analysis' row back, every column; an unchanged
+    mask keeps its row. What the files add is the review: status and subtype.
+    """
     from backmice.store import Action, Project
 
     key = ann.study
     current = {int(r["nodule_id"]): r for r in ann.rows}
-    geometry = [c for c in COLUMNS if c.endswith("_mm") or c in ("volume_mm3", "relation")]
     with Project.open(folder, create=False) as project:
         for row in result.rows:
             nid = int(row["nodule_id"])
             mask = result.labels == nid
-            spec = {c: row.get(c) for c in COLUMNS}
             if nid not in current:
-                project.record(
-                    key, Action.ADD_NODULE, reader=reader, nodule_id=nid, mask=mask, row=spec
-                )
-            elif not np.array_equal(mask, ann.labels == nid) or any(
-                row.get(c) != current[nid].get(c) for c in geometry
-            ):
-                project.record(
-                    key, Action.EDIT_MASK, reader=reader, nodule_id=nid, mask=mask, row=spec
-                )
+                project.record(key, Action.ADD_NODULE, reader=reader, nodule_id=nid, mask=mask)
+            elif not np.array_equal(mask, ann.labels == nid):
+                project.record(key, Action.EDIT_MASK, reader=reader, nodule_id=nid, mask=mask)
             was = current.get(nid, {})
             status = row.get("status") or "candidate"
             if status != (was.get("status") or "candidate"):

@@ -2,28 +2,55 @@
 
 :func:`measure_nodules` turns a label image and the maps the analysis made
 (signed fascia distance, depth below the skin, the fat image) into one row per
-nodule with the columns of ``SPEC.md`` (:data:`backmice.vocab.COLUMNS`).
+nodule with the columns of ``SPEC.md`` (:data:`backmice.vocab.COLUMNS`). It is
+the one owner of a nodule row: the analysis measures its candidates with it,
+and :func:`measure_nodule` (one mask, on its bounding box) is what the editor,
+the project store and the import of a SEG re-measure an edited mask with, so an
+unchanged mask gives the analysis' row back, every column.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from backmice.measure.red_flags import RedFlagRules, evaluate, flags_of
+from backmice.measure.red_flags import (
+    RedFlagRules,
+    apply_checks,
+    deep_check,
+    evaluate,
+    flags_of,
+)
 from backmice.measure.shape import distance_stats, measure_labels
 from backmice.vocab import COLUMNS, DETAILS, RedFlag, Relation, Side, Status, Subtype
 
-__all__ = ["RedFlagRules", "SiteMaps", "measure_nodules", "suggest_subtype"]
+__all__ = [
+    "MARGIN",
+    "RedFlagRules",
+    "SiteMaps",
+    "fascia_columns",
+    "fascia_offset_mm",
+    "measure_nodule",
+    "measure_nodules",
+    "sat_signal_of",
+    "suggest_subtype",
+]
 
 log = logging.getLogger(__name__)
 
 #: Distance (mm) from the midsagittal plane within which a nodule is ``midline``.
 MIDLINE_MM = 5.0
+
+#: Voxels added around a nodule's bounding box when it is measured alone
+#: (:func:`measure_nodule`): the partial-volume ring, the slice beyond each pole
+#: and the trilinear fascia lookup need one.
+MARGIN = 2
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
@@ -40,8 +67,9 @@ class SiteMaps:
         Depth below the skin, mm.
     image : ndarray of float32
         The image the nodules were found in (bias-corrected T1 or Dixon fat).
-    subcutaneous : ndarray of bool
-        Subcutaneous fat (for the signal reference).
+    subcutaneous : ndarray of bool or None
+        Subcutaneous fat (for the signal reference); None when ``sat_signal``
+        is given.
     fat : ndarray of bool
         The fat mask (for non-fat components).
     midline_x_mm : float or None
@@ -62,13 +90,56 @@ class SiteMaps:
     signed_fascia_mm: np.ndarray
     skin_depth_mm: np.ndarray
     image: np.ndarray
-    subcutaneous: np.ndarray
+    subcutaneous: np.ndarray | None
     fat: np.ndarray
     midline_x_mm: float | None
     fat_fraction: np.ndarray | None = None
     sacrum_top_z_mm: float | None = None
     fat_share: np.ndarray | None = None
     sat_signal: float | None = None
+
+    def crop(self, box: tuple[slice, ...]) -> SiteMaps:
+        """The maps within ``box`` (views), with the study's own ``sat_signal``.
+
+        Parameters
+        ----------
+        box : tuple of 3 slice
+            A box of the ``(slice, row, col)`` grid.
+
+        Returns
+        -------
+        SiteMaps
+            ``sat_signal`` is the whole study's (:func:`sat_signal_of`), not the crop's.
+        """
+
+        def cut(volume: np.ndarray | None) -> np.ndarray | None:
+            return None if volume is None else volume[box]
+
+        return SiteMaps(
+            signed_fascia_mm=self.signed_fascia_mm[box],
+            skin_depth_mm=self.skin_depth_mm[box],
+            image=self.image[box],
+            subcutaneous=cut(self.subcutaneous),
+            fat=self.fat[box],
+            midline_x_mm=self.midline_x_mm,
+            fat_fraction=cut(self.fat_fraction),
+            sacrum_top_z_mm=self.sacrum_top_z_mm,
+            fat_share=cut(self.fat_share),
+            sat_signal=sat_signal_of(self),
+        )
+
+
+def sat_signal_of(site: SiteMaps) -> float:
+    """The reference signal of ``fat_signal_ratio``: median ``image`` of the subcutaneous fat.
+
+    ``site.sat_signal`` when given; NaN without subcutaneous fat.
+    """
+    if site.sat_signal is not None:
+        return float(site.sat_signal)
+    if site.subcutaneous is None:
+        return float("nan")
+    values = site.image[site.subcutaneous]
+    return float(np.median(values)) if values.size else float("nan")
 
 
 def _at(volume: np.ndarray, index: np.ndarray) -> float:
@@ -113,6 +184,99 @@ def suggest_subtype(
     if encapsulated:
         return Subtype.EPISACROILIAC_LIPOMA
     return Subtype.NON_ENCAPSULATED_FAT_PROMINENCE
+
+
+def fascia_offset_mm(
+    signed: np.ndarray, affine: np.ndarray, centroid_lps: Sequence[float]
+) -> float:
+    """``fascia_offset_mm``: the signed fascia distance at a nodule's centroid, trilinear.
+
+    Parameters
+    ----------
+    signed : ndarray of float, shape (slice, row, col)
+        Signed distance to the fascia, mm (+ superficial).
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm.
+    centroid_lps : (float, float, float)
+        LPS mm.
+    """
+    index = (np.linalg.inv(affine) @ np.append(np.asarray(centroid_lps, dtype=float), 1.0))[:3]
+    return _at(signed, index)
+
+
+def fascia_columns(
+    mask: np.ndarray,
+    signed: np.ndarray,
+    affine: np.ndarray,
+    *,
+    row: dict,
+    sacrum_top_z_mm: float | None = None,
+    rules: RedFlagRules | None = None,
+) -> dict[str, Any]:
+    """The columns that follow the fascia, for a row whose fascia changed (or was never measured).
+
+    ``fascia_offset_mm`` is read at the centroid (:func:`fascia_offset_mm`, as
+    :func:`measure_nodules` reads it), ``fascia_min/max_mm`` over the mask;
+    ``relation`` follows from them (SPEC), and so do the ``deep_extension`` red
+    flag (:func:`backmice.measure.red_flags.deep_check`, with its value in
+    ``red_flag_criteria``) and the suggested subtype (SPEC rules), when the row
+    has one.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (slice, row, col)
+    signed : ndarray of float, same shape
+        Signed distance to the fascia, mm (+ superficial).
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm.
+    row : dict
+        The nodule's row (its centroid, red flags, criteria and suggestion).
+    sacrum_top_z_mm : float, optional
+        LPS z of the top of the sacrum (the study's level), for the suggestion.
+    rules : RedFlagRules, optional
+
+    Returns
+    -------
+    dict
+        The columns to update the row with (all None without a finite distance).
+    """
+    values = signed[mask]
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return {
+            "fascia_offset_mm": None,
+            "fascia_min_mm": None,
+            "fascia_max_mm": None,
+            "relation": None,
+        }
+    fmin, fmax = float(values.min()), float(values.max())
+    centroid = [row.get(f"centroid_{a}_mm") for a in "xyz"]
+    if any(v is None for v in centroid):
+        offset = _at(signed, np.argwhere(mask).mean(axis=0))
+    else:
+        offset = fascia_offset_mm(signed, affine, [float(v) for v in centroid])
+    relation = Relation.from_extent(fmin, fmax)
+    flagged = apply_checks(row, [deep_check(fmin, rules=rules)])
+    flags = [RedFlag(f) for f in flagged["red_flags"].split(";") if f]
+    out: dict[str, Any] = {
+        "fascia_offset_mm": offset if math.isfinite(offset) else None,
+        "fascia_min_mm": fmin,
+        "fascia_max_mm": fmax,
+        "relation": str(relation),
+        **flagged,
+    }
+    if row.get("suggested_subtype") is not None:
+        out["suggested_subtype"] = str(
+            suggest_subtype(
+                relation,
+                red_flags=flags,
+                encapsulated=row.get("suggested_subtype")
+                != Subtype.NON_ENCAPSULATED_FAT_PROMINENCE,
+                centroid_z_mm=row.get("centroid_z_mm"),
+                sacrum_top_z_mm=sacrum_top_z_mm,
+            )
+        )
+    return out
 
 
 def _fat_fraction_per_slice(region: np.ndarray, fat_fraction: np.ndarray) -> np.ndarray:
@@ -277,20 +441,15 @@ def measure_nodules(
     skin = distance_stats(labels, site.skin_depth_mm, ids)
     signal = distance_stats(labels, site.image, ids)
     ff = distance_stats(labels, site.fat_fraction, ids) if site.fat_fraction is not None else None
-    sat_signal = site.sat_signal
-    if sat_signal is None:
-        sat_values = site.image[site.subcutaneous]
-        sat_signal = float(np.median(sat_values)) if sat_values.size else float("nan")
+    sat_signal = sat_signal_of(site)
     pixel = np.linalg.norm(affine[:3, 1:3], axis=0)
     half_pixel = float(np.mean(pixel)) / 2
-    inverse = np.linalg.inv(affine)
     voxel_mm3 = abs(float(np.linalg.det(affine[:3, :3])))
     # Slices thicker than 1.5 pixels: their end slices overproject the poles.
     thick = float(np.linalg.norm(affine[:3, 0])) > 1.5 * float(np.mean(pixel))
     rows = []
     for j, shape in enumerate(shapes):
         centroid = shape.centroid_lps
-        index = (inverse @ np.append(centroid, 1.0))[:3]
         fmin, fmax = float(fascia["min"][j]), float(fascia["max"][j])
         relation = Relation.from_extent(fmin, fmax)
         region = labels[shape.bbox] == shape.label
@@ -346,7 +505,7 @@ def measure_nodules(
             "series_uid": series_uid,
             **shape.as_row(),
             "volume_mm3": volume,
-            "fascia_offset_mm": _at(site.signed_fascia_mm, index),
+            "fascia_offset_mm": fascia_offset_mm(site.signed_fascia_mm, affine, centroid),
             "fascia_min_mm": fmin,
             "fascia_max_mm": fmax,
             "relation": str(relation),
@@ -369,3 +528,77 @@ def measure_nodules(
         }
         rows.append({key: row.get(key) for key in (*COLUMNS, *DETAILS)})
     return rows
+
+
+def _crop_affine(affine: np.ndarray, lo: Sequence[int]) -> np.ndarray:
+    """The affine of a crop whose first voxel is index ``lo`` of the grid of ``affine``."""
+    out = np.array(affine, dtype=np.float64, copy=True)
+    out[:3, 3] = affine[:3, :3] @ np.asarray(lo, dtype=np.float64) + affine[:3, 3]
+    return out
+
+
+def measure_nodule(
+    labels: np.ndarray,
+    affine: np.ndarray,
+    site: SiteMaps,
+    *,
+    nodule_id: int = 1,
+    box: tuple[slice, ...] | None = None,
+    study: str = "",
+    series_uid: str = "",
+    calibrated: bool = True,
+    rules: RedFlagRules | None = None,
+) -> dict | None:
+    """The SPEC row of one nodule, measured on its bounding box as :func:`measure_nodules` does.
+
+    What an edited (or re-saved) mask is measured with: by the editor, the
+    project store and the import of a SEG. The row is the one
+    :func:`measure_nodules` gives the same voxels in the whole study, every
+    column (the crop keeps :data:`MARGIN` voxels around the nodule, and the
+    subcutaneous-fat reference is the study's).
+
+    Parameters
+    ----------
+    labels : ndarray of int or bool, shape (slice, row, col)
+        The nodule's voxels are ``labels == nodule_id`` (a bool mask with the
+        default ``nodule_id=1``).
+    affine : ndarray of shape (4, 4)
+        Index to LPS mm of the grid.
+    site : SiteMaps
+        The study's maps on the same grid (:func:`backmice.analysis.site_maps`,
+        or what the project store kept of them).
+    nodule_id : int
+        The nodule's label, and the row's ``nodule_id``.
+    box : tuple of slice, optional
+        A box that holds every voxel of the nodule (default: found).
+    study, series_uid : str
+        Written into the row.
+    calibrated : bool
+        False: lengths in pixels (``units`` = ``px``).
+    rules : RedFlagRules, optional
+
+    Returns
+    -------
+    dict or None
+        The row (keys of :func:`measure_nodules`); None when the nodule has no voxel.
+    """
+    if box is None:
+        found = ndimage.find_objects((labels == nodule_id).astype(np.uint8, copy=False))
+        if not found or found[0] is None:
+            return None
+        box = found[0]
+    grown = tuple(
+        slice(max(s.indices(n)[0] - MARGIN, 0), min(s.indices(n)[1] + MARGIN, n))
+        for s, n in zip(box, labels.shape, strict=True)
+    )
+    crop = np.where(labels[grown] == nodule_id, np.uint32(nodule_id), np.uint32(0))
+    rows = measure_nodules(
+        crop,
+        _crop_affine(affine, [s.start for s in grown]),
+        site.crop(grown),
+        study=study,
+        series_uid=series_uid,
+        calibrated=calibrated,
+        rules=rules,
+    )
+    return rows[0] if rows else None

@@ -1,8 +1,10 @@
 """Compact, lossless encodings of masks and maps for the database.
 
 A mask is stored as its bounding box and ``zlib(np.packbits(crop))``; a signed
-distance map as ``zlib(float16)``. Both decode to arrays on the stack grid
-without rereading DICOM.
+distance map as ``zlib(float16)`` (a reader's correction) or exactly (the
+analysis' own, ``zlib(float32)``); the analysis' other maps, which an edited
+mask is measured with, exactly in their own dtype (:func:`encode_array`). All
+decode to arrays on the stack grid without rereading DICOM.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import zlib
 import numpy as np
 
 __all__ = [
+    "decode_array",
     "decode_map",
     "decode_mask",
+    "encode_array",
     "encode_map",
     "encode_mask",
     "mask_from_json",
@@ -70,14 +74,51 @@ def paint(out: np.ndarray, box: Box, data: bytes, value: int) -> None:
     out[k0:k1, r0:r1, c0:c1][crop] = value
 
 
-def encode_map(values: np.ndarray) -> bytes:
-    """``zlib(float16)`` of a float map (NaN kept; about 0.03 mm resolution at 50 mm)."""
-    return zlib.compress(np.ascontiguousarray(values, dtype=np.float16).tobytes(), 6)
+def encode_map(values: np.ndarray, *, exact: bool = False) -> bytes:
+    """``zlib(float16)`` of a float map (NaN kept; about 0.03 mm resolution at 50 mm).
+
+    ``exact=True``: ``zlib`` of the map in float32, or float64 when it is (lossless
+    for the analysis' own maps, whose re-measured rows must be the analysis' rows).
+    """
+    dtype = np.float16
+    if exact:
+        dtype = np.float64 if np.asarray(values).dtype == np.float64 else np.float32
+    return zlib.compress(np.ascontiguousarray(values, dtype=dtype).tobytes(), 6)
 
 
 def decode_map(data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-    """The float32 map of :func:`encode_map`, shape ``shape``."""
-    return np.frombuffer(zlib.decompress(data), dtype=np.float16).reshape(shape).astype(np.float32)
+    """The map of :func:`encode_map`, shape ``shape``: float32 (float64 if stored so).
+
+    The stored dtype follows from the size (2, 4 or 8 bytes a voxel), so maps
+    written before ``exact`` existed read as they did.
+    """
+    raw = zlib.decompress(data)
+    size = int(np.prod(shape))
+    dtype = {2 * size: np.float16, 4 * size: np.float32, 8 * size: np.float64}.get(len(raw))
+    if dtype is None:
+        raise ValueError(f"a stored map of {len(raw)} bytes is not a map of shape {shape}")
+    values = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    return values.astype(np.float32) if dtype is np.float16 else values.copy()
+
+
+def encode_array(values: np.ndarray) -> tuple[str, bytes]:
+    """An array exactly: its dtype (``"bool"`` or numpy's ``dtype.str``) and ``zlib`` of its bytes.
+
+    A bool array is packed to bits first.
+    """
+    values = np.ascontiguousarray(values)
+    if values.dtype == bool:
+        return "bool", zlib.compress(np.packbits(values, axis=None).tobytes(), 6)
+    return values.dtype.str, zlib.compress(values.tobytes(), 6)
+
+
+def decode_array(dtype: str, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """The array of :func:`encode_array`, shape ``shape``."""
+    raw = zlib.decompress(data)
+    size = int(np.prod(shape))
+    if dtype == "bool":
+        return np.unpackbits(np.frombuffer(raw, dtype=np.uint8))[:size].reshape(shape).astype(bool)
+    return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
 
 
 def digest(data: bytes) -> str:

@@ -106,8 +106,23 @@ CREATE INDEX fascia_edits_study ON fascia_edits(study, reader, id);
 INSERT OR REPLACE INTO meta (key, value) VALUES ('reader_edits', 'nodule_edits, fascia_edits');
 """
 
+#: v3: the maps an analysis measured its nodules with (skin depth, image, fat
+#: mask, fat share or fraction; ``backmice.measure.nodules.SiteMaps``), exactly,
+#: so an edited mask is re-measured as the analysis measures (the scalars,
+#: midline and reference signal, are in ``studies.params``). A study imported
+#: from a result folder has none.
+_V3 = """
+CREATE TABLE site_maps (
+    study TEXT NOT NULL REFERENCES studies(key) ON DELETE CASCADE,
+    name  TEXT NOT NULL,              -- a SiteMaps field
+    dtype TEXT NOT NULL,              -- numpy dtype.str, or 'bool' (packed bits)
+    data  BLOB NOT NULL,              -- zlib of the array's bytes, study grid
+    PRIMARY KEY (study, name)
+);
+"""
+
 #: Every migration step, in order: ``MIGRATIONS[v]`` takes version v to v + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 #: The schema version this backmice writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,6 +33,7 @@ from backmice.vocab import COLUMNS, DETAILS, Status, Subtype
 
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
+    from backmice.measure.nodules import SiteMaps
 
 __all__ = [
     "DB_NAME",
@@ -47,6 +48,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The maps of :class:`backmice.measure.nodules.SiteMaps` the store keeps for
+#: re-measuring (``site_maps`` table); the fascia is the study's own column and
+#: the subcutaneous fat enters only through its reference signal (``params``).
+_SITE_MAPS = ("skin_depth_mm", "image", "fat", "fat_fraction", "fat_share")
 
 #: File name of the database inside a project folder.
 DB_NAME = "backmice.db"
@@ -642,12 +648,23 @@ class Project:
                     "affine": affine.tolist(),
                 }
             ]
+        # What the analysis measured its nodules with: an edited mask is measured
+        # with the same (measure_nodule), so an unchanged one gives its row back.
+        site = _site_of(analysis)
         params = {
             "method": str(analysis.method),
             "threshold": getattr(analysis.fat, "threshold", None),
             "warnings": list(analysis.warnings),
             "sacrum_top_z_mm": getattr(analysis, "sacrum_top_z_mm", None),
         }
+        maps: dict[str, np.ndarray] = {}
+        if site is not None:
+            params.update(midline_x_mm=site.midline_x_mm, sat_signal=site.sat_signal)
+            maps = {
+                name: getattr(site, name)
+                for name in _SITE_MAPS
+                if getattr(site, name) is not None and getattr(site, name).shape == labels.shape
+            }
         return self._add_study(
             key,
             source=None if source is None else str(source),
@@ -661,6 +678,7 @@ class Project:
             rows=analysis.nodules,
             fascia=np.asarray(analysis.fascia.signed_mm),
             reader=reader,
+            site=maps,
         )
 
     def add_result_dir(self, path: str | os.PathLike[str], *, study: str | None = None) -> str:
@@ -779,6 +797,7 @@ class Project:
         rows: list[dict],
         fascia: np.ndarray,
         reader: str | None,
+        site: dict[str, np.ndarray] | None = None,
     ) -> str:
         if labels.ndim != 3:
             raise InputError(f"labels must be 3D (slice, row, col), got shape {labels.shape}")
@@ -804,7 +823,9 @@ class Project:
             r.update({k: row[k] for k in DETAILS if row.get(k) is not None})
             r["study"] = key
             encoded.append((nid, _dumps(r), _dumps(full_box), bits))
-        fascia_blob = _codec.encode_map(fascia)
+        # The analysis' own map, exactly: rows are re-measured with it.
+        fascia_blob = _codec.encode_map(fascia, exact=True)
+        site_blobs = [(name, *_codec.encode_array(a)) for name, a in (site or {}).items()]
         at = now_iso()
 
         def write(cur: sqlite3.Connection) -> None:
@@ -870,6 +891,11 @@ class Project:
             cur.executemany(
                 "INSERT INTO nodules (study, nodule_id, row, box, mask) VALUES (?,?,?,?,?)",
                 [(key, *e) for e in encoded],
+            )
+            cur.execute("DELETE FROM site_maps WHERE study = ?", (key,))
+            cur.executemany(
+                "INSERT INTO site_maps (study, name, dtype, data) VALUES (?,?,?,?)",
+                [(key, *b) for b in site_blobs],
             )
             self._log(
                 cur,
@@ -1136,10 +1162,12 @@ class Project:
         if edit is not None:  # a corrected fascia: its distances, not the automatic ones
             shape, affine = self._grid(study)
             signed = _codec.decode_map(edit["map"], shape)
+            from backmice.measure.nodules import fascia_columns
+
             sacrum = json.loads(self._study_row(study)["params"] or "{}").get("sacrum_top_z_mm")
             for row, box, bits in geometry.values():
                 mask = _codec.decode_mask(tuple(box), bits, shape)
-                row.update(_fascia_columns(mask, row, signed, affine, sacrum_top_z_mm=sacrum))
+                row.update(fascia_columns(mask, signed, affine, row=row, sacrum_top_z_mm=sacrum))
         for nid, (row, _box, _bits) in sorted(geometry.items()):
             row = {
                 **{c: row.get(c) for c in COLUMNS},
@@ -1452,12 +1480,52 @@ class Project:
                 raise InputError(f"row must be a dict of SPEC columns, not {type(row).__name__}")
             keys = (*COLUMNS, *(k for k in DETAILS if row.get(k) is not None))
             return _jsonable({c: row.get(c) for c in keys})
-        measured = _remeasure(mask, affine, signed, base, study=study)
+        record = self._study_row(study)
+        params = json.loads(record["params"] or "{}")
+        measured = _remeasure(
+            mask,
+            affine,
+            signed,
+            base,
+            study=study,
+            site=self._site(study, params),
+            sacrum_top_z_mm=params.get("sacrum_top_z_mm"),
+            calibrated=(record["units"] or "mm") == "mm",
+        )
         if base is None:  # a new nodule: the series the study was read on, in its units
             stacks = self.stacks(study)
             measured["series_uid"] = stacks[0]["series_uid"] if stacks else None
             measured["units"] = self._study_row(study)["units"] or "mm"
         return _jsonable(measured)
+
+    def _site(self, study: str, params: dict) -> SiteMaps | None:
+        """The maps the study's analysis measured with (its fascia aside), or None.
+
+        None for a study stored without them (imported from a result folder, or
+        stored before schema v3): its rows are re-measured from the mask and the
+        fascia only (:func:`_remeasure`).
+        """
+        from backmice.measure.nodules import SiteMaps
+
+        shape, _ = self._grid(study)
+        maps = {
+            r["name"]: _codec.decode_array(r["dtype"], r["data"], shape)
+            for r in self._read("SELECT name, dtype, data FROM site_maps WHERE study = ?", (study,))
+        }
+        if not {"skin_depth_mm", "image", "fat"} <= set(maps):
+            return None
+        return SiteMaps(
+            signed_fascia_mm=np.zeros(shape, dtype=np.float32),  # the caller's fascia
+            skin_depth_mm=maps["skin_depth_mm"],
+            image=maps["image"],
+            subcutaneous=None,
+            fat=maps["fat"],
+            midline_x_mm=params.get("midline_x_mm"),
+            fat_fraction=maps.get("fat_fraction"),
+            sacrum_top_z_mm=params.get("sacrum_top_z_mm"),
+            fat_share=maps.get("fat_share"),
+            sat_signal=_number(params.get("sat_signal")),
+        )
 
     def _check_nodule(self, study: str, reader: str, nodule_id: int | None) -> int:
         if nodule_id is None:
@@ -1808,68 +1876,6 @@ def _bool_mask(mask: Any, shape: tuple[int, int, int]) -> np.ndarray:
     return m
 
 
-def _fascia_columns(
-    mask: np.ndarray,
-    row: dict,
-    signed: np.ndarray,
-    affine: np.ndarray,
-    *,
-    sacrum_top_z_mm: float | None = None,
-) -> dict[str, Any]:
-    """The columns that follow the fascia: offset, min, max, relation, and what they decide.
-
-    ``fascia_offset_mm`` is read at the centroid, ``fascia_min/max_mm`` over the
-    mask; ``relation`` follows from them (SPEC), and so do the ``deep_extension``
-    red flag (:func:`backmice.measure.red_flags.deep_check`, with its value in
-    ``red_flag_criteria``) and the suggested subtype (SPEC rules), which a
-    corrected fascia can change as well.
-    """
-    from scipy import ndimage
-
-    from backmice.measure.nodules import suggest_subtype
-    from backmice.measure.red_flags import apply_checks, deep_check
-    from backmice.vocab import RedFlag, Relation, Subtype
-
-    values = signed[mask]
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return {
-            "fascia_offset_mm": None,
-            "fascia_min_mm": None,
-            "fascia_max_mm": None,
-            "relation": None,
-        }
-    fmin, fmax = float(values.min()), float(values.max())
-    centroid = [row.get(f"centroid_{a}_mm") for a in "xyz"]
-    if any(v is None for v in centroid):
-        index = np.argwhere(mask).mean(axis=0)
-    else:
-        index = (np.linalg.inv(affine) @ np.append(np.asarray(centroid, dtype=float), 1.0))[:3]
-    offset = float(ndimage.map_coordinates(signed, index[:, None], order=1, mode="nearest")[0])
-    relation = Relation.from_extent(fmin, fmax)
-    flagged = apply_checks(row, [deep_check(fmin)])
-    flags = [RedFlag(f) for f in flagged["red_flags"].split(";") if f]
-    out: dict[str, Any] = {
-        "fascia_offset_mm": offset if math.isfinite(offset) else None,
-        "fascia_min_mm": fmin,
-        "fascia_max_mm": fmax,
-        "relation": str(relation),
-        **flagged,
-    }
-    if row.get("suggested_subtype") is not None:
-        out["suggested_subtype"] = str(
-            suggest_subtype(
-                relation,
-                red_flags=flags,
-                encapsulated=row.get("suggested_subtype")
-                != Subtype.NON_ENCAPSULATED_FAT_PROMINENCE,
-                centroid_z_mm=row.get("centroid_z_mm"),
-                sacrum_top_z_mm=sacrum_top_z_mm,
-            )
-        )
-    return out
-
-
 def _remeasure(
     mask: np.ndarray,
     affine: np.ndarray,
@@ -1877,8 +1883,22 @@ def _remeasure(
     base: dict | None,
     *,
     study: str,
+    site: SiteMaps | None = None,
+    sacrum_top_z_mm: float | None = None,
+    calibrated: bool = True,
 ) -> dict:
-    """What can be measured again from a mask and the stored maps, the rest from ``base``."""
+    """The row of a new mask, measured as the analysis measures; the review columns from ``base``.
+
+    With the study's maps (``site``) every column is measured again by
+    :func:`backmice.measure.nodules.measure_nodule`, the analysis' own
+    measurement, over the fascia ``signed`` (the reader's correction, if any).
+    Without them (a study imported from a result folder) only the shape and
+    the fascia columns are (``volume_mm3`` then counts voxels, without the
+    analysis' partial-volume and end-slab corrections) and the rest is ``base``'s.
+    """
+    from dataclasses import replace
+
+    from backmice.measure.nodules import fascia_columns, measure_nodule
     from backmice.measure.red_flags import apply_checks, size_check
     from backmice.measure.shape import measure_labels
 
@@ -1886,21 +1906,48 @@ def _remeasure(
     row.update({k: base[k] for k in DETAILS if base and base.get(k) is not None})
     if base is None:
         row.update(status=str(Status.CANDIDATE), red_flags="", units="mm")
+    if site is not None:
+        measured = measure_nodule(
+            mask,
+            affine,
+            replace(site, signed_fascia_mm=signed),
+            study=study,
+            series_uid=row.get("series_uid") or "",
+            calibrated=calibrated,
+        )
+        if measured is None:  # pragma: no cover - _bool_mask refuses an empty mask
+            raise InputError("the mask is empty")
+        review = ("nodule_id", "series_uid", "subtype", "status", "reader", "updated")
+        measured.update({k: row[k] for k in review if base is not None})
+        return measured
     (shape,) = measure_labels(mask.view(np.uint8), affine, ids=[1])
-    row.update(
-        study=study,
-        centroid_x_mm=float(shape.centroid_lps[0]),
-        centroid_y_mm=float(shape.centroid_lps[1]),
-        centroid_z_mm=float(shape.centroid_lps[2]),
-        volume_mm3=float(shape.volume_mm3),
-        max_diameter_mm=float(shape.max_diameter_mm),
-        long_axis_mm=float(shape.long_axis_mm),
-        short_axis_mm=float(shape.short_axis_mm),
-        axis_1_mm=float(shape.axes_mm[0]),
-        axis_2_mm=float(shape.axes_mm[1]),
-        axis_3_mm=float(shape.axes_mm[2]),
-    )
+    measured_shape = shape.as_row()
+    del measured_shape["nodule_id"]
+    row.update(study=study, **measured_shape)
     calibrated = (row.get("units") or "mm") == "mm"
     row.update(apply_checks(row, [size_check(shape.max_diameter_mm, calibrated=calibrated)]))
-    row.update(_fascia_columns(mask, row, signed, affine))
+    row.update(fascia_columns(mask, signed, affine, row=row, sacrum_top_z_mm=sacrum_top_z_mm))
     return row
+
+
+def _site_of(analysis: Analysis) -> SiteMaps | None:
+    """The maps an analysis measured with, its reference signal computed; None without them.
+
+    An object that only looks like an :class:`~backmice.analysis.Analysis`
+    (labels, rows and fascia, as the store's tests build) has none.
+    """
+    from dataclasses import replace
+
+    from backmice.analysis import site_maps
+    from backmice.measure.nodules import sat_signal_of
+
+    try:
+        site = site_maps(analysis)
+    except AttributeError:
+        return None
+    return replace(site, sat_signal=sat_signal_of(site))
+
+
+def _number(value: Any) -> float | None:
+    """A stored number (JSON has no NaN: it comes back as None)."""
+    return None if value is None else float(value)

@@ -42,8 +42,11 @@ __all__ = [
     "EXTRA_COLUMNS",
     "UltrasoundAnalysis",
     "analyze_frame",
+    "edited_frame",
+    "frame_row",
     "mask_axes",
     "measure_mask",
+    "remeasure_frame",
 ]
 
 log = logging.getLogger(__name__)
@@ -310,6 +313,164 @@ def _capsule(s: NDArray, mask: NDArray, fat: float, spacing: tuple[float, float]
     return bool(ring.any() and np.median(s[ring]) > fat + CAPSULE_CONTRAST)
 
 
+def frame_row(
+    mask: NDArray,
+    *,
+    spacing_mm: tuple[float, float],
+    calibrated: bool,
+    fascia_line: NDArray,
+    skin_line: NDArray | None,
+    fascia_signed_mm: NDArray | None = None,
+    encapsulated: bool = True,
+) -> dict:
+    """The measured columns of one nodule of a frame: what an ultrasound row measures.
+
+    :func:`measure_mask` (axes, area, depths, fascia distances, relation), the
+    size red flag (:func:`backmice.measure.red_flags.size_check`) and the
+    suggested subtype (:func:`backmice.measure.nodules.suggest_subtype`). The
+    one owner of these columns: :func:`analyze_frame` measures a found nodule
+    with it, :func:`remeasure_frame` (the plugin) an edited one.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (row, col)
+    spacing_mm : (float, float)
+        ``(row, col)``; ``(1, 1)`` when uncalibrated.
+    calibrated : bool
+    fascia_line, skin_line : ndarray of shape (n, 2)
+        ``(col, row)`` lines.
+    fascia_signed_mm : ndarray of float32, shape (row, col), optional
+        Signed distance to ``fascia_line`` (computed when not given).
+    encapsulated : bool
+        The nodule has a capsule (for the suggestion).
+
+    Returns
+    -------
+    dict
+        :func:`measure_mask`'s columns, ``red_flags`` and ``suggested_subtype``.
+    """
+    row = measure_mask(
+        mask,
+        spacing_mm=spacing_mm,
+        fascia_line=fascia_line,
+        skin_line=skin_line,
+        fascia_signed_mm=fascia_signed_mm,
+    )
+    size = size_check(row.get("max_diameter_mm", row["long_axis_mm"]), calibrated=calibrated)
+    flags = [size.flag] if size.met else []
+    row["red_flags"] = ";".join(str(f) for f in flags)
+    row["suggested_subtype"] = str(
+        suggest_subtype(Relation(row["relation"]), red_flags=flags, encapsulated=encapsulated)
+    )
+    return row
+
+
+def remeasure_frame(
+    nodules: list[dict],
+    masks: list[NDArray],
+    *,
+    spacing_mm: tuple[float, float],
+    calibrated: bool,
+    fascia: NDArray,
+    skin: NDArray | None,
+) -> tuple[list[dict], NDArray | None]:
+    """Every nodule of a frame measured again against the given lines (after an edit).
+
+    Parameters
+    ----------
+    nodules : list of dict
+        Rows of :func:`analyze_frame` (their ``encapsulated`` is kept).
+    masks : list of ndarray of bool, shape (row, col)
+    spacing_mm : (float, float)
+        ``(row, col)``; ``(1, 1)`` when uncalibrated.
+    calibrated : bool
+    fascia, skin : ndarray of shape (n, 2)
+        ``(col, row)`` lines.
+
+    Returns
+    -------
+    rows : list of dict
+        New rows (:func:`frame_row`'s columns over the old rows).
+    fascia_signed_mm : ndarray of float32, shape (row, col), or None
+        Signed distance to the fascia (+ superficial); None without masks.
+    """
+    shape = masks[0].shape if masks else None
+    signed = signed_distance_mm(fascia, shape, spacing_mm=spacing_mm) if shape is not None else None
+    rows = []
+    for row, mask in zip(nodules, masks, strict=True):
+        measured = frame_row(
+            mask,
+            spacing_mm=spacing_mm,
+            calibrated=calibrated,
+            fascia_line=fascia,
+            skin_line=skin,
+            fascia_signed_mm=signed,
+            encapsulated=bool(row.get("encapsulated", True)),
+        )
+        rows.append({**row, **measured})
+    return rows, signed
+
+
+def edited_frame(
+    *,
+    image: NDArray,
+    despeckled: NDArray,
+    spacing_mm: tuple[float, float],
+    calibrated: bool,
+    skin: NDArray,
+    fascia: NDArray,
+    nodules: list[dict],
+    masks: list[NDArray],
+    warnings: list[str] | None = None,
+) -> UltrasoundAnalysis:
+    """A frame's analysis as a reader left it: nodules re-measured against the given lines.
+
+    What the napari plugin saves after the reader edited the lines or the
+    nodules: the same :class:`UltrasoundAnalysis` :func:`analyze_frame` gives,
+    its rows measured again (:func:`remeasure_frame`).
+
+    Parameters
+    ----------
+    image, despeckled : ndarray of float32, shape (row, col)
+        The frame's tissue region and its speckle-reduced image.
+    spacing_mm : (float, float)
+        ``(row, col)``; ``(1, 1)`` when uncalibrated.
+    calibrated : bool
+    skin, fascia : ndarray of shape (n, 2)
+        ``(col, row)`` lines.
+    nodules : list of dict
+        Rows of :func:`analyze_frame` (``nodule_id``, ``encapsulated``, ...).
+    masks : list of ndarray of bool, shape (row, col)
+        Each nodule's pixels, in the order of ``nodules``.
+    warnings : list of str, optional
+
+    Returns
+    -------
+    UltrasoundAnalysis
+        Its ``labels`` painted from ``masks`` (a pixel of two nodules goes to the first).
+    """
+    rows, signed = remeasure_frame(
+        nodules, masks, spacing_mm=spacing_mm, calibrated=calibrated, fascia=fascia, skin=skin
+    )
+    if signed is None:
+        signed = signed_distance_mm(fascia, image.shape, spacing_mm=spacing_mm)
+    labels = np.zeros(image.shape, dtype=np.uint16)
+    for row, mask in zip(rows, masks, strict=True):
+        labels[mask & (labels == 0)] = int(row["nodule_id"])
+    return UltrasoundAnalysis(
+        image=image,
+        despeckled=despeckled,
+        spacing_mm=spacing_mm,
+        calibrated=calibrated,
+        skin=np.asarray(skin, dtype=np.float64),
+        fascia=np.asarray(fascia, dtype=np.float64),
+        fascia_signed_mm=signed,
+        labels=labels,
+        nodules=rows,
+        warnings=list(warnings or []),
+    )
+
+
 def analyze_frame(
     image2d: NDArray,
     *,
@@ -418,27 +579,23 @@ def analyze_frame(
     rows = []
     for k, (m, contour, how) in enumerate(masks, start=1):
         labels[m & (labels == 0)] = k
-        row = measure_mask(
+        encapsulated = _capsule(s, m, fat_level, spacing)
+        row = frame_row(
             m,
             spacing_mm=spacing,
+            calibrated=calibrated,
             fascia_line=line,
             skin_line=skin,
             fascia_signed_mm=signed,
+            encapsulated=encapsulated,
         )
-        relation = Relation(row["relation"])
-        size = size_check(row.get("max_diameter_mm", row["long_axis_mm"]), calibrated=calibrated)
-        flags = [size.flag] if size.met else []
         row.update(
             nodule_id=k,
             status=str(Status.ACCEPTED if how == "seed" else Status.CANDIDATE),
             found_by=how,
             contour=contour,
-            encapsulated=_capsule(s, m, fat_level, spacing),
+            encapsulated=encapsulated,
             fat_signal_ratio=float(np.median(work[m]) / fat_raw) if fat_raw > 0 else math.nan,
-            red_flags=";".join(str(f) for f in flags),
-        )
-        row["suggested_subtype"] = str(
-            suggest_subtype(relation, red_flags=flags, encapsulated=row["encapsulated"])
         )
         rows.append(row)
     return UltrasoundAnalysis(
