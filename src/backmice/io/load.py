@@ -80,23 +80,13 @@ def load(stack: Stack) -> Volume:
         origin = (r.y0, r.x0)
     for w in warnings:
         log.warning("%s: %s", stack.description or stack.series_uid, w)
-    return Volume(
-        array=array,
-        spacing_mm=stack.spacing_mm,
-        affine=stack.affine.copy(),
-        modality=stack.modality,
-        role=stack.role,
-        description=stack.description,
-        study_uid=stack.study_uid,
-        series_uid=stack.series_uid,
-        frame_of_reference_uid=stack.frame_of_reference_uid,
+    return Volume.of_stack(
+        stack,
+        array,
         sop_instance_uids=tuple(f.sop_instance_uid for f in stack.frames),
         frame_numbers=tuple(None if f.frame is None else f.frame + 1 for f in stack.frames),
-        calibrated=stack.calibrated,
-        orientation=stack.orientation,
+        warnings=warnings,
         color=colour,
         origin_px=origin,
         overlays=() if stack.region is None else stack.region.overlays,
-        slice_positions_mm=stack.slice_positions_mm,
-        warnings=warnings,
     )

@@ -382,6 +382,54 @@ class Volume:
     slice_positions_mm: tuple[float, ...] = ()
     warnings: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of_stack(
+        cls,
+        stack: Stack,
+        array: np.ndarray,
+        *,
+        sop_instance_uids: tuple[str, ...],
+        frame_numbers: tuple[int | None, ...],
+        warnings: list[str],
+        color: np.ndarray | None = None,
+        origin_px: tuple[int, int] = (0, 0),
+        overlays: tuple[RegionOverlay, ...] = (),
+    ) -> Volume:
+        """The volume of ``stack``'s pixels ``array``: what a volume takes from its stack.
+
+        Parameters
+        ----------
+        stack : Stack
+            Its geometry (spacing, affine, orientation, slice positions), names
+            and role.
+        array : ndarray of float32, shape (slice, row, col)
+        sop_instance_uids, frame_numbers : tuple
+            Per slice (empty strings and None for a file that has none).
+        warnings : list of str
+        color, origin_px, overlays
+            An ultrasound region's colour pixels, crop origin and overlays.
+        """
+        return cls(
+            array=array,
+            spacing_mm=stack.spacing_mm,
+            affine=stack.affine.copy(),
+            modality=stack.modality,
+            role=stack.role,
+            description=stack.description,
+            study_uid=stack.study_uid,
+            series_uid=stack.series_uid,
+            frame_of_reference_uid=stack.frame_of_reference_uid,
+            sop_instance_uids=sop_instance_uids,
+            frame_numbers=frame_numbers,
+            calibrated=stack.calibrated,
+            orientation=stack.orientation,
+            color=color,
+            origin_px=origin_px,
+            overlays=overlays,
+            slice_positions_mm=stack.slice_positions_mm,
+            warnings=warnings,
+        )
+
     @property
     def units(self) -> str:
         """``mm`` when calibrated, else ``px``."""

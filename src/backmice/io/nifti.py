@@ -659,20 +659,10 @@ def load_nifti(stack: Stack) -> Volume:
     warnings = list(stack.warnings)
     for w in warnings:
         log.info("%s: %s", stack.description, w)
-    return Volume(
-        array=array,
-        spacing_mm=stack.spacing_mm,
-        affine=stack.affine.copy(),
-        modality=stack.modality,
-        role=stack.role,
-        description=stack.description,
-        study_uid=stack.study_uid,
-        series_uid=stack.series_uid,
-        frame_of_reference_uid=stack.frame_of_reference_uid,
+    return Volume.of_stack(
+        stack,
+        array,
         sop_instance_uids=tuple("" for _ in range(array.shape[0])),
         frame_numbers=tuple(None for _ in range(array.shape[0])),
-        calibrated=stack.calibrated,
-        orientation=stack.orientation,
-        slice_positions_mm=stack.slice_positions_mm,
         warnings=warnings,
     )
