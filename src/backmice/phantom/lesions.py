@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "PlacementError",
     "Relation",
     "fascia_frame",
+    "layer_thickness",
     "place_in_layer",
     "place_lesion",
 ]
@@ -309,6 +311,38 @@ def _dermis_gap(anatomy: Anatomy, e: Ellipsoid) -> float:
     return float((inner - r).min())
 
 
+def layer_thickness(
+    anatomy: Anatomy,
+    theta: float,
+    z_mm: float,
+    *,
+    skin_radius: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> float:
+    """Thickness (mm) of the subcutaneous fat at ``(theta, z_mm)``, along the fascia's normal.
+
+    From the fascia surface to the inner face of the dermis (found by
+    bisection to 0.001 mm). ``skin_radius`` replaces the anatomy's skin (a
+    scene's, lifted over prominences).
+    """
+    skin = skin_radius or anatomy.skin_radius
+    p, _, _, normal = fascia_frame(anatomy, theta, z_mm)
+
+    def room(s: float) -> float:
+        q = p + s * normal
+        r_skin = float(skin(np.array([math.atan2(q[1], q[0])]), np.array([q[2]]))[0])
+        return r_skin - anatomy.skin_mm - math.hypot(q[0], q[1])
+
+    lo, hi = 0.0, 10.0
+    while room(hi) > 0 and hi < 400.0:
+        lo, hi = hi, hi * 2
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if room(mid) > 0 else (lo, mid)
+        if hi - lo < 1e-3:
+            break
+    return 0.5 * (lo + hi)
+
+
 def place_in_layer(
     anatomy: Anatomy,
     lesion_id: str,
@@ -374,8 +408,7 @@ def place_in_layer(
     p, t_theta, t_z, normal = fascia_frame(anatomy, theta, z_mm)
     rot = _frame_rotation(t_theta, t_z, normal, tilt_deg, pitch_deg)
     semi = np.asarray(semi_axes_mm, dtype=np.float64)
-    skin_r = float(anatomy.skin_radius(np.array([theta]), np.array([z_mm]))[0])
-    layer = skin_r - anatomy.skin_mm - math.hypot(p[0], p[1])
+    layer = layer_thickness(anatomy, theta, z_mm)
     h = _support(Ellipsoid(p, semi, rot), normal)
     if 2 * (h + wall_mm) > fill * layer:
         semi = semi * max(0.0, fill * layer / 2 - wall_mm) / h

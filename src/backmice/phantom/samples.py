@@ -94,7 +94,7 @@ def redflag_grid() -> Grid:
     return Grid.centred((20, 224, 352), (4.0, 0.8, 0.8), centre=(0.0, 50.0, 0.0))
 
 
-def wide_grid(scene: Scene, *, pixel_mm: tuple[float, float], tag: int) -> tuple[Grid, dict]:
+def wide_grid(scene: Scene, *, matrix: tuple[int, int], tag: int) -> tuple[Grid, dict]:
     """A field of view for a wide-family scene, drawn from its seed.
 
     Slice thickness 3–6 mm (in 0.5 mm steps), contiguous or with a gap of 10 or
@@ -102,15 +102,16 @@ def wide_grid(scene: Scene, *, pixel_mm: tuple[float, float], tag: int) -> tuple
     covering every lesion with 4 mm to spare. Half the time the whole body is
     in view (5–20 mm of air around it); otherwise a field of view 200–300 mm
     wide (wider if a lesion needs it), its posterior edge 5–25 mm behind the
-    skin, that cuts the flanks and the front of the body. The coil field's
+    skin, that cuts the flanks and the front of the body. The square in-plane
+    pixel is the field of view's width over a matrix drawn from ``matrix``. The coil field's
     decay length with depth is 45–85 mm (85 for the standard samples), its
     width 150–260 mm (230), off centre by up to 30 mm.
 
     Parameters
     ----------
     scene : Scene
-    pixel_mm : (float, float)
-        Range of the in-plane pixel size, mm.
+    matrix : (int, int)
+        Range of the number of columns (frequency-encoding matrix).
     tag : int
         Mixed into the seed (one grid per series kind).
 
@@ -128,7 +129,7 @@ def wide_grid(scene: Scene, *, pixel_mm: tuple[float, float], tag: int) -> tuple
     hi = np.max([les.outer.centre + les.outer.half_extent for les in scene.lesions], axis=0)
     z0, z1 = lo[2] - 4.0, hi[2] + 4.0
     n_slices = math.ceil((z1 - z0) / spacing) + 1
-    pixel = float(rng.uniform(*pixel_mm))
+    n_cols = int(rng.integers(matrix[0], matrix[1] + 1))
     theta = np.linspace(-math.pi, math.pi, 721)
     zc = 0.5 * (z0 + z1)
     body = np.concatenate(
@@ -145,6 +146,7 @@ def wide_grid(scene: Scene, *, pixel_mm: tuple[float, float], tag: int) -> tuple
         y1 = by1 + rng.uniform(5.0, 25.0)
         y0 = min(y1 - 2.0 * half_w * rng.uniform(0.7, 1.0), lo[1] - 8.0)
         x0, x1 = -half_w, half_w
+    pixel = (x1 - x0) / n_cols
     rows = math.ceil((y1 - y0) / pixel)
     cols = math.ceil((x1 - x0) / pixel)
     grid = Grid.centred(
@@ -165,12 +167,12 @@ def wide_grid(scene: Scene, *, pixel_mm: tuple[float, float], tag: int) -> tuple
 
 
 def _t1_wide(scene: Scene):
-    grid, extra = wide_grid(scene, pixel_mm=(0.6, 1.1), tag=1)
+    grid, extra = wide_grid(scene, matrix=(256, 448), tag=1)
     return [MRSeries(Contrast.T1, grid, snr=extra["snr"], coil=extra["coil"])], []
 
 
 def _dixon_wide(scene: Scene):
-    grid, extra = wide_grid(scene, pixel_mm=(1.1, 2.0), tag=2)
+    grid, extra = wide_grid(scene, matrix=(160, 256), tag=2)
     return [
         MRSeries(c, grid, snr=extra["snr"], coil=extra["coil"])
         for c in (Contrast.DIXON_FAT, Contrast.DIXON_WATER)
@@ -242,13 +244,13 @@ SAMPLES: dict[str, Sample] = {
         ),
         Sample(
             "t1_wide",
-            "wide family: 2D axial T1, 3-6 mm slices, whole body or a cut field of view",
+            "wide family: 2D axial T1, 256-448 matrix, 3-6 mm slices, whole or cut body",
             _t1_wide,
             wide=True,
         ),
         Sample(
             "dixon_wide",
-            "wide family: 2D axial Dixon fat and water, 1.1-2 mm pixels, 3-6 mm slices",
+            "wide family: 2D axial Dixon fat and water, 160-256 matrix, 3-6 mm slices",
             _dixon_wide,
             wide=True,
         ),

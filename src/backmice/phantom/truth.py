@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from backmice.phantom.lesions import Lesion, LesionKind, Relation, fascia_frame
+from backmice.phantom.lesions import (
+    Lesion,
+    LesionKind,
+    Relation,
+    fascia_frame,
+    layer_thickness,
+)
 from backmice.phantom.render import Grid
 from backmice.phantom.scene import Scene
 from backmice.phantom.shapes import Ellipsoid
@@ -288,7 +294,7 @@ def _wide_truth(scene: Scene, lesion: Lesion, fascia: SurfacePatch) -> dict[str,
     ``placement``; the capsule's gap (half angle, and the LPS point at the
     middle of the gap on the outer surface); the outer surface's least
     distance to the fascia (signed) and radial room under the dermis; the
-    local layer thickness (radial, at the centre's θ and z); whether a septum,
+    local layer thickness (along the fascia's normal, at the centre's θ and z); whether a septum,
     and whether a long one, touches the lesion (septum tissue within 0.3 mm of
     its outer surface); and the angle of the short axis from the fascia's normal at the centre.
     """
@@ -300,8 +306,9 @@ def _wide_truth(scene: Scene, lesion: Lesion, fascia: SurfacePatch) -> dict[str,
     c = lesion.core.centre
     th_c = np.array([math.atan2(c[1], c[0])])
     z_c = np.array([c[2]])
-    layer = float(scene.skin_radius(th_c, z_c)[0]) - scene.anatomy.skin_mm
-    layer -= float(scene.anatomy.fascia_radius(th_c, z_c)[0])
+    layer = layer_thickness(
+        scene.anatomy, float(th_c[0]), float(z_c[0]), skin_radius=scene.skin_radius
+    )
     shell = outer.grown(0.3).surface_points(6000)
     on_septum = scene.classify(shell).labels == Tissue.SEPTUM
     th_s = np.arctan2(shell[:, 1], shell[:, 0])
