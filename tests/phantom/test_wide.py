@@ -276,12 +276,16 @@ def test_wide_grids_cut_the_body_or_hold_it_and_always_the_lesions(wide):
 
 
 def test_stronger_coil_shading():
+    # The standard samples' field is unchanged: 1 at y = 100 mm.
+    assert coil_bias(np.array([[0.0, 100.0, 0.0]]))[0] == pytest.approx(1.0)
     front = np.array([[0.0, -100.0, 0.0]])
-    default = coil_bias(front)[0]
-    strong = coil_bias(front, depth_mm=45.0)[0]
-    assert strong < default
-    deep_fat = np.array([[0.0, 50.0, 0.0]])  # the deep edge of a 50 mm layer
-    assert coil_bias(deep_fat, depth_mm=45.0)[0] < 0.6
+    assert coil_bias(front, depth_mm=45.0)[0] < coil_bias(front)[0]
+    # A 50 mm layer behind the coil's plane: its deep fat is about half as bright.
+    skin, deep = np.array([[0.0, 140.0, 0.0]]), np.array([[0.0, 90.0, 0.0]])
+    ratio = coil_bias(deep, depth_mm=45.0, plane_y_mm=150.0) / coil_bias(
+        skin, depth_mm=45.0, plane_y_mm=150.0
+    )
+    assert 0.4 < ratio[0] < 0.6
 
 
 def test_wide_samples_are_listed():

@@ -292,6 +292,7 @@ def coil_bias(
     depth_mm: float = 85.0,
     lateral_mm: float = 230.0,
     centre_x_mm: float = 0.0,
+    plane_y_mm: float = 118.0,
 ) -> np.ndarray:
     """Smooth multiplicative receive field of a posterior surface coil.
 
@@ -311,6 +312,9 @@ def coil_bias(
         Gaussian width of the sensitivity across x, mm.
     centre_x_mm : float
         x of the coil's centre (an off-centre coil shades one side), mm.
+    plane_y_mm : float
+        y of the coil's plane (behind the patient's back), mm; the field is 1
+        18 mm in front of it.
 
     Returns
     -------
@@ -318,13 +322,13 @@ def coil_bias(
     """
 
     def raw(p: np.ndarray) -> np.ndarray:
-        d = np.clip(118.0 - p[:, 1], 0.0, None)  # depth below the coil plane
+        d = np.clip(plane_y_mm - p[:, 1], 0.0, None)  # depth below the coil plane
         lateral = np.exp(-(((p[:, 0] - centre_x_mm) / lateral_mm) ** 2)) * np.exp(
             -((p[:, 2] / 260.0) ** 2)
         )
         return 0.2 + 0.9 * np.exp(-d / depth_mm) * lateral
 
-    b = raw(points) / raw(np.array([[0.0, 100.0, 0.0]]))[0]
+    b = raw(points) / raw(np.array([[0.0, plane_y_mm - 18.0, 0.0]]))[0]
     return 1.0 + strength * (b - 1.0)
 
 

@@ -105,7 +105,9 @@ def wide_grid(scene: Scene, *, matrix: tuple[int, int], tag: int) -> tuple[Grid,
     skin, that cuts the flanks and the front of the body. The square in-plane
     pixel is the field of view's width over a matrix drawn from ``matrix``. The coil field's
     decay length with depth is 45–85 mm (85 for the standard samples), its
-    width 150–260 mm (230), off centre by up to 30 mm.
+    width 150–260 mm (230), off centre by up to 30 mm; its plane lies 5–15
+    mm behind the skin of the back (the standard samples: y = 118 mm, 10–18
+    mm behind it), wherever the layer's thickness puts the skin.
 
     Parameters
     ----------
@@ -160,6 +162,7 @@ def wide_grid(scene: Scene, *, matrix: tuple[int, int], tag: int) -> tuple[Grid,
             "depth_mm": float(rng.uniform(45.0, 85.0)),
             "lateral_mm": float(rng.uniform(150.0, 260.0)),
             "centre_x_mm": float(rng.uniform(-30.0, 30.0)),
+            "plane_y_mm": float(by1 + rng.uniform(5.0, 15.0)),
         },
         "snr": float(rng.uniform(18.0, 40.0)),
     }
