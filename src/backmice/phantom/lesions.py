@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class Lesion:
     solid: Ellipsoid | None = None
     bump_mm: float = 0.0
     intended: Relation = Relation.SUBCUTANEOUS
-    gap_dir: np.ndarray | None = None
+    gap_dir: np.ndarray | None = field(default=None, compare=False)
     gap_deg: float = 0.0
     placement: str | None = None
 
