@@ -30,6 +30,11 @@ Usage::
     python bench/accuracy.py [--seeds 100 101 102] \
         [--samples t1_axial t1_oblique_iso dixon] [--out DIR] [--json FILE]
 
+The wide family (``--samples t1_wide dixon_wide``, ``docs/phantom.md``) is the
+one to draw fresh seeds from for honest accuracy; the three default
+geometries stay as regression. For the wide family each lesion's truth also
+carries where it was placed (``truth["wide"]``, in the JSON).
+
 Without ``--out`` the studies are written to a temporary folder and removed;
 with it they are kept (``DIR/<sample>_<seed>/``) and reused when their
 ``truth.json`` is there. Exit code 0 when every geometry passes, 3 otherwise.
@@ -52,7 +57,7 @@ import numpy as np
 
 from backmice.analysis import Analysis, analyze
 from backmice.errors import InputError
-from backmice.phantom import PlacementError, Tissue, get_sample, make_scene, write_sample
+from backmice.phantom import PlacementError, Tissue, get_sample, sample_scene, write_sample
 from backmice.phantom.scene import Scene
 
 __all__ = [
@@ -340,7 +345,7 @@ def evaluate(
     truth : dict
         The study's ``truth.json``.
     scene : Scene, optional
-        The phantom scene (``make_scene(seed, red_flag=...)``), to name the
+        The phantom scene (:func:`backmice.phantom.sample_scene`), to name the
         tissue under false candidates; without it the tissue is ``?`` and only
         the truth lesions (the cyst) are checked among the forbidden.
     thresholds : Thresholds, optional
@@ -413,6 +418,7 @@ def evaluate(
             "side": les["side"],
             "relation": les["relation"],
             "subtype": les["expected_subtype"],
+            "wide": les.get("wide"),
         }
         res.measured = {
             "volume_mm3": row["volume_mm3"],
@@ -500,7 +506,7 @@ def run_study(
     t0 = time.perf_counter()
     analysis = analyze(study)
     seconds = time.perf_counter() - t0
-    scene = make_scene(seed, red_flag=get_sample(sample).red_flag)
+    scene = sample_scene(sample, seed)
     result = evaluate(analysis, truth, scene=scene, thresholds=thresholds)
     result.seconds = seconds
     return result, analysis

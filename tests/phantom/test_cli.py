@@ -10,7 +10,8 @@ from backmice.cli import EXIT_BAD_INPUT, EXIT_OK, main
 def test_list(capsys):
     assert main(["sample", "list"]) == EXIT_OK
     out = capsys.readouterr().out
-    for name in ("t1_axial", "t1_oblique_iso", "dixon", "t2_fatsat", "us", "us_cine"):
+    names = ("t1_axial", "t1_oblique_iso", "dixon", "t2_fatsat", "us", "us_cine")
+    for name in (*names, "t1_wide", "dixon_wide"):
         assert name in out
 
 

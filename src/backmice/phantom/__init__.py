@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from backmice.phantom.lesions import Lesion, LesionKind, PlacementError, Relation
 from backmice.phantom.render import Grid, Rendered, acquire, coil_bias, render
-from backmice.phantom.samples import SAMPLES, Sample, get_sample, sample_names, write_sample
+from backmice.phantom.samples import (
+    SAMPLES,
+    Sample,
+    get_sample,
+    sample_names,
+    sample_scene,
+    write_sample,
+)
 from backmice.phantom.scene import Scene, make_scene
 from backmice.phantom.shapes import Ellipsoid
 from backmice.phantom.study import MRSeries, StudyWritten, UltrasoundSeries, write_study
@@ -58,6 +65,7 @@ __all__ = [
     "render",
     "render_ultrasound",
     "sample_names",
+    "sample_scene",
     "write_sample",
     "write_study",
 ]

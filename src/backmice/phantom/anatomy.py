@@ -32,10 +32,12 @@ from scipy import ndimage
 from backmice.phantom.shapes import Ellipsoid, ExtrudedEllipse
 from backmice.phantom.tissues import Tissue
 
-__all__ = ["Anatomy", "DeepSolid", "PolarTables", "build_anatomy"]
+__all__ = ["Anatomy", "DeepSolid", "LongSeptum", "PolarTables", "build_anatomy"]
 
-#: Columns of the stacked polar tables.
-SKIN_R, FASCIA_R, SEPT_R, SEPT_HALF, SEPT_EDGE, SEPT_LIP = range(6)
+#: Columns of the stacked polar tables (``EPI_MM`` only in the wide family).
+SKIN_R, FASCIA_R, SEPT_R, SEPT_HALF, SEPT_EDGE, SEPT_LIP, EPI_MM = range(7)
+#: Range of the subcutaneous fat thickness (mm) in the wide family.
+WIDE_FAT_MM = (6.0, 50.0)
 #: Radius (mm) at which septum patch sizes are measured in θ (smaller than any
 #: fat-layer radius, so edge distances are never overestimated).
 _R_REF = 80.0
@@ -139,6 +141,24 @@ class DeepSolid:
     over: tuple[Tissue, ...] = (Tissue.MUSCLE,)
 
 
+@dataclass(frozen=True)
+class LongSeptum:
+    """Where a long septum of the wide family lies (its depth is in the tables).
+
+    Attributes
+    ----------
+    theta_c, z_c : float
+        Centre of the patch: angle (rad) and height (mm).
+    half_theta, half_z : float
+        Half size of the patch in θ (rad) and z (mm).
+    """
+
+    theta_c: float
+    z_c: float
+    half_theta: float
+    half_z: float
+
+
 @dataclass
 class Anatomy:
     """The body wall and deep structures of one phantom (see the module docstring).
@@ -161,6 +181,10 @@ class Anatomy:
         The seed the anatomy was drawn from.
     params : dict
         Drawn parameters worth reporting (fat thicknesses, number of septa, ...).
+    long_septa : list of LongSeptum
+        The long septa (wide family only).
+    wide : bool
+        Drawn as the wide family (see :func:`build_anatomy`).
     """
 
     tables: PolarTables
@@ -173,6 +197,8 @@ class Anatomy:
     sacrum_top_z_mm: float
     seed: int
     params: dict = field(default_factory=dict)
+    long_septa: list[LongSeptum] = field(default_factory=list)
+    wide: bool = False
 
     # -- surfaces ---------------------------------------------------------------------
     def skin_radius(self, theta: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -210,10 +236,20 @@ def _septa(
     inner_skin: np.ndarray,
     fascia: np.ndarray,
     count: int,
-) -> tuple[np.ndarray, int]:
+    *,
+    long_rng: np.random.Generator | None = None,
+    n_long: int = 0,
+) -> tuple[np.ndarray, int, list[LongSeptum]]:
     """Tables of non-overlapping septum patches: mid radius, half thickness, edge distance.
 
-    Returns the tables, shape (n_z, n_theta, 4), and the number of patches placed.
+    With ``n_long`` (and ``long_rng``), that many long septa (50–140 mm along
+    the surface, 30–90 mm in z, 0.6–1.2 mm thick, anywhere from 0.1 to 0.9 of
+    the way across the layer, centred over the lower back: θ 20°–160°,
+    |z| < 45 mm) are placed first, from ``long_rng``; the short patches fill
+    the rest from ``rng`` as before.
+
+    Returns the tables, shape (n_z, n_theta, 4), the number of patches placed
+    and the long septa.
     """
     n_z, n_t = inner_skin.shape
     dz = float(z[1] - z[0])
@@ -226,14 +262,19 @@ def _septa(
     lip = np.ones((n_z, n_t))
     gap_mm = 2.0
     placed = 0
-    for _ in range(count * 20):
-        if placed >= count:
-            break
-        jc = int(rng.integers(n_t))
-        ic = int(rng.integers(n_z))
+    long_septa: list[LongSeptum] = []
+
+    def patch(rng: np.random.Generator, long: bool) -> bool:
+        if long:  # over the lower back, where the lesions are
+            jc = int((rng.uniform(0.35, math.pi - 0.35) + math.pi) / dtheta) % n_t
+            ic = int(np.clip(round((rng.uniform(-45.0, 45.0) - z[0]) / dz), 0, n_z - 1))
+        else:
+            jc = int(rng.integers(n_t))
+            ic = int(rng.integers(n_z))
         # Half length along the surface (mm), expressed at the reference radius.
-        half_len = rng.uniform(4.0, 14.0) * _R_REF / max(fascia[ic, jc], _R_REF)
-        half_z = rng.uniform(4.0, 20.0)
+        half_len = rng.uniform(*((25.0, 70.0) if long else (4.0, 14.0))) * _R_REF
+        half_len /= max(fascia[ic, jc], _R_REF)
+        half_z = rng.uniform(*((15.0, 45.0) if long else (4.0, 20.0)))
         nj = math.ceil(half_len / arc)
         ni = math.ceil(half_z / dz)
         rows = np.arange(ic - ni, ic + ni + 1)
@@ -245,12 +286,15 @@ def _septa(
         rows_g = rows_g[(rows_g >= 0) & (rows_g < n_z)]
         cols_g = np.arange(jc - nj - gj, jc + nj + gj + 1) % n_t
         if rows.size == 0 or occupied[np.ix_(rows_g, cols_g)].any():
-            continue
+            return False
         # Depth u (0 at the dermis, 1 at the fascia): nearly parallel to the skin,
-        # or oblique across the layer; always 0.2–0.8 so it touches neither.
+        # or oblique across the layer; always 0.2–0.8 (long septa 0.1–0.9) so it
+        # touches neither.
         s_theta = (np.arange(-nj, nj + 1) * arc) / max(half_len, 1e-6)  # -1..1 along the patch
         s_z = (rows - ic) * dz / max(half_z, 1e-6)
-        if rng.random() < 0.35:
+        if long:
+            u0, du_t = rng.uniform(0.3, 0.7), rng.uniform(-0.2, 0.2)
+        elif rng.random() < 0.35:
             u0, du_t = rng.uniform(0.45, 0.55), rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 0.3)
         else:
             u0, du_t = rng.uniform(0.25, 0.75), rng.uniform(-0.05, 0.05)
@@ -258,11 +302,11 @@ def _septa(
         wave = rng.uniform(0.0, 0.04)
         u = u0 + du_t * s_theta[None, :] + du_z * s_z[:, None]
         u = u + wave * np.sin(3.0 * s_theta[None, :] + rng.uniform(0, 2 * math.pi))
-        u = np.clip(u, 0.2, 0.8)
+        u = np.clip(u, *((0.1, 0.9) if long else (0.2, 0.8)))
         block = np.ix_(rows, cols)
         t = inner_skin[block] - fascia[block]
         mid[block] = inner_skin[block] - u * t
-        half[block] = rng.uniform(0.25, 0.45)
+        half[block] = rng.uniform(*((0.3, 0.6) if long else (0.25, 0.45)))
         # Gradient bound of r - mid over the patch (points lie outside the fascia).
         m = mid[block]
         g_t = np.abs(np.diff(m, axis=1)).max(initial=0.0) / dtheta / fascia[block].min()
@@ -272,11 +316,25 @@ def _septa(
         e_z = np.abs((rows - ic) * dz)[:, None] - half_z
         edge[block] = np.maximum(e_t, e_z)
         occupied[block] = True
-        placed += 1
+        if long:
+            theta_c = -math.pi + jc * dtheta
+            long_septa.append(LongSeptum(theta_c, float(z[ic]), half_len / _R_REF, half_z))
+        return True
+
+    if long_rng is not None:
+        for _ in range(n_long * 20):
+            if len(long_septa) >= n_long:
+                break
+            patch(long_rng, True)
+    placed = len(long_septa)
+    for _ in range(count * 20):
+        if placed >= count + len(long_septa):
+            break
+        placed += patch(rng, False)
     if placed == 0:
         edge[:] = 1e6
         mid[:] = -1e6
-        return np.stack([mid, half, edge, lip], axis=-1), 0
+        return np.stack([mid, half, edge, lip], axis=-1), 0, []
     # Outside the patches: the distance to the nearest patch (a lower bound on
     # the true distance), and mid/half copied from it so interpolation near an
     # edge stays meaningful.
@@ -289,7 +347,7 @@ def _septa(
     half[outside] = half[ii[outside], jj[outside]]
     lip[outside] = lip[ii[outside], jj[outside]]
     edge[outside] = dist[outside]
-    return np.stack([mid, half, edge, lip], axis=-1), placed
+    return np.stack([mid, half, edge, lip], axis=-1), placed, long_septa
 
 
 def build_anatomy(
@@ -300,8 +358,17 @@ def build_anatomy(
     dz_mm: float = 2.0,
     multifidus_fat: float = 0.5,
     septa: int = 600,
+    wide: bool = False,
 ) -> Anatomy:
     """Draw the anatomy of one phantom.
+
+    The *wide* family (``wide=True``) draws, from streams of its own, what the
+    standard phantom never shows: a subcutaneous fat layer of 6–50 mm
+    (:data:`WIDE_FAT_MM`; the body grows outward over the same deep anatomy),
+    4–10 long septa through the layer, a thin epimuscular fat sheet (0.5–3 mm)
+    between the fascia sheet and the muscle, and 6–18 long fatty streaks in
+    the multifidus and erector spinae running 60–180 mm along z (with the
+    short streaks of ``multifidus_fat`` drawn between 0.3 and 1).
 
     Parameters
     ----------
@@ -315,12 +382,17 @@ def build_anatomy(
         0 for none, 1 for marked fatty streaking of the multifidus.
     septa : int
         Number of septum patches to place (fewer if they do not fit).
+    wide : bool
+        Draw the wide family (see above).
 
     Returns
     -------
     Anatomy
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    rw = np.random.default_rng(np.random.SeedSequence([seed, 11])) if wide else None
+    if rw is not None:
+        multifidus_fat = float(rw.uniform(0.3, 1.0))
     z = np.arange(z_range_mm[0], z_range_mm[1] + 0.5 * dz_mm, dz_mm)
     theta = -math.pi + 2.0 * math.pi * np.arange(n_theta) / n_theta
     zz = z[:, None]
@@ -369,12 +441,20 @@ def build_anatomy(
     skin_mm = 2.0
     fascia_mm = 1.2
     fascia = skin - skin_mm - fat
+    if rw is not None:  # the same deep anatomy, a layer of any habitus over it
+        fat, (fat_mid, fat_lat, fat_ant) = _wide_fat(rw, zz, tt)
+        skin = fascia + skin_mm + fat
     # Smooth in θ a little (the Fourier terms are smooth; the superellipse's poles are not).
     skin = ndimage.gaussian_filter1d(skin, 2.0, axis=1, mode="wrap")
     fascia = ndimage.gaussian_filter1d(fascia, 2.0, axis=1, mode="wrap")
 
-    sept, n_septa = _septa(rng, z, skin - skin_mm, fascia, septa)
-    values = np.concatenate([skin[..., None], fascia[..., None], sept], axis=-1)
+    sept, n_septa, long_septa = _septa(
+        rng, z, skin - skin_mm, fascia, septa, long_rng=rw, n_long=0 if rw is None else 10
+    )
+    columns = [skin[..., None], fascia[..., None], sept]
+    if rw is not None:
+        columns.append(_epimuscular(rw, zz, tt)[..., None])
+    values = np.concatenate(columns, axis=-1)
     tables = PolarTables(float(z[0]), float(dz_mm), n_theta, values)
 
     # Bones (fixed shapes with a small random jitter), sacrum top, L5 above it.
@@ -450,6 +530,26 @@ def build_anatomy(
                 Tissue.MUSCLE_FAT,
             )
         )
+    params: dict = {
+        "fat_midline_mm": round(float(fat_mid), 3),
+        "fat_lateral_mm": round(float(fat_lat), 3),
+        "fat_anterior_mm": round(float(fat_ant), 3),
+        "multifidus_fat": float(multifidus_fat),
+        "n_septa": n_septa,
+    }
+    if rw is not None:
+        streaks = _long_streaks(rw, sac_y)
+        deep += streaks
+        post = np.sin(tt) > 0.5
+        layer = (skin - skin_mm - fascia)[np.broadcast_to(post, skin.shape)]
+        params.update(
+            family="wide",
+            fat_posterior_min_mm=round(float(layer.min()), 3),
+            fat_posterior_max_mm=round(float(layer.max()), 3),
+            n_long_septa=len(long_septa),
+            epimuscular_max_mm=round(float(values[:, :, EPI_MM].max()), 3),
+            n_long_streaks=len(streaks),
+        )
     return Anatomy(
         tables=tables,
         skin_mm=skin_mm,
@@ -460,11 +560,82 @@ def build_anatomy(
         deep=deep,
         sacrum_top_z_mm=float(top),
         seed=int(seed),
-        params={
-            "fat_midline_mm": round(float(fat_mid), 3),
-            "fat_lateral_mm": round(float(fat_lat), 3),
-            "fat_anterior_mm": round(float(fat_ant), 3),
-            "multifidus_fat": float(multifidus_fat),
-            "n_septa": n_septa,
-        },
+        params=params,
+        long_septa=long_septa,
+        wide=rw is not None,
     )
+
+
+def _wide_fat(
+    rng: np.random.Generator, zz: np.ndarray, tt: np.ndarray
+) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Subcutaneous fat thickness (mm) of the wide family over the ``(z, θ)`` grid.
+
+    Lean to obese: midline 6–22 mm, flanks 1.2–2.6 times that, front 6–40 mm,
+    varying along z and θ, clipped to :data:`WIDE_FAT_MM`. Returns the
+    thickness, shape (n_z, n_theta), and the drawn midline, lateral and
+    anterior thicknesses.
+    """
+    fat_mid = rng.uniform(6.0, 22.0)
+    fat_lat = min(WIDE_FAT_MM[1], fat_mid * rng.uniform(1.2, 2.6))
+    fat_ant = rng.uniform(6.0, 40.0)
+    delta = np.angle(np.exp(1j * (tt - math.pi / 2)))
+    fat_post = fat_mid + (fat_lat - fat_mid) * (1.0 - np.exp(-((delta / 0.45) ** 2)))
+    w_post = (1.0 + np.sin(tt)) / 2.0
+    fat = fat_ant + (fat_post - fat_ant) * w_post
+    period, phase = rng.uniform(100, 220), rng.uniform(0, 6.3)
+    fat = fat * (1.0 + 0.12 * np.sin(2 * math.pi * zz / period + phase))
+    scale = fat_mid / 13.0
+    for k in range(1, 5):
+        fat = fat + scale * rng.uniform(0.5, 1.8) / k * np.cos(
+            k * tt + rng.uniform(0, 2 * math.pi) + zz / rng.uniform(60.0, 150.0)
+        )
+    return np.clip(fat, *WIDE_FAT_MM), (fat_mid, fat_lat, fat_ant)
+
+
+def _epimuscular(rng: np.random.Generator, zz: np.ndarray, tt: np.ndarray) -> np.ndarray:
+    """Thickness (mm) of the epimuscular fat sheet deep to the fascia sheet, (n_z, n_theta).
+
+    Patchy, 0.5–3 mm where present, absent over the midline (where the
+    thoracolumbar fascia is fixed to the spinous processes) and in about one
+    phantom in five.
+    """
+    if rng.random() < 0.2:
+        return np.zeros(np.broadcast_shapes(zz.shape, tt.shape))
+    amp = rng.uniform(0.5, 3.0)
+    f = np.zeros(np.broadcast_shapes(zz.shape, tt.shape))
+    for k in range(2, 9):
+        f = f + rng.uniform(0.3, 1.0) * np.cos(
+            k * tt + rng.uniform(0, 2 * math.pi) + zz / rng.uniform(30.0, 90.0)
+        )
+    f = np.clip(f / np.abs(f).max() + rng.uniform(0.0, 0.5), 0.0, 1.0)
+    arc = np.angle(np.exp(1j * (tt - math.pi / 2))) * 100.0
+    return amp * f * (1.0 - np.exp(-((arc / 20.0) ** 2)))
+
+
+def _long_streaks(rng: np.random.Generator, sac_y: float) -> list[DeepSolid]:
+    """6–18 long fatty streaks in the multifidus and erector spinae (fatty infiltration).
+
+    Flat bands 4–14 mm wide and 1–3 mm thick, 60–180 mm long in z, drifting
+    slowly, so that they run through a whole stack of slices.
+    """
+    out = []
+    for _ in range(int(rng.integers(6, 19))):
+        side = rng.choice([-1.0, 1.0])
+        cx = side * rng.uniform(6.0, 60.0)
+        cy = rng.uniform(sac_y + 22.0, sac_y + 50.0)
+        z0 = rng.uniform(-110.0, 20.0)
+        out.append(
+            DeepSolid(
+                ExtrudedEllipse(
+                    (cx, cy),
+                    (rng.uniform(2.0, 7.0), rng.uniform(0.5, 1.5)),
+                    rng.uniform(-60.0, 60.0),
+                    (rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08)),
+                    z_min=z0,
+                    z_max=z0 + rng.uniform(60.0, 180.0),
+                ),
+                Tissue.MUSCLE_FAT,
+            )
+        )
+    return out

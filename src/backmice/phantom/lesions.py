@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +33,8 @@ __all__ = [
     "PlacementError",
     "Relation",
     "fascia_frame",
+    "layer_thickness",
+    "place_in_layer",
     "place_lesion",
 ]
 
@@ -72,6 +75,14 @@ class Lesion:
         Height of the skin bulge over the lesion, mm.
     intended : Relation
         The relation to the fascia it was placed for.
+    gap_dir : ndarray of shape (3,) or None
+        An incomplete capsule (wide family): unit direction, in the core's
+        own frame scaled to a unit sphere, of the centre of the gap in the wall.
+    gap_deg : float
+        Half angle of the gap (about ``gap_dir``, in that scaled frame), degrees.
+    placement : str or None
+        How the lesion was placed in the wide family (``fascia``, ``dermis``,
+        ``centred``, ``septum``, ``depth``, or the relation's name).
     """
 
     id: str
@@ -81,6 +92,17 @@ class Lesion:
     solid: Ellipsoid | None = None
     bump_mm: float = 0.0
     intended: Relation = Relation.SUBCUTANEOUS
+    gap_dir: np.ndarray | None = field(default=None, compare=False)
+    gap_deg: float = 0.0
+    placement: str | None = None
+
+    def in_gap(self, points: np.ndarray) -> np.ndarray:
+        """Boolean mask of the points in the capsule's gap cone, shape (N,) (all False if none)."""
+        if self.gap_dir is None:
+            return np.zeros(len(points), dtype=bool)
+        q = self.core.local(points) / self.core.semi_axes
+        norm = np.linalg.norm(q, axis=1)
+        return q @ self.gap_dir > math.cos(math.radians(self.gap_deg)) * norm
 
     @property
     def outer(self) -> Ellipsoid:
@@ -129,12 +151,27 @@ def fascia_frame(
     return p, t_theta, t_z, normal
 
 
-def _frame_rotation(t_theta: np.ndarray, t_z: np.ndarray, normal: np.ndarray, tilt_deg: float):
-    """Rotation whose columns are (long axis, middle axis, normal)."""
+def _frame_rotation(
+    t_theta: np.ndarray,
+    t_z: np.ndarray,
+    normal: np.ndarray,
+    tilt_deg: float,
+    pitch_deg: float = 0.0,
+):
+    """Rotation whose columns are (long axis, middle axis, short axis).
+
+    The long axis makes ``tilt_deg`` with the axial tangent (toward +z) in the
+    surface's tangent plane; ``pitch_deg`` then turns the long and short axes
+    about the middle axis, out of the tangent plane (0: short axis along the
+    normal).
+    """
     a = math.radians(tilt_deg)
     e_a = math.cos(a) * t_theta + math.sin(a) * t_z
     e_c = normal
     e_b = np.cross(e_c, e_a)
+    if pitch_deg:
+        p = math.radians(pitch_deg)
+        e_a, e_c = math.cos(p) * e_a + math.sin(p) * e_c, -math.sin(p) * e_a + math.cos(p) * e_c
     return np.column_stack([e_a, e_b, e_c])
 
 
@@ -153,6 +190,8 @@ def place_lesion(
     solid_semi_axes_mm: tuple[float, float, float] | None = None,
     bump_mm: float = 0.0,
     skin_gap_mm: float | None = None,
+    pitch_deg: float = 0.0,
+    capsule_gap: tuple[np.ndarray, float] | None = None,
 ) -> Lesion:
     """Place a lesion over the posterior fascia near ``(x_mm, z_mm)``.
 
@@ -194,7 +233,7 @@ def place_lesion(
     """
     theta = anatomy.theta_at_x(x_mm, z_mm)
     p, t_theta, t_z, normal = fascia_frame(anatomy, theta, z_mm)
-    rot = _frame_rotation(t_theta, t_z, normal, tilt_deg)
+    rot = _frame_rotation(t_theta, t_z, normal, tilt_deg, pitch_deg)
     semi = np.asarray(semi_axes_mm, dtype=np.float64)
     c = float(semi[2])
     fascia = SurfacePatch(anatomy.tables, "fascia", p, float(semi.max()) * 2 + 20.0, step_mm=0.6)
@@ -246,20 +285,196 @@ def place_lesion(
         solid=solid,
         bump_mm=bump_mm,
         intended=relation,
+        **_gap_fields(capsule_gap),
     )
     _check_clearance(anatomy, lesion)
     return lesion
 
 
-def _check_clearance(anatomy: Anatomy, lesion: Lesion) -> None:
-    """Raise PlacementError if the lesion reaches the dermis, a bone or the canal."""
-    pts = lesion.outer.surface_points(3000)
-    theta = np.arctan2(pts[:, 1], pts[:, 0])
+def _gap_fields(gap: tuple[np.ndarray, float] | None) -> dict:
+    if gap is None:
+        return {}
+    d = np.asarray(gap[0], dtype=np.float64)
+    return {"gap_dir": d / np.linalg.norm(d), "gap_deg": float(gap[1])}
+
+
+def _support(e: Ellipsoid, direction: np.ndarray) -> float:
+    """Half extent of an ellipsoid along a unit direction, mm."""
+    return float(np.linalg.norm((e.rotation.T @ direction) * e.semi_axes))
+
+
+def _dermis_gap(anatomy: Anatomy, e: Ellipsoid) -> float:
+    """Least radial room (mm) between an ellipsoid and the dermis (negative: it crosses)."""
+    pts = e.surface_points(1500)
     r = np.hypot(pts[:, 0], pts[:, 1])
-    skin_r = anatomy.skin_radius(theta, pts[:, 2])
-    room = 0.2 if lesion.kind is LesionKind.CYST else 1.0
-    if np.any(r > skin_r - anatomy.skin_mm - room):
-        raise PlacementError(f"{lesion.id}: reaches the skin")
+    inner = anatomy.skin_radius(np.arctan2(pts[:, 1], pts[:, 0]), pts[:, 2]) - anatomy.skin_mm
+    return float((inner - r).min())
+
+
+def layer_thickness(
+    anatomy: Anatomy,
+    theta: float,
+    z_mm: float,
+    *,
+    skin_radius: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> float:
+    """Thickness (mm) of the subcutaneous fat at ``(theta, z_mm)``, along the fascia's normal.
+
+    From the fascia surface to the inner face of the dermis (found by
+    bisection to 0.001 mm). ``skin_radius`` replaces the anatomy's skin (a
+    scene's, lifted over prominences).
+    """
+    skin = skin_radius or anatomy.skin_radius
+    p, _, _, normal = fascia_frame(anatomy, theta, z_mm)
+
+    def room(s: float) -> float:
+        q = p + s * normal
+        r_skin = float(skin(np.array([math.atan2(q[1], q[0])]), np.array([q[2]]))[0])
+        return r_skin - anatomy.skin_mm - math.hypot(q[0], q[1])
+
+    lo, hi = 0.0, 10.0
+    while room(hi) > 0 and hi < 400.0:
+        lo, hi = hi, hi * 2
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if room(mid) > 0 else (lo, mid)
+        if hi - lo < 1e-3:
+            break
+    return 0.5 * (lo + hi)
+
+
+def place_in_layer(
+    anatomy: Anatomy,
+    lesion_id: str,
+    kind: LesionKind,
+    *,
+    theta: float,
+    z_mm: float,
+    semi_axes_mm: tuple[float, float, float],
+    where: str,
+    value: float,
+    tilt_deg: float = 0.0,
+    pitch_deg: float = 0.0,
+    wall_mm: float = 0.0,
+    fill: float = 0.9,
+    capsule_gap: tuple[np.ndarray, float] | None = None,
+) -> Lesion:
+    """Place a lesion anywhere in the subcutaneous fat layer (the wide family).
+
+    The lesion is put on the fascia's normal at ``(theta, z_mm)``, oriented by
+    ``tilt_deg`` (long axis in the tangent plane, from the axial direction)
+    and ``pitch_deg`` (long axis out of the tangent plane, toward the normal),
+    at a depth set by ``where``:
+
+    * ``"fascia"``: the outer (capsule) surface ``value`` mm above the fascia;
+    * ``"dermis"``: the outer surface ``value`` mm (radially) under the dermis;
+    * ``"depth"``: the centre at fraction ``value`` of the free room across the
+      layer (0 outer surface on the fascia, 0.5 centred, 1 on the dermis);
+    * ``"radius"``: the centre at radius ``value`` mm (on a septum).
+
+    A lesion thicker across the layer than ``fill`` times the layer's local
+    thickness is scaled down to that (it fills most of a thin layer).
+
+    Parameters
+    ----------
+    anatomy : Anatomy
+    lesion_id : str
+    kind : LesionKind
+    theta, z_mm : float
+        Where on the posterior fascia (rad, mm).
+    semi_axes_mm : (float, float, float)
+        Semi-axes of the core, largest first, mm.
+    where : {"fascia", "dermis", "depth", "radius"}
+    value : float
+        See ``where``.
+    tilt_deg, pitch_deg : float
+        Orientation (see above), degrees.
+    wall_mm : float
+        Capsule thickness, mm.
+    fill : float
+        Largest share of the layer's thickness the lesion may take.
+    capsule_gap : (ndarray of shape (3,), float), optional
+        An incomplete capsule (see :class:`Lesion`).
+
+    Returns
+    -------
+    Lesion
+
+    Raises
+    ------
+    PlacementError
+        When it leaves the layer, comes out smaller than 2 mm, or reaches a bone.
+    """
+    p, t_theta, t_z, normal = fascia_frame(anatomy, theta, z_mm)
+    rot = _frame_rotation(t_theta, t_z, normal, tilt_deg, pitch_deg)
+    semi = np.asarray(semi_axes_mm, dtype=np.float64)
+    layer = layer_thickness(anatomy, theta, z_mm)
+    h = _support(Ellipsoid(p, semi, rot), normal)
+    if 2 * (h + wall_mm) > fill * layer:
+        semi = semi * max(0.0, fill * layer / 2 - wall_mm) / h
+    if semi.min() < 2.0:
+        raise PlacementError(f"{lesion_id}: the layer ({layer:.1f} mm) is too thin here")
+    h = _support(Ellipsoid(p, semi, rot), normal) + wall_mm
+    if where == "fascia":
+        offset = h + value
+    elif where == "dermis":
+        offset = layer - h - value
+    elif where == "depth":
+        offset = h + value * (layer - 2 * h)
+    elif where == "radius":
+        offset = value - math.hypot(p[0], p[1])
+    else:
+        raise ValueError(f"unknown placement {where!r}")
+    core = Ellipsoid(p + offset * normal, semi, rot)
+    fascia = SurfacePatch(anatomy.tables, "fascia", p, float(semi.max()) * 2 + 20.0, step_mm=0.6)
+    for _ in range(5):
+        outer = core.grown(wall_mm) if wall_mm > 0 else core
+        if where == "fascia":
+            miss = value - float(fascia.signed_distance(outer.surface_points(800)).min())
+        elif where == "dermis":
+            miss = _dermis_gap(anatomy, outer) - value
+        else:
+            break
+        if abs(miss) < 0.02:
+            break
+        offset += miss
+        core = Ellipsoid(p + offset * normal, semi, rot)
+    outer = core.grown(wall_mm) if wall_mm > 0 else core
+    if float(fascia.signed_distance(outer.surface_points(2000)).min()) < -0.05:
+        raise PlacementError(f"{lesion_id}: crosses the fascia")
+    if _dermis_gap(anatomy, outer) < -0.05:
+        raise PlacementError(f"{lesion_id}: crosses the dermis")
+    lesion = Lesion(
+        lesion_id,
+        kind,
+        core,
+        wall_mm=wall_mm,
+        intended=Relation.SUBCUTANEOUS,
+        placement=where,
+        **_gap_fields(capsule_gap),
+    )
+    _check_clearance(anatomy, lesion, skin_room_mm=None)
+    return lesion
+
+
+def _check_clearance(
+    anatomy: Anatomy, lesion: Lesion, *, skin_room_mm: float | None = -1.0
+) -> None:
+    """Raise PlacementError if the lesion reaches the dermis, a bone or the canal.
+
+    ``skin_room_mm`` is the room kept under the dermis (default: 0.2 mm for a
+    cyst, 1 mm otherwise; None: not checked here).
+    """
+    pts = lesion.outer.surface_points(3000)
+    if skin_room_mm is not None:
+        theta = np.arctan2(pts[:, 1], pts[:, 0])
+        r = np.hypot(pts[:, 0], pts[:, 1])
+        skin_r = anatomy.skin_radius(theta, pts[:, 2])
+        room = (
+            skin_room_mm if skin_room_mm >= 0 else (0.2 if lesion.kind is LesionKind.CYST else 1.0)
+        )
+        if np.any(r > skin_r - anatomy.skin_mm - room):
+            raise PlacementError(f"{lesion.id}: reaches the skin")
     inner = lesion.outer.interior_points(1.5)
     allpts = np.concatenate([pts, inner])
     for bone in [*anatomy.bones, *anatomy.bone_holes]:

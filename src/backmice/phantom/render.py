@@ -285,11 +285,19 @@ def render(
     return Rendered(grid, out, labels, core_id, core_fraction, n_mixed / max(total, 1))
 
 
-def coil_bias(points: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
+def coil_bias(
+    points: np.ndarray,
+    *,
+    strength: float = 1.0,
+    depth_mm: float = 85.0,
+    lateral_mm: float = 230.0,
+    centre_x_mm: float = 0.0,
+    plane_y_mm: float = 118.0,
+) -> np.ndarray:
     """Smooth multiplicative receive field of a posterior surface coil.
 
     About 1 at the skin of the back, falling off anteriorly (to about 0.45 at
-    the body's centre) and slowly to the sides and along z.
+    the body's centre with the defaults) and slowly to the sides and along z.
 
     Parameters
     ----------
@@ -297,6 +305,16 @@ def coil_bias(points: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
         LPS mm.
     strength : float
         0 for a flat field, 1 for the default falloff.
+    depth_mm : float
+        Decay length of the sensitivity with depth below the coil, mm
+        (shorter: stronger shading).
+    lateral_mm : float
+        Gaussian width of the sensitivity across x, mm.
+    centre_x_mm : float
+        x of the coil's centre (an off-centre coil shades one side), mm.
+    plane_y_mm : float
+        y of the coil's plane (behind the patient's back), mm; the field is 1
+        18 mm in front of it.
 
     Returns
     -------
@@ -304,11 +322,13 @@ def coil_bias(points: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
     """
 
     def raw(p: np.ndarray) -> np.ndarray:
-        d = np.clip(118.0 - p[:, 1], 0.0, None)  # depth below the coil plane
-        lateral = np.exp(-((p[:, 0] / 230.0) ** 2)) * np.exp(-((p[:, 2] / 260.0) ** 2))
-        return 0.2 + 0.9 * np.exp(-d / 85.0) * lateral
+        d = np.clip(plane_y_mm - p[:, 1], 0.0, None)  # depth below the coil plane
+        lateral = np.exp(-(((p[:, 0] - centre_x_mm) / lateral_mm) ** 2)) * np.exp(
+            -((p[:, 2] / 260.0) ** 2)
+        )
+        return 0.2 + 0.9 * np.exp(-d / depth_mm) * lateral
 
-    b = raw(points) / raw(np.array([[0.0, 100.0, 0.0]]))[0]
+    b = raw(points) / raw(np.array([[0.0, plane_y_mm - 18.0, 0.0]]))[0]
     return 1.0 + strength * (b - 1.0)
 
 
@@ -319,6 +339,7 @@ def acquire(
     snr: float | None = 30.0,
     bias: float = 1.0,
     seed: int = 0,
+    coil: dict[str, float] | None = None,
 ) -> np.ndarray:
     """One MR image from rendered quantities: contrast, bias field, Rician noise.
 
@@ -336,6 +357,9 @@ def acquire(
     seed : int
         Seed of the noise (the contrast is mixed in, so each image of a study
         gets its own noise).
+    coil : dict, optional
+        Shape of the coil field: keyword arguments of :func:`coil_bias`
+        (``depth_mm``, ``lateral_mm``, ``centre_x_mm``).
 
     Returns
     -------
@@ -363,7 +387,9 @@ def acquire(
     if bias:
         field = np.empty(grid.shape)
         for k in range(grid.shape[0]):
-            field[k] = coil_bias(grid.slice_centres(k), strength=bias).reshape(grid.shape[1:])
+            field[k] = coil_bias(grid.slice_centres(k), strength=bias, **(coil or {})).reshape(
+                grid.shape[1:]
+            )
         img = img * field
     if snr:
         sigma = NOISE_REFERENCE[contrast] / float(snr)

@@ -9,6 +9,7 @@ voxels that straddle one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backmice.phantom.anatomy import (
+    EPI_MM,
     FASCIA_R,
     SEPT_EDGE,
     SEPT_HALF,
@@ -31,6 +33,7 @@ from backmice.phantom.lesions import (
     LesionKind,
     PlacementError,
     Relation,
+    place_in_layer,
     place_lesion,
 )
 from backmice.phantom.shapes import Ellipsoid, ExtrudedEllipse
@@ -114,6 +117,10 @@ class Scene:
         r_min = float(values[:, :, FASCIA_R].min()) - 10.0
         self._l_skin = self.tables.lipschitz(SKIN_R, r_min)
         self._l_fascia = self.tables.lipschitz(FASCIA_R, r_min)
+        # The epimuscular fat's deep surface is fascia_r - fascia_mm - epi (wide family).
+        self._epi = values.shape[2] > EPI_MM
+        if self._epi:
+            self._l_epi = self._l_fascia + self.tables.lipschitz(EPI_MM, r_min)
 
     # -- surfaces ---------------------------------------------------------------------
     def skin_radius(self, theta: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -161,6 +168,9 @@ class Scene:
         lab[d_derm < 0] = Tissue.FAT
         lab[d_fasc < 0] = Tissue.FASCIA
         lab[d_musc < 0] = Tissue.MUSCLE
+        if self._epi:
+            d_epi = d_musc + v[:, EPI_MM]
+            lab[(d_musc < 0) & (d_epi >= 0)] = Tissue.EPIMUSCULAR_FAT
         edge = v[:, SEPT_EDGE]
         f_sept = np.maximum(np.abs(r - v[:, SEPT_R]) - v[:, SEPT_HALF], edge)
         lab[(f_sept < 0) & (lab == Tissue.FAT)] = Tissue.SEPTUM
@@ -169,6 +179,8 @@ class Scene:
         if want_margin:
             m = np.minimum(np.abs(d_skin), np.abs(d_derm)) / self._l_skin
             m = np.minimum(m, np.minimum(np.abs(d_fasc), np.abs(d_musc)) / self._l_fascia)
+            if self._epi:
+                m = np.minimum(m, np.abs(d_epi) / self._l_epi)
             # Septa lie between the fascia and the dermis: the distance to that band
             # bounds the distance to any of them. Outside every patch the edge
             # distance does too; inside one, the field over its gradient bound.
@@ -312,9 +324,18 @@ class Scene:
             )
             if lesion.wall_mm > 0:
                 f_wall = outer.field(p)
-                s[(f_wall < 0) & inside_body] = wall_tissue
-                if m is not None:
-                    m = np.minimum(m, np.abs(f_wall))
+                wall = (f_wall < 0) & inside_body
+                if lesion.gap_dir is not None:
+                    # The gap's edges lie within the shell: every shell point is
+                    # supersampled; outside the shell |f| bounds the distance to it.
+                    s[wall & ~lesion.in_gap(p)] = wall_tissue
+                    if m is not None:
+                        m = np.minimum(m, np.abs(f_wall))
+                        m[(f_wall < 0) & (f_core >= 0)] = 0.0
+                else:
+                    s[wall] = wall_tissue
+                    if m is not None:
+                        m = np.minimum(m, np.abs(f_wall))
             core &= inside_body
             s[core] = core_tissue
             if lesion.solid is not None:
@@ -443,12 +464,186 @@ def _within_z(lesion: Lesion) -> bool:
     return LESION_Z_LIMITS[0] <= c - h and c + h <= LESION_Z_LIMITS[1]
 
 
+#: Subcutaneous nodules of the wide family: id, side (0 either), |x| range (mm),
+#: semi-axis ranges (mm).
+_WIDE_SUBCUT = (
+    ("N1", -1.0, (30.0, 95.0), ((8.0, 18.0), (5.0, 12.0), (3.0, 8.0))),
+    ("N5", 0.0, (15.0, 100.0), ((5.0, 14.0), (4.0, 10.0), (3.0, 7.0))),
+    ("N4", -1.0, (15.0, 95.0), ((4.2, 6.0), (3.6, 5.0), (3.0, 4.0))),
+)
+#: Where a subcutaneous nodule of the wide family sits in the layer, and how often.
+_WIDE_WHERE = (
+    ("fascia", 0.25),
+    ("dermis", 0.2),
+    ("centred", 0.2),
+    ("septum", 0.2),
+    ("depth", 0.15),
+)
+#: Capsule thickness range (mm) and the share of incomplete capsules, wide family.
+WIDE_WALL_MM = (0.6, 1.8)
+WIDE_GAP_SHARE = 0.3
+
+
+def _wide_orientation(rng: np.random.Generator) -> tuple[float, float]:
+    """Tilt (any direction in the tangent plane) and pitch (half near-parallel, half any)."""
+    tilt = rng.uniform(-90.0, 90.0)
+    pitch = rng.uniform(-90.0, 90.0) if rng.random() < 0.5 else rng.uniform(-20.0, 20.0)
+    return float(tilt), float(pitch)
+
+
+def _wide_capsule(rng: np.random.Generator) -> tuple[float, tuple[np.ndarray, float] | None]:
+    """Capsule thickness and, for some, a gap (direction, half angle)."""
+    wall = float(rng.uniform(*WIDE_WALL_MM))
+    if rng.random() < WIDE_GAP_SHARE:
+        return wall, (rng.normal(size=3), float(rng.uniform(15.0, 45.0)))
+    return wall, None
+
+
+def _wide_subcutaneous(
+    anatomy: Anatomy, rng: np.random.Generator, plan: tuple, tables: PolarTables
+) -> Lesion:
+    """One subcutaneous nodule of the wide family (raises PlacementError if it misses)."""
+    lesion_id, side, abs_x, semi_r = plan
+    semi = tuple(sorted((rng.uniform(*s) for s in semi_r), reverse=True))
+    tilt, pitch = _wide_orientation(rng)
+    wall, gap = _wide_capsule(rng)
+    names = [w for w, _ in _WIDE_WHERE]
+    where = str(rng.choice(names, p=[p for _, p in _WIDE_WHERE]))
+    value = 0.0
+    septa = [s for s in anatomy.long_septa if abs(s.z_c) < LESION_Z_LIMITS[1] - 8.0]
+    if where == "septum" and septa:
+        sep = septa[int(rng.integers(len(septa)))]
+        theta = sep.theta_c + rng.uniform(-0.7, 0.7) * sep.half_theta
+        z = float(np.clip(sep.z_c + rng.uniform(-0.7, 0.7) * sep.half_z, -18.0, 18.0))
+        value = float(tables.interpolate(np.array([theta]), np.array([z]), [SEPT_R])[0, 0])
+        kind_where = "radius"
+    else:
+        if where == "septum":
+            where = "centred"
+        z = float(rng.uniform(-20.0, 20.0))
+        side = side or float(rng.choice([-1.0, 1.0]))
+        theta = anatomy.theta_at_x(side * rng.uniform(*abs_x), z)
+        kind_where = {"centred": "depth"}.get(where, where)
+        value = {
+            "fascia": rng.uniform(0.0, 0.3),
+            "dermis": rng.uniform(0.0, 0.3),
+            "centred": 0.5,
+            "depth": rng.uniform(0.0, 1.0),
+        }[where]
+    lesion = place_in_layer(
+        anatomy,
+        lesion_id,
+        LesionKind.ENCAPSULATED_FAT_NODULE,
+        theta=float(theta),
+        z_mm=z,
+        semi_axes_mm=semi,  # type: ignore[arg-type]
+        where=kind_where,
+        value=float(value),
+        tilt_deg=tilt,
+        pitch_deg=pitch,
+        wall_mm=wall,
+        fill=float(rng.uniform(0.7, 0.95)),
+        capsule_gap=gap,
+    )
+    return dataclasses.replace(lesion, placement=where)
+
+
+def _wide_lesions(anatomy: Anatomy, seed: int) -> list[Lesion]:
+    """The lesions of the wide family (see :func:`make_scene`)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 12]))
+    placed: list[Lesion] = []
+
+    def fits(lesion: Lesion) -> bool:
+        return _within_z(lesion) and not any(_overlaps(lesion, o, 2.0) for o in placed)
+
+    def deep_plan(plan: _Plan, depth: tuple[float, float]) -> Lesion:
+        semi = tuple(sorted((rng.uniform(*s) for s in plan.semi), reverse=True))
+        tilt, pitch = _wide_orientation(rng)
+        wall, gap = _wide_capsule(rng)
+        z_off = anatomy.sacrum_top_z_mm if plan.rel_top else 0.0
+        lesion = place_lesion(
+            anatomy,
+            plan.lesion_id,
+            plan.kind,
+            x_mm=plan.side * rng.uniform(*plan.abs_x),
+            z_mm=z_off + rng.uniform(*plan.z),
+            semi_axes_mm=semi,  # type: ignore[arg-type]
+            relation=plan.relation,
+            tilt_deg=tilt,
+            pitch_deg=pitch,
+            wall_mm=wall,
+            depth_fraction=rng.uniform(*depth),
+            capsule_gap=gap,
+        )
+        return dataclasses.replace(lesion, placement=str(plan.relation))
+
+    n2, n3 = _STANDARD[1], _STANDARD[2]
+    attempts: list = [
+        lambda: deep_plan(
+            dataclasses.replace(n2, z=(-8.0, 6.0), semi=((8.0, 14.0), (6.0, 10.0), (5.0, 8.0))),
+            (-0.5, 0.6),
+        ),
+        lambda: deep_plan(dataclasses.replace(n3, abs_x=(20.0, 85.0)), (0.0, 0.0)),
+        *[
+            (lambda plan=plan: _wide_subcutaneous(anatomy, rng, plan, anatomy.tables))
+            for plan in _WIDE_SUBCUT
+        ],
+    ]
+    for lesion_id, make in zip(("N2", "N3", *(p[0] for p in _WIDE_SUBCUT)), attempts, strict=True):
+        last: Exception | None = None
+        for _attempt in range(80):
+            try:
+                lesion = make()
+            except PlacementError as exc:
+                last = exc
+                continue
+            if fits(lesion):
+                placed.append(lesion)
+                break
+            last = PlacementError("outside the z range or overlapping another lesion")
+        else:
+            raise PlacementError(f"seed {seed} (wide): could not place {lesion_id} ({last})")
+    # The fat prominence and the cyst as in the standard set, over a wider area.
+    p1 = dataclasses.replace(_STANDARD[4], abs_x=(40.0, 110.0), z=(-15.0, 15.0))
+    for plan in (p1, _STANDARD[5]):
+        last = None
+        for _attempt in range(80):
+            side = plan.side or float(rng.choice([-1.0, 1.0]))
+            semi = tuple(sorted((rng.uniform(*s) for s in plan.semi), reverse=True))
+            try:
+                lesion = place_lesion(
+                    anatomy,
+                    plan.lesion_id,
+                    plan.kind,
+                    x_mm=side * rng.uniform(*plan.abs_x),
+                    z_mm=rng.uniform(*plan.z),
+                    semi_axes_mm=semi,  # type: ignore[arg-type]
+                    relation=plan.relation,
+                    tilt_deg=rng.uniform(-25.0, 25.0),
+                    wall_mm=plan.wall_mm,
+                    bump_mm=plan.bump_mm,
+                    skin_gap_mm=plan.skin_gap_mm,
+                )
+            except PlacementError as exc:
+                last = exc
+                continue
+            if fits(lesion):
+                placed.append(dataclasses.replace(lesion, placement=str(plan.relation)))
+                break
+        else:
+            raise PlacementError(f"seed {seed} (wide): could not place {plan.lesion_id} ({last})")
+    order = ["N1", "N2", "N3", "N4", "N5", "P1", "C1"]
+    placed.sort(key=lambda les: order.index(les.id))
+    return placed
+
+
 def make_scene(
     seed: int = 0,
     *,
     red_flag: bool = False,
     multifidus_fat: float = 0.5,
     lesions: bool = True,
+    wide: bool = False,
 ) -> Scene:
     """Draw a phantom: anatomy and the standard set of lesions.
 
@@ -470,6 +665,16 @@ def make_scene(
         Fatty streaking of the multifidus, 0–1.
     lesions : bool
         False for anatomy only.
+    wide : bool
+        Draw the *wide* family (``docs/phantom.md``): the anatomy of
+        :func:`~backmice.phantom.anatomy.build_anatomy` with ``wide=True``, and
+        nodules with capsules of 0.6–1.8 mm (a third of them with a gap), any
+        orientation, anywhere in the layer (touching the fascia, touching the
+        dermis, centred, on a long septum, at any depth): ``N1`` (16–36 mm),
+        ``N5`` (10–28 mm) and ``N4`` (8–12 mm) subcutaneous, ``N2``
+        transfascial and ``N3`` subfascial, plus ``P1`` and ``C1`` as in the
+        standard set. ``red_flag`` is ignored. Each nodule too thick for the
+        layer where it falls is scaled down to fill 70–95 % of it.
 
     Returns
     -------
@@ -480,6 +685,9 @@ def make_scene(
     PlacementError
         If a lesion finds no room (try another seed).
     """
+    if wide:
+        anatomy = build_anatomy(seed, wide=True)
+        return Scene(anatomy, _wide_lesions(anatomy, seed) if lesions else [], int(seed))
     anatomy = build_anatomy(seed, multifidus_fat=multifidus_fat)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
     plans = (([_RED_FLAG] if red_flag else []) + list(_STANDARD)) if lesions else []

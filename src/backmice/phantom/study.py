@@ -109,6 +109,9 @@ class MRSeries:
         ``(slope, intercept)`` to store with; None stores rounded values as is.
     description : str or None
         SeriesDescription; default from :data:`SERIES_DEFAULTS`.
+    coil : dict or None
+        Shape of the coil field (keyword arguments of
+        :func:`~backmice.phantom.render.coil_bias`); None for the default.
     """
 
     contrast: Contrast
@@ -117,6 +120,7 @@ class MRSeries:
     bias: float = 1.0
     rescale: tuple[float, float] | None = None
     description: str | None = None
+    coil: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,7 @@ def write_study(
         key = id(s.grid)
         if key not in rendered:
             rendered[key] = render(scene, s.grid, quantities=tuple(sorted(wanted[key])))
-        image = acquire(rendered[key], s.contrast, snr=s.snr, bias=s.bias, seed=seed)
+        image = acquire(rendered[key], s.contrast, snr=s.snr, bias=s.bias, seed=seed, coil=s.coil)
         desc, image_type, folder, tags = SERIES_DEFAULTS[s.contrast]
         desc = s.description or desc
         series_uid = phantom_uid(name, seed, "series", number)
@@ -252,6 +256,8 @@ def write_study(
                 "supersampled_fraction": round(rendered[key].mixed_fraction, 4),
             }
         )
+        if s.coil is not None:
+            series_truth[-1]["coil"] = {k: round(float(v), 3) for k, v in s.coil.items()}
         log.info("wrote %s (%d files) to %s", desc, len(paths), folder_path)
 
     us_truth: list[dict[str, Any]] = []

@@ -50,6 +50,7 @@ class Tissue(enum.IntEnum):
     CYST_WALL = 17
     SOLID = 18  #: non-fat solid component of a liposarcoma-like nodule
     GEL = 19  #: ultrasound coupling gel above the skin (ultrasound only)
+    EPIMUSCULAR_FAT = 20  #: thin fat sheet between the deep fascia and the muscle (wide family)
 
 
 class Contrast(enum.StrEnum):
@@ -107,6 +108,7 @@ TISSUE_PROPERTIES: dict[Tissue, TissueProperties] = {
     Tissue.CYST_WALL: TissueProperties(300.0, 300.0, 500.0, 0.02),
     Tissue.SOLID: TissueProperties(380.0, 620.0, 780.0, 0.06),
     Tissue.GEL: TissueProperties(0.0, 0.0, 0.0, 0.0),
+    Tissue.EPIMUSCULAR_FAT: TissueProperties(1000.0, 70.0, 950.0, 0.93),
 }
 
 

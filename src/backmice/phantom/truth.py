@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from backmice.phantom.lesions import Lesion, LesionKind, Relation
+from backmice.phantom.lesions import (
+    Lesion,
+    LesionKind,
+    Relation,
+    fascia_frame,
+    layer_thickness,
+)
 from backmice.phantom.render import Grid
 from backmice.phantom.scene import Scene
 from backmice.phantom.shapes import Ellipsoid
@@ -268,7 +274,7 @@ def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
         LesionKind.FAT_PROMINENCE: Tissue.PROMINENCE_FAT,
         LesionKind.CYST: Tissue.CYST,
     }[lesion.kind]
-    return core_truth(
+    truth = core_truth(
         lesion,
         d_fascia=fascia.signed_distance(samples),
         fascia_offset_mm=float(fascia.signed_distance(centroid[None, :])[0]),
@@ -277,6 +283,58 @@ def _lesion_truth(scene: Scene, lesion: Lesion) -> dict[str, Any]:
         below_sacrum_top=bool(centroid[2] < scene.anatomy.sacrum_top_z_mm),
         fat_fraction=TISSUE_PROPERTIES[tissue].fat_fraction,
     )
+    if scene.anatomy.wide:
+        truth["wide"] = _wide_truth(scene, lesion, fascia)
+    return truth
+
+
+def _wide_truth(scene: Scene, lesion: Lesion, fascia: SurfacePatch) -> dict[str, Any]:
+    """What the wide family varies, for one lesion (``truth.json`` ``lesions[].wide``).
+
+    ``placement``; the capsule's gap (half angle, and the LPS point at the
+    middle of the gap on the outer surface); the outer surface's least
+    distance to the fascia (signed) and radial room under the dermis; the
+    local layer thickness (along the fascia's normal, at the centre's θ and z); whether a septum,
+    and whether a long one, touches the lesion (septum tissue within 0.3 mm of
+    its outer surface); and the angle of the short axis from the fascia's normal at the centre.
+    """
+    outer = lesion.outer
+    surface = outer.surface_points(4000)
+    theta = np.arctan2(surface[:, 1], surface[:, 0])
+    r = np.hypot(surface[:, 0], surface[:, 1])
+    skin_r = scene.skin_radius(theta, surface[:, 2])
+    c = lesion.core.centre
+    th_c = np.array([math.atan2(c[1], c[0])])
+    z_c = np.array([c[2]])
+    layer = layer_thickness(
+        scene.anatomy, float(th_c[0]), float(z_c[0]), skin_radius=scene.skin_radius
+    )
+    shell = outer.grown(0.3).surface_points(6000)
+    on_septum = scene.classify(shell).labels == Tissue.SEPTUM
+    th_s = np.arctan2(shell[:, 1], shell[:, 0])
+    on_long = np.zeros_like(on_septum)
+    for sep in scene.anatomy.long_septa:
+        d_theta = np.abs(np.angle(np.exp(1j * (th_s - sep.theta_c))))
+        on_long |= (
+            on_septum & (d_theta <= sep.half_theta) & (np.abs(shell[:, 2] - sep.z_c) <= sep.half_z)
+        )
+    gap = None
+    if lesion.gap_dir is not None:
+        mid = c + lesion.core.rotation @ (lesion.gap_dir * outer.semi_axes)
+        gap = {"half_angle_deg": _r(lesion.gap_deg), "centre_lps_mm": _rl(mid)}
+    _, _, _, normal = fascia_frame(scene.anatomy, float(th_c[0]), float(c[2]))
+    short = lesion.core.rotation[:, 2]
+    tilt = math.degrees(math.acos(min(1.0, abs(float(short @ normal)))))
+    return {
+        "placement": lesion.placement,
+        "capsule_gap": gap,
+        "outer_fascia_min_mm": _r(float(fascia.signed_distance(surface).min())),
+        "outer_dermis_room_mm": _r(float((skin_r - scene.anatomy.skin_mm - r).min())),
+        "layer_mm": _r(layer),
+        "touches_septum": bool(on_septum.any()),
+        "touches_long_septum": bool(on_long.any()),
+        "short_axis_from_normal_deg": _r(tilt, 2),
+    }
 
 
 def truth_document(

@@ -50,6 +50,7 @@ ECHO: dict[Tissue, float] = {
     Tissue.GEL: 0.0005,
     Tissue.SKIN: 6.0,
     Tissue.FAT: 0.07,
+    Tissue.EPIMUSCULAR_FAT: 0.07,
     Tissue.SEPTUM: 3.0,
     Tissue.FASCIA: 14.0,
     Tissue.MUSCLE: 0.3,
