@@ -514,6 +514,89 @@ def _check_spacing(image: Volume, spacing: tuple[float, float, float]) -> None:
         )
 
 
+def fat_stage(
+    array: np.ndarray,
+    *,
+    spacing_mm: tuple[float, float, float],
+    water: np.ndarray | None = None,
+    opposed: np.ndarray | None = None,
+    n4: bool = True,
+    threshold: float | None = None,
+    stage: Callable[[str, float], None] | None = None,
+    lap: Callable[[str], None] | None = None,
+) -> tuple[Body, FatSignal]:
+    """The analysis' first stages: the body mask, then the fat signal it thresholds.
+
+    The Dixon fat fraction with ``water``; the two-point fat fraction with
+    ``opposed`` (fat or water dominance from the in-phase image's T1 fat score,
+    after N4); else the T1 fat score after N4. One owner for the analysis
+    (:func:`analyze_volume`) and the threshold preview
+    (:func:`backmice.preview.fat_score`).
+
+    Parameters
+    ----------
+    array : ndarray of float32, shape (slice, row, col)
+        The T1, in-phase or Dixon fat image.
+    spacing_mm : (float, float, float)
+        Spacing to compute on, mm (pixels when uncalibrated).
+    water, opposed : ndarray, optional
+        The Dixon water image or the opposed-phase echo, on ``array``'s grid.
+    n4 : bool
+        Correct the bias field before the T1 fat score.
+    threshold : float, optional
+        The fat threshold (None: the default).
+    stage, lap : callable, optional
+        Called with each stage's name (and its share of the whole analysis)
+        as it starts, and with its timing key as it ends.
+
+    Returns
+    -------
+    body : Body
+    fat : FatSignal
+
+    Raises
+    ------
+    InputError
+        ``water`` or ``opposed`` is not on ``array``'s grid.
+    """
+
+    def start(name: str, fraction: float) -> None:
+        if stage is not None:
+            stage(name, fraction)
+
+    def end(name: str) -> None:
+        if lap is not None:
+            lap(name)
+
+    if water is not None and water.shape != array.shape:
+        raise InputError("the Dixon fat and water images differ in shape")
+    if opposed is not None and opposed.shape != array.shape:
+        raise InputError("the in-phase and opposed-phase echoes differ in shape")
+    start("body", 0.05)
+    body = body_mask(array if water is None else array + water, spacing_mm=spacing_mm)
+    end("body")
+    if water is not None:
+        start("fat fraction", 0.15)
+        fat = fat_signal_dixon(array, water, body.mask, threshold=threshold)
+        end("fat")
+        return body, fat
+    start("bias correction", 0.15)
+    corrected = n4_correct(array, body.mask, spacing_mm=spacing_mm)[0] if n4 else array
+    end("n4")
+    if opposed is not None:
+        start("fat fraction", 0.45)
+        # Which of fat and water dominates comes from the in-phase image's T1 fat score.
+        t1 = fat_signal_t1(corrected, body.mask, body.depth_mm, spacing_mm=spacing_mm)
+        fat = fat_signal_two_point(array, opposed, body.mask, t1.score, threshold=threshold)
+    else:
+        start("fat score", 0.45)
+        fat = fat_signal_t1(
+            corrected, body.mask, body.depth_mm, threshold=threshold, spacing_mm=spacing_mm
+        )
+    end("fat")
+    return body, fat
+
+
 def analyze_volume(
     image: Volume,
     *,
@@ -584,41 +667,16 @@ def analyze_volume(
         timings[name] = now - t
         t = now
 
-    stage("body", 0.05)
-    array = image.array
-    if water is not None:
-        if water.array.shape != array.shape:
-            raise InputError("the Dixon fat and water images differ in shape")
-        body = body_mask(array + water.array, spacing_mm=spacing)
-    else:
-        body = body_mask(array, spacing_mm=spacing)
-    lap("body")
-    if water is not None:
-        stage("fat fraction", 0.15)
-        fat = fat_signal_dixon(array, water.array, body.mask, threshold=options.threshold)
-        lap("fat")
-    elif opposed is not None:
-        if opposed.array.shape != array.shape:
-            raise InputError("the in-phase and opposed-phase echoes differ in shape")
-        stage("bias correction", 0.15)
-        corrected = n4_correct(array, body.mask, spacing_mm=spacing)[0] if options.n4 else array
-        lap("n4")
-        stage("fat fraction", 0.45)
-        # Which of fat and water dominates comes from the in-phase image's T1 fat score.
-        t1 = fat_signal_t1(corrected, body.mask, body.depth_mm, spacing_mm=spacing)
-        fat = fat_signal_two_point(
-            array, opposed.array, body.mask, t1.score, threshold=options.threshold
-        )
-        lap("fat")
-    else:
-        stage("bias correction", 0.15)
-        corrected = n4_correct(array, body.mask, spacing_mm=spacing)[0] if options.n4 else array
-        lap("n4")
-        stage("fat score", 0.45)
-        fat = fat_signal_t1(
-            corrected, body.mask, body.depth_mm, threshold=options.threshold, spacing_mm=spacing
-        )
-        lap("fat")
+    body, fat = fat_stage(
+        image.array,
+        spacing_mm=spacing,
+        water=None if water is None else water.array,
+        opposed=None if opposed is None else opposed.array,
+        n4=options.n4,
+        threshold=options.threshold,
+        stage=stage,
+        lap=lap,
+    )
     fat_mask = fat.mask & body.mask
     stage("subcutaneous fat and fascia", 0.5)
     depth = VALLEY_DEPTH[method]

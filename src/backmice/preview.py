@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backmice.analysis import _grid, choose_stacks
+from backmice.analysis import _grid, choose_stacks, fat_stage
 from backmice.io import Study, load, open_study
-from backmice.segment import Method, body_mask, fat_signal_dixon, fat_signal_t1, n4_correct
-from backmice.segment.fat import fat_signal_two_point
+from backmice.segment import Method
 
 __all__ = ["FatScore", "fat_score", "threshold_slice"]
 
@@ -84,17 +83,14 @@ def fat_score(
     chosen, stacks = choose_stacks(study, method=method, series_uid=series_uid)
     image = load(stacks[0])
     _, spacing, _ = _grid(image)
-    if chosen is Method.DIXON:
-        water = load(stacks[1])
-        body = body_mask(image.array + water.array, spacing_mm=spacing)
-        fat = fat_signal_dixon(image.array, water.array, body.mask)
-    else:
-        body = body_mask(image.array, spacing_mm=spacing)
-        corrected = n4_correct(image.array, body.mask, spacing_mm=spacing)[0] if n4 else image.array
-        fat = fat_signal_t1(corrected, body.mask, body.depth_mm, spacing_mm=spacing)
-        if chosen is Method.INOUT:  # the in-phase echo's score decides fat or water dominance
-            opposed = load(stacks[1])
-            fat = fat_signal_two_point(image.array, opposed.array, body.mask, fat.score)
+    second = load(stacks[1]).array if chosen in (Method.DIXON, Method.INOUT) else None
+    _, fat = fat_stage(
+        image.array,
+        spacing_mm=spacing,
+        water=second if chosen is Method.DIXON else None,
+        opposed=second if chosen is Method.INOUT else None,
+        n4=n4,
+    )
     return FatScore(fat.score, image.affine, chosen, image.series_uid)
 
 
