@@ -137,6 +137,16 @@ def _lps_y(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
     )
 
 
+def _grown(
+    box: tuple[slice, ...], pad: tuple[int, ...] | list[int], shape: tuple[int, ...]
+) -> tuple[slice, ...]:
+    """``box`` grown by ``pad`` voxels on each side of each axis, within ``shape``."""
+    return tuple(
+        slice(max(s.start - p, 0), min(s.stop + p, n))
+        for s, p, n in zip(box, pad, shape, strict=True)
+    )
+
+
 def _compact_enough(region: np.ndarray, pixel_mm: np.ndarray, options: CandidateOptions) -> bool:
     """Thick and convex enough in its largest cross-section to be a nodule."""
     areas = region.sum(axis=(1, 2))
@@ -216,10 +226,7 @@ def _surrounded_by_fat(
         return True
     reach = SHELL_MM[1] + MAX_CAPSULE_MM
     pad = [int(np.ceil(reach / d)) + 1 for d in spacing]
-    box = tuple(
-        slice(max(s.start - p, 0), min(s.stop + p, n))
-        for s, p, n in zip(sl, pad, labels.shape, strict=True)
-    )
+    box = _grown(sl, pad, labels.shape)
     own = labels[box] == i
     mm = tuple(float(d) for d in spacing)
     beyond = distance_mm(~own, mm)
@@ -266,10 +273,7 @@ def _grow(
     for i, sl in enumerate(ndimage.find_objects(cores), start=1):
         if sl is None or i not in ids:
             continue
-        box = tuple(
-            slice(max(s.start - m, 0), min(s.stop + m, n))
-            for s, m, n in zip(sl, pad, cores.shape, strict=True)
-        )
+        box = _grown(sl, pad, cores.shape)
         core = cores[box]
         markers = np.where(np.isin(core, ids), core, 0).astype(np.int32)
         if strict is not None:
@@ -560,6 +564,7 @@ def find_candidates(
     )
     r0, r1, _ = rows.indices(labels.shape[1])
     c0, c1, _ = cols.indices(labels.shape[2])
+    local = (0, *(int(np.ceil(LOCAL_FAT_MM / d)) for d in spacing[1:]))
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
             continue
@@ -575,14 +580,10 @@ def find_candidates(
         ):
             continue
         extent = max((s.stop - s.start) * d for s, d in zip(sl, spacing, strict=True))
-        grow = (0, *(int(np.ceil(LOCAL_FAT_MM / d)) for d in spacing[1:]))
-        near = tuple(
-            slice(max(s.start - g, 0), min(s.stop + g, n))
-            for s, g, n in zip(sl, grow, labels.shape, strict=True)
-        )
+        near = _grown(sl, local, labels.shape)
         keep[i] = (
             options.min_size_mm <= extent <= options.max_size_mm * 1.5
-            and _compact_enough(labels[sl] == i, spacing[1:], options)
+            and _compact_enough(region, spacing[1:], options)
             and _surrounded_by_fat(labels, i, sl, fat, signed_mm, spacing, options)
             and _nodule_like(labels[near] == i, score[near], sat[near], sat_level, affine, options)
         )
