@@ -18,6 +18,7 @@ from skimage.morphology import disk
 from backmice.segment.candidates import (
     SHELL_MM,
     CandidateOptions,
+    _follow_capsule,
     _surrounded_by_fat,
     _trim_sheets,
 )
@@ -96,6 +97,73 @@ def test_a_nodule_in_a_thick_capsule_is_kept(capsule_px):
     labels = nodule.astype(np.uint32)
     sl = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(nodule))
     assert _surrounded_by_fat(labels, 1, sl, fat, signed, spacing, CandidateOptions())
+
+
+# -- following a capsule with gaps from slice to slice ---------------------------------
+
+
+def _capsule_case(*, wall: str):
+    """A 3 mm-slice, 1.5 mm-pixel layer of fat holding a nodule 5 slices tall.
+
+    Its capsule (one pixel, out of the fat) has a gap two pixels wide in every
+    slice but the middle one, so only the middle section is cut off the layer.
+    ``wall="muscle"`` puts thick non-fat (muscle) where the capsule would be
+    instead: a pocket of the layer against the muscle, not a nodule.
+    """
+    shape = (11, 40, 40)
+    nodule = ellipsoid(shape, (5, 20, 20), (2.6, 6, 8))
+    around = np.stack([ndimage.binary_dilation(s, iterations=1) for s in nodule]) & ~nodule
+    if wall == "muscle":
+        around = np.stack([ndimage.binary_dilation(s, iterations=6) for s in nodule]) & ~nodule
+    score = np.ones(shape, dtype=np.float32)
+    score[around] = 0.2
+    for k in range(shape[0]):
+        if k != 5:
+            score[k, 12:30, 27:29] = 1.0  # the gap, on the capsule's side
+    fat = score >= 0.5
+    signed = np.full(shape, 10.0, dtype=np.float32)
+    labels = np.zeros(shape, dtype=np.uint32)
+    labels[5][nodule[5]] = 1
+    return nodule, labels, score, fat, signed
+
+
+def test_a_nodule_is_followed_through_the_gaps_of_its_capsule():
+    """Only the equator was cut off the layer: the capsule, gaps and all, walls
+    the nodule's other sections, and stops where it ends (beyond the poles)."""
+    nodule, labels, score, fat, signed = _capsule_case(wall="capsule")
+    out = _follow_capsule(
+        labels,
+        score,
+        fat,
+        fat,
+        signed,
+        pixel_mm=np.array([1.5, 1.5]),
+        slice_mm=3.0,
+        min_size_mm=5.0,
+        min_thickness_mm=3.5,
+    )
+    got = out == 1
+    for k in range(nodule.shape[0]):
+        if nodule[k].any():
+            assert (got[k] & nodule[k]).sum() >= 0.8 * nodule[k].sum(), f"slice {k} lost"
+        assert (got[k] & ~nodule[k]).sum() <= 0.1 * max(nodule[k].sum(), 10), f"slice {k} leaks"
+
+
+def test_a_pocket_against_thick_muscle_is_not_followed():
+    """Muscle is dark too, but thick: a capsule is a thin dark line in the fat."""
+    _, labels, score, fat, signed = _capsule_case(wall="muscle")
+    out = _follow_capsule(
+        labels,
+        score,
+        fat,
+        fat,
+        signed,
+        pixel_mm=np.array([1.5, 1.5]),
+        slice_mm=3.0,
+        min_size_mm=5.0,
+        min_thickness_mm=3.5,
+    )
+    assert np.array_equal(out, labels)
 
 
 # -- pole sections and pieces ------------------------------------------------------------

@@ -120,7 +120,7 @@ def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.
     ndarray of float32, same shape; 0 where ``mask`` is False.
     """
     box, sub = distance_mm_in_box(mask, spacing_mm)
-    if box is None:
+    if box is None or sub is None:
         return np.zeros(mask.shape, dtype=np.float32)
     if sub.shape == mask.shape:
         return sub
@@ -688,15 +688,23 @@ def body_mask(
         if np.count_nonzero(ok) >= 10:
             level = float(np.median(levels[ok]))
             band = rough & (rough_depth <= reach_mm[1])
-            spread = {"spacing_mm": spacing_mm, "sigma_mm": level_sigma_mm}
             low = np.zeros_like(rough)
             # Below the local skin level, and no deeper than the skin was found
             # nearby (a pixel's margin): tissue darker than the skin further in (a
             # muscle in a coil's fall-off at the edge of the field of view) stays.
-            reach = _spread(points[ok], offsets[ok], band, **spread) + max(spacing_mm[1:])
-            low[band] = (
-                fine[band] < _spread(points[ok], levels[ok], band, log_scale=True, **spread)
-            ) & (rough_depth[band] <= reach)
+            reach = _spread(
+                points[ok], offsets[ok], band, spacing_mm=spacing_mm, sigma_mm=level_sigma_mm
+            ) + max(spacing_mm[1:])
+            local_level = _spread(
+                points[ok],
+                levels[ok],
+                band,
+                spacing_mm=spacing_mm,
+                sigma_mm=level_sigma_mm,
+                log_scale=True,
+            )
+            low[band] = (fine[band] < local_level) & (rough_depth[band] <= reach)
+            del local_level
             del reach
             peeled = _peel(rough, low, box=bounding_box(rough, margin=1))
             del low, band

@@ -44,6 +44,10 @@ MAX_CAPSULE_MM = 2.0
 
 _SQUARE = np.ones((3, 3), dtype=bool)
 
+#: A section in the next slice continues a nodule when its capsule (or the
+#: muscle) walls at least this share of its border (:func:`_follow_capsule`).
+CLOSED_SHARE = 0.75
+
 #: The subcutaneous fat a candidate's core is compared with lies within this
 #: distance of it in the slice plane (mm): under the same coil sensitivity.
 LOCAL_FAT_MM = 20.0
@@ -228,7 +232,7 @@ def _surrounded_by_fat(
     pad = [int(np.ceil(reach / d)) + 1 for d in spacing]
     box = _grown(sl, pad, labels.shape)
     own = labels[box] == i
-    mm = tuple(float(d) for d in spacing)
+    mm = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
     beyond = distance_mm(~own, mm)
     # Where the capsule ends: the fat resumes this far beyond most of the
     # candidate's edge (the lower quartile, so the sides against the dermis or
@@ -282,6 +286,14 @@ def _grow(
             inner = strict[box] & (markers > 0)
             if np.any(inner & (markers == i)):
                 markers = np.where(inner, markers, 0)
+                # Fat that a dark line parts from the core's largest piece (a
+                # wedge between the capsule, a septum and the fascia) floods
+                # against it, so that the two meet at that line.
+                pieces = cc3d.connected_components(markers == i, connectivity=6)
+                if pieces.max() > 1:
+                    size = np.bincount(pieces.ravel())
+                    size[0] = 0
+                    markers[(pieces > 0) & (pieces != int(np.argmax(size)))] = cores.max() + 1
         own = markers == i
         footprint = ndimage.binary_dilation(
             np.any(own, axis=0), structure=np.ones((5, 5), dtype=bool)
@@ -306,6 +318,140 @@ def _grow(
         keep = fat[box] if strict is None else strict[box] | (score[box] >= 0.8)
         region = (basins == i) & keep
         out[box][region] = i
+    return out
+
+
+def _closed_share(section: np.ndarray, inside: np.ndarray, *, capsule_px: int) -> float:
+    """Share of a section's border walled off from the fat around it by a capsule.
+
+    ``inside`` is the fat free of thin dark lines. A border pixel is walled
+    off where a dark pixel beside it has fat beyond it within ``capsule_px``
+    pixels: a thin dark line in the fat, as a capsule is. The dermis and the
+    muscle are dark too, but thick: a pocket of fat against them is not
+    closed by them.
+    """
+    border = section & ~ndimage.binary_erosion(section, structure=_SQUARE)
+    if not border.any():
+        return 0.0
+    outside = inside & ~section
+    dark = ~inside & ~section
+    capsule = dark & ndimage.binary_dilation(outside, structure=_SQUARE, iterations=capsule_px)
+    walled = border & ndimage.binary_dilation(capsule, structure=_SQUARE)
+    return float(np.count_nonzero(walled)) / float(np.count_nonzero(border))
+
+
+def _follow_capsule(
+    labels: np.ndarray,
+    score: np.ndarray,
+    fat: np.ndarray,
+    strict: np.ndarray,
+    signed_mm: np.ndarray,
+    *,
+    pixel_mm: np.ndarray,
+    slice_mm: float,
+    min_size_mm: float,
+    min_thickness_mm: float,
+    min_closed: float = CLOSED_SHARE,
+) -> np.ndarray:
+    """Carry each candidate from slice to slice for as long as its capsule closes it.
+
+    The core found slice by slice may hold only the nodule's equator: where a
+    capsule has a gap of a pixel or two (a thin capsule in partial volume),
+    the fat inside it joins the subcutaneous fat in that slice, and
+    :func:`_grow` reaches only a cap's thickness beyond the core. From the
+    widest section outward, one slice at a time: in the next slice, the fat
+    that the middle of the previous section floods before the fat more than
+    4 mm beyond it does (a 2D marker watershed on the fat score, which parts
+    them at the capsule's valley even across its gaps) is the nodule's
+    section there when a capsule walls at least ``min_closed`` of its border
+    (:func:`_closed_share`). The first slice it does not wall ends the
+    nodule, and what :func:`_grow` found there and beyond is kept.
+
+    Only candidates wholly superficial to the fascia are followed (muscle
+    walls the others in every slice, and their connected fat is the whole of
+    them), and only from a section that could be a nodule's equator (the
+    area of a disk of ``min_size_mm`` at :data:`MIN_FILL`, and a disk of
+    ``min_thickness_mm`` inside).
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (slice, row, col)
+        Candidates as grown by :func:`_grow`.
+    score, fat, strict, signed_mm : ndarray, same shape
+        Fat score, fat mask, fat free of thin dark lines, signed distance to
+        the fascia (mm, + superficial).
+    pixel_mm : ndarray of shape (2,)
+        Pixel size in the slice plane, mm.
+    slice_mm : float
+        Distance between slices, mm.
+    min_size_mm, min_thickness_mm : float
+        As in :class:`CandidateOptions`.
+    min_closed : float
+        Share of the border a capsule must wall.
+
+    Returns
+    -------
+    ndarray of the same shape and dtype as ``labels``
+    """
+    out = labels.copy()
+    margin = tuple(int(np.ceil(4.0 / p)) for p in pixel_mm)
+    # A capsule and the partial volume on each side of it.
+    capsule_px = int(np.ceil(MAX_CAPSULE_MM / float(np.min(pixel_mm)))) + 1
+    ring = np.ones((2 * margin[0] + 1, 2 * margin[1] + 1), dtype=bool)
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None or signed_mm[sl][labels[sl] == i].min() <= -1.0:
+            # In or under the fascia, muscle walls the fat in every slice and
+            # the connected fat is the whole of it already.
+            continue
+        areas = np.count_nonzero(labels[sl] == i, axis=(1, 2))
+        widest = int(np.argmax(areas)) + sl[0].start
+        section = np.pad(labels[widest][sl[1:]] == i, 1)
+        area = float(np.count_nonzero(section)) * float(np.prod(pixel_mm))
+        if (
+            area < MIN_FILL * np.pi / 4 * min_size_mm**2
+            or 2 * float(distance_mm(section[np.newaxis], (1.0, *pixel_mm)).max())
+            < min_thickness_mm
+        ):
+            continue  # no nodule's equator: nothing to follow
+        # A nodule is ovoid: it reaches no further beyond what was found than
+        # that is wide.
+        reach = max(s.stop - s.start for s in sl[1:]) * float(np.max(pixel_mm))
+        steps = int(np.ceil(reach / slice_mm))
+        rows, cols = _grown(sl[1:], [2 * m for m in margin], labels.shape[1:])
+        for first, step in ((widest, -1), (widest, 1)):
+            prev = labels[first, rows, cols] == i
+            for n in range(1, steps + 1):
+                k = first + step * n
+                if not 0 <= k < labels.shape[0] or not prev.any():
+                    break
+                # Seed from the middle of the previous section: toward a pole
+                # the next one is smaller, and only its middle is sure to lie in it.
+                depth = ndimage.distance_transform_edt(prev)
+                inner = (depth >= 0.5 * depth.max()) & strict[k, rows, cols]
+                if not inner.any():
+                    break
+                markers = inner.astype(np.int32)
+                beyond = ~ndimage.binary_dilation(prev, structure=ring)
+                markers[beyond & fat[k, rows, cols]] = 2
+                smooth = ndimage.gaussian_filter(score[k, rows, cols].astype(np.float32), 0.7)
+                basins = watershed(
+                    -smooth, markers=markers, mask=fat[k, rows, cols] | (markers > 0)
+                )
+                section = (basins == 1) & strict[k, rows, cols]
+                here = out[k, rows, cols]
+                if (
+                    # Away from its widest section a nodule narrows (a little
+                    # growth: the widest found may fall beside the equator).
+                    np.count_nonzero(section) > 1.3 * np.count_nonzero(prev)
+                    # Another candidate there: fat between them, not this one.
+                    or np.any(section & (here != i) & (here > 0))
+                    or _closed_share(section, strict[k, rows, cols], capsule_px=capsule_px)
+                    < min_closed
+                ):
+                    break
+                here[(here == i) & ~section] = 0
+                here[section & (here == 0)] = i
+                prev = section
     return out
 
 
@@ -549,6 +695,18 @@ def find_candidates(
         strict=strict,
     )
     labels = _merge_stacked(labels)
+    if strict is not None:
+        labels = _follow_capsule(
+            labels,
+            score,
+            fat,
+            strict,
+            signed_mm,
+            pixel_mm=spacing[1:],
+            slice_mm=float(spacing[0]),
+            min_size_mm=options.min_size_mm,
+            min_thickness_mm=options.min_thickness_mm,
+        )
     if options.sheet_mm > 0:
         labels = _trim_sheets(labels, pixel_mm=spacing[1:], sheet_mm=options.sheet_mm)
     keep = np.zeros(n + 1, dtype=bool)
