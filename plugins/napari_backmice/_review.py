@@ -506,6 +506,8 @@ class ReviewWidget(QWidget):
                     item.setBackground(colour)
                 self.table.setItem(r, c, item)
         self.table.setSortingEnabled(sorting)
+        for c in range(len(_LEADING)):  # the leading columns fit the dock's width
+            self.table.resizeColumnToContents(c)
         self._filling = False
         if current is not None:
             self.select(current, move=False)
