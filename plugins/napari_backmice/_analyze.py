@@ -45,7 +45,7 @@ from ._layers import (
     layer_units,
     world_from_lps,
 )
-from ._state import LAYER_BODY, LAYER_FASCIA, LAYER_NODULES, LAYER_PREVIEW, state_for
+from ._state import LAYER_BODY, LAYER_FASCIA, LAYER_NODULES, LAYER_PREVIEW, camera, state_for
 
 if TYPE_CHECKING:
     import napari
@@ -453,6 +453,7 @@ class AnalyzeWidget(QWidget):
         )
         if self.preview_button.isChecked():
             self._show_preview_layer()
+        self._show_only_analysed(analysis)
         self.viewer.layers.selection.active = self.viewer.layers[LAYER_NODULES]
         n = len(analysis.nodules)
         self.status.setText(
@@ -461,6 +462,27 @@ class AnalyzeWidget(QWidget):
             + (f"; {len(analysis.warnings)} warning(s)" if analysis.warnings else "")
         )
         self.state.set_analysis(analysis)
+
+    def _show_only_analysed(self, analysis: Analysis) -> None:
+        """Of the study's image layers, leave only the analysed stack's visible."""
+        from napari.layers import Image
+
+        volume = analysis.volume
+        images = [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, Image) and (layer.metadata or {}).get("series_uid")
+        ]
+        analysed = [
+            layer
+            for layer in images
+            if layer.metadata["series_uid"] == volume.series_uid
+            and layer.metadata.get("role") == str(volume.role)
+        ]
+        if len(analysed) != 1:  # not one layer to keep: change nothing
+            return
+        for layer in images:
+            layer.visible = layer is analysed[0]
 
     def go_to_nodule(self, nodule_id: int) -> None:
         """Move the viewer to a nodule's centroid slice and centre it."""
@@ -473,4 +495,4 @@ class AnalyzeWidget(QWidget):
         point = list(self.viewer.dims.point)
         point[-3:] = world
         self.viewer.dims.point = point
-        self.viewer.camera.center = tuple(world[-2:])
+        camera(self.viewer).center = tuple(world[-2:])

@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from backmice.errors import InputError
-from backmice.io import Role, Study, load, open_study
+from backmice.errors import BackmiceError, InputError
+from backmice.io import Role, Stack, Study, load, open_study
 
 from ._layers import image_layer_data, layer_name
 
-__all__ = ["get_reader", "read_study", "study_layers"]
+__all__ = ["analysed_stack", "get_reader", "read_study", "study_layers"]
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,14 @@ def study_layers(study: Study) -> list[LayerData]:
         One per image stack, named ``role: description`` (a number is added
         when two stacks would share a name), in the world of
         :mod:`napari_backmice._layers`. ``metadata["study_path"]`` is the path.
+        When the study has a stack the analysis would take
+        (:func:`analysed_stack`), only that layer is visible (the others are
+        one click away in the layer list), and its ``metadata["analysed"]`` is
+        True; otherwise every layer is visible.
     """
     layers: list[LayerData] = []
     names: set[str] = set()
+    main = analysed_stack(study)
     for stack in study.stacks:
         if not stack.role.is_image:
             continue
@@ -85,8 +90,27 @@ def study_layers(study: Study) -> list[LayerData]:
         names.add(name)
         data, kwargs, kind = image_layer_data(load(stack), name=name)
         kwargs["metadata"]["study_path"] = str(study.path)
+        if main is not None:
+            kwargs["visible"] = kwargs["metadata"]["analysed"] = stack is main
         layers.append((data, kwargs, kind))
     return layers
+
+
+def analysed_stack(study: Study) -> Stack | None:
+    """The stack ``backmice analyze`` would measure on (from headers), or None.
+
+    The T1, the Dixon fat image or the in-phase echo
+    (:func:`backmice.analysis.choose`); None for a study it would not analyse
+    (ultrasound, no usable MR stack), or with a single image stack (nothing to hide).
+    """
+    if sum(1 for s in study.stacks if s.role.is_image) < 2:
+        return None
+    from backmice.analysis import choose
+
+    try:
+        return choose(study).stacks[0]
+    except BackmiceError:
+        return None
 
 
 def read_study(path: str | Sequence[str]) -> list[LayerData]:

@@ -4,10 +4,15 @@ Each viewer has one review :class:`backmice.review.Session` (``state.session``)
 on the latest analysis, opened in an annotation project (``backmice.db``) for a
 reader. The reader's name is asked once and remembered in the settings
 (``QSettings("backmice", "backmice")``, key ``reader``), as is the last project
-folder (key ``project``; default: the folder that holds the study, i.e. beside
-the studies). Every action is written to the project at once (autosave); when a
-write fails the review stays in memory, the widget says so in red, and the
-Save button (or the next action) writes what is pending.
+folder (key ``project``; default: :func:`default_project_folder`, in the user's
+data folder, never beside the DICOM, which may be read-only or shared). Every
+action is written to the project at once (autosave); when a write fails the
+review stays in memory, the widget says so in red, and the Save button (or the
+next action) writes what is pending.
+
+The table leads with what a reader decides on (:data:`TABLE_COLUMNS`: id,
+relation, size, depth, status, subtype), then every other SPEC column, and
+shows several rows at once.
 
 Keys: **A** accept, **R** reject, **N** next unreviewed nodule, **T** tag with
 the subtype shown. Clicking a row moves the viewer to the nodule (its
@@ -45,11 +50,39 @@ from qtpy.QtWidgets import (
 from backmice.review import REVIEW_COLUMNS, Session
 from backmice.vocab import Status, Subtype
 
-from ._state import LAYER_FASCIA, LAYER_NODULES, ViewerState, state_for
+from ._state import LAYER_FASCIA, LAYER_NODULES, camera, state_for
 
-__all__ = ["ReviewWidget", "go_to_nodule", "open_session", "settings", "sync_layers"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "TABLE_HEADERS",
+    "ReviewWidget",
+    "default_project_folder",
+    "go_to_nodule",
+    "open_session",
+    "settings",
+    "sync_layers",
+]
 
 log = logging.getLogger(__name__)
+
+#: The columns a reader decides on, first: id, relation, size, depth, status, subtype.
+_LEADING = (
+    "nodule_id",
+    "relation",
+    "max_diameter_mm",
+    "skin_depth_mm",
+    "status",
+    "subtype",
+)
+#: The table's columns: the leading ones, then the rest of the review row in SPEC order.
+TABLE_COLUMNS: tuple[str, ...] = (*_LEADING, *(c for c in REVIEW_COLUMNS if c not in _LEADING))
+#: Header text of each column (short names for the leading ones, else the SPEC column).
+TABLE_HEADERS: tuple[str, ...] = tuple(
+    {"nodule_id": "id", "max_diameter_mm": "size mm", "skin_depth_mm": "depth mm"}.get(c, c)
+    for c in TABLE_COLUMNS
+)
+#: Rows the table shows at least, before it scrolls.
+_MIN_ROWS = 6
 
 #: Text shown after the rule-based suggestion until the reader confirms a tag.
 SUGGESTED = " (suggested)"
@@ -78,14 +111,22 @@ def _reader_name(parent: QWidget | None, *, ask: bool = True) -> str | None:
     return name or None
 
 
-def _project_folder(state: ViewerState) -> Path | None:
+def default_project_folder() -> Path:
+    """The annotation project used until the reader picks one: in the user's data folder.
+
+    ``platformdirs.user_data_path("backmice") / "project"`` (on Linux
+    ``$XDG_DATA_HOME/backmice/project``, by default ``~/.local/share/backmice/project``):
+    writable, private to the user, and not beside the DICOM (which may be on a
+    read-only or shared drive).
+    """
+    import platformdirs
+
+    return platformdirs.user_data_path("backmice", appauthor=False) / "project"
+
+
+def _project_folder() -> Path:
     stored = settings().value("project", "", type=str)
-    if stored:
-        return Path(stored)
-    if state.study_path:
-        path = Path(state.study_path)
-        return path.parent if path.exists() else None
-    return None
+    return Path(stored) if stored else default_project_folder()
 
 
 def open_session(viewer: Any, *, parent: QWidget | None = None, ask: bool = True) -> Session | None:
@@ -102,7 +143,7 @@ def open_session(viewer: Any, *, parent: QWidget | None = None, ask: bool = True
     Returns
     -------
     Session or None
-        None without an analysis, a reader or a project folder.
+        None without an analysis or a reader.
     """
     state = state_for(viewer)
     session = state.session
@@ -111,8 +152,8 @@ def open_session(viewer: Any, *, parent: QWidget | None = None, ask: bool = True
     if state.analysis is None:
         return None
     reader = _reader_name(parent, ask=ask)
-    folder = _project_folder(state)
-    if reader is None or folder is None:
+    folder = _project_folder()
+    if reader is None:
         return None
     if isinstance(session, Session):  # a new analysis: finish the previous review's project
         _close(session)
@@ -197,11 +238,11 @@ def go_to_nodule(viewer: Any, row: dict, *, zoom: bool = True) -> None:
     world = np.asarray(layer.data_to_world(index), dtype=float)
     for axis, value in enumerate(world[-3:]):
         viewer.dims.set_point(viewer.dims.ndim - 3 + axis, float(value))
-    viewer.camera.center = tuple(float(v) for v in world[-3:])
+    camera(viewer).center = tuple(float(v) for v in world[-3:])
     size = row.get("max_diameter_mm")
     if zoom and size and math.isfinite(size) and size > 0:
         canvas = getattr(viewer, "_canvas_size", None) or (600, 600)
-        viewer.camera.zoom = float(min(canvas)) / (3.0 * float(size))
+        camera(viewer).zoom = float(min(canvas)) / (3.0 * float(size))
 
 
 class _Item(QTableWidgetItem):
@@ -263,7 +304,7 @@ class ReviewWidget(QWidget):
         self._filling = False
 
         self.project_edit = QLineEdit()
-        self.project_edit.setPlaceholderText("project folder (backmice.db)")
+        self.project_edit.setPlaceholderText(f"default: {default_project_folder()}")
         self.project_edit.setText(settings().value("project", "", type=str))
         self.project_edit.editingFinished.connect(self._on_project_edited)
         browse = QPushButton("Browse…")
@@ -274,10 +315,19 @@ class ReviewWidget(QWidget):
 
         self.table = _Table(
             0,
-            len(REVIEW_COLUMNS),
+            len(TABLE_COLUMNS),
             {Qt.Key_A: self.accept, Qt.Key_R: self.reject, Qt.Key_N: self.next, Qt.Key_T: self.tag},
         )
-        self.table.setHorizontalHeaderLabels(list(REVIEW_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(TABLE_HEADERS))
+        for c, key in enumerate(TABLE_COLUMNS):
+            self.table.horizontalHeaderItem(c).setToolTip(key)
+        # Several rows visible at once, however the dock is laid out.
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.setMinimumHeight(
+            self.table.horizontalHeader().sizeHint().height()
+            + _MIN_ROWS * self.table.verticalHeader().defaultSectionSize()
+            + 2 * self.table.frameWidth()
+        )
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
@@ -450,19 +500,21 @@ class ReviewWidget(QWidget):
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             colour = _STATUS_COLOURS.get(str(row.get("status")))
-            for c, key in enumerate(REVIEW_COLUMNS):
+            for c, key in enumerate(TABLE_COLUMNS):
                 item = _Item(row.get(key))
                 if colour is not None:
                     item.setBackground(colour)
                 self.table.setItem(r, c, item)
         self.table.setSortingEnabled(sorting)
+        for c in range(len(_LEADING)):  # the leading columns fit the dock's width
+            self.table.resizeColumnToContents(c)
         self._filling = False
         if current is not None:
             self.select(current, move=False)
         self._show_current()
 
     def _row_of(self, nodule_id: int) -> int | None:
-        col = REVIEW_COLUMNS.index("nodule_id")
+        col = TABLE_COLUMNS.index("nodule_id")
         for r in range(self.table.rowCount()):
             item = self.table.item(r, col)
             if item is not None and item.value == nodule_id:
@@ -473,7 +525,7 @@ class ReviewWidget(QWidget):
         """The nodule selected in the table (or the session's current one)."""
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         if rows:
-            item = self.table.item(rows[0].row(), REVIEW_COLUMNS.index("nodule_id"))
+            item = self.table.item(rows[0].row(), TABLE_COLUMNS.index("nodule_id"))
             if item is not None:
                 return int(item.value)
         if self.session is not None and self.session.current in self.session.editor.rows:

@@ -22,6 +22,7 @@ __all__ = [
     "LAYER_NODULES",
     "LAYER_PREVIEW",
     "ViewerState",
+    "camera",
     "state_for",
 ]
 
@@ -33,6 +34,14 @@ LAYER_FASCIA = "fascia"
 LAYER_BODY = "body outline"
 #: The live fat-threshold overlay on the current slice.
 LAYER_PREVIEW = "fat preview"
+
+
+def camera(viewer: Any) -> Any:
+    """The viewer's camera: ``viewer.scene.camera`` since napari 0.9 (``viewer.camera``,
+    deprecated there, before)."""
+    scene = getattr(viewer, "scene", None)
+    found = getattr(scene, "camera", None)
+    return found if found is not None else viewer.camera
 
 
 class ViewerState:

@@ -18,7 +18,7 @@ from backmice.errors import InputError
 from backmice.io import open_study
 
 from ._reader import study_layers
-from ._state import LAYER_NODULES, state_for
+from ._state import LAYER_NODULES, camera, state_for
 
 __all__ = [
     "US_WIDGETS",
@@ -108,7 +108,8 @@ def open_viewer(
     for data, kwargs, _kind in layers:
         viewer.add_image(data, **kwargs)
     state_for(viewer).study_path = str(study.path)
-    show_native_plane(viewer, viewer.layers[0])
+    shown = [layer for layer in viewer.layers if layer.visible]
+    show_native_plane(viewer, shown[0] if shown else viewer.layers[0])
     _canvas_overlay(viewer, "scale_bar").visible = True
     widgets = dock_widgets(viewer, width=dock_width, names=widget_names(layers))
     viewer.reset_view()
@@ -263,7 +264,7 @@ def show_native_plane(viewer: Any, layer: Any) -> None:
     normal = axes.index(0)  # the layer axis that runs along the volume's slices
     viewer.dims.order = (normal, *[i for i in range(3) if i != normal])
     with contextlib.suppress(AttributeError, ValueError):  # napari < 0.6 has no orientation
-        viewer.camera.orientation = ("towards", "up", "right")
+        camera(viewer).orientation = ("towards", "up", "right")
 
 
 def dock_widgets_width(viewer: Any, width: int) -> None:

@@ -64,6 +64,21 @@ def test_segments_carry_codes_tracking_and_subtype(ann):
     types = [s.SegmentedPropertyTypeCodeSequence[0].CodeValue for s in items]
     assert types == [codes.SCT.Lipoma.value, codes.SCT.Nodule.value, codes.SCT.Nodule.value]
     assert seg.SegmentationType == "BINARY"
+    # Anatomic region from SNOMED CT (the SR's finding site), a colour per nodule.
+    regions = [s.AnatomicRegionSequence[0] for s in items]
+    assert [(r.CodingSchemeDesignator, r.CodeValue) for r in regions] == [
+        ("SCT", codes.SCT.SacroiliacJointStructure.value),
+        ("SCT", codes.SCT.LumbarRegionBackStructure.value),
+        ("SCT", codes.SCT.LumbarRegionBackStructure.value),
+    ]
+    colours = [tuple(s.RecommendedDisplayCIELabValue) for s in items]
+    assert len(set(colours)) == 3
+    rgb = [hd.color.CIELabColor.from_dicom_value(c).to_rgb() for c in colours]
+    assert [tuple(round(v) for v in c) for c in rgb] == [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+    ]
 
 
 def _foreign_seg(ann, *, order, seg_type="BINARY", omit_empty=True, reverse_sources=False):
@@ -211,3 +226,47 @@ def test_a_frame_without_position_is_placed_by_its_source_image(ann, result, tmp
         read_seg(path, shape=ann.labels.shape, affine=ann.affine)
     imported = import_files([path], into=result, write=False)
     assert np.array_equal(imported.labels, ann.labels)
+
+
+def test_overlapping_segments_are_kept_whole(ann, result, tmp_path):
+    """A SEG whose segments overlap (as a reader may draw them in Slicer): each keeps its mask."""
+    source = ann.source()
+    images = [source.datasets[i] for i, _ in source.frame_of_slice]
+    one = ann.labels == 1
+    two = (ann.labels == 2) | one  # segment 2 covers nodule 1 as well
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=i,
+            segment_label=f"Segment_{i}",
+            segmented_property_category=codes.SCT.Tissue,
+            segmented_property_type=codes.SCT.AdiposeTissue,
+            algorithm_type="MANUAL",
+        )
+        for i in (1, 2)
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=images,
+        pixel_array=np.stack([one, two], axis=-1).astype(np.uint8),
+        segmentation_type="BINARY",
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=78,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="Other",
+        manufacturer_model_name="Slicer-like",
+        software_versions="5",
+        device_serial_number="1",
+    )
+    path = save_dataset(tmp_path / "overlap.dcm", seg)
+    back = read_seg(path, shape=ann.labels.shape, affine=ann.affine, series_uid=ann.series_uid)
+    assert back.overlap_voxels == int(one.sum())
+    assert np.array_equal(back.mask(1), one) and np.array_equal(back.mask(2), two)
+    assert np.array_equal(back.labels == 2, two & ~one)  # the label map: lowest number
+    imported = import_files([path], into=result, write=False)
+    assert np.array_equal(imported.mask(2), two)
+    assert any("more than one segment" in w for w in imported.warnings)
+    # Nodule 2 is measured on its whole mask, overlap included.
+    voxel = float(abs(np.linalg.det(ann.affine[:3, :3])))
+    assert imported.rows[1]["volume_mm3"] >= (two.sum() - 1) * voxel * 0.5
+    assert imported.rows[1]["volume_mm3"] > imported.rows[0]["volume_mm3"]

@@ -53,6 +53,47 @@ def test_groups_hold_the_rows(ann, tmp_path):
     assert groups[2].finding_sites[0].laterality.value == codes.SCT.Median.value
 
 
+def test_mr_axes_are_polylines_on_their_source_slice(ann, tmp_path):
+    """TID 1501 groups ``nodule N axes``: each axis a two-point SCOORD POLYLINE on the
+    source image of its slice, in pixels, whose length in mm is the row's value."""
+    import numpy as np
+
+    seg = build_seg(ann)
+    path = save_dataset(tmp_path / "sr.dcm", build_sr(ann, seg, reader="anna"))
+    doc = hd.sr.srread(path)
+    groups = doc.content.get_image_measurement_groups()
+    assert [str(g.tracking_identifier) for g in groups] == [
+        "nodule 1 axes",
+        "nodule 2 axes",
+        "nodule 3 axes",
+    ]
+    source = ann.source()
+    by_uid = {str(ds.SOPInstanceUID): ds for ds in source.datasets}
+    rows = {int(r["nodule_id"]): r for r in ann.rows}
+    for nid, group in enumerate(groups, start=1):
+        values = {}
+        for m in group.get_measurements():
+            assert m.unit.value == "mm" and m.unit.scheme_designator == "UCUM"
+            (line,) = m.referenced_coordinates
+            assert line.graphic_type == hd.sr.GraphicTypeValues.POLYLINE
+            (image,) = line.ContentSequence
+            ds = by_uid[str(image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)]
+            (x0, y0), (x1, y1) = np.asarray(line.GraphicData, dtype=float).reshape(2, 2)
+            dy, dx = (float(v) for v in ds.PixelSpacing)
+            assert min(x0, x1) >= 0 and max(x0, x1) <= ds.Columns
+            assert min(y0, y1) >= 0 and max(y0, y1) <= ds.Rows
+            length = float(np.hypot((x1 - x0) * dx, (y1 - y0) * dy))
+            values[m.name.meaning] = (float(m.value), length)
+        row = rows[nid]
+        assert values["Long axis"][0] == pytest.approx(row["long_axis_mm"])
+        assert values["Short axis"][0] == pytest.approx(row["short_axis_mm"])
+        # The drawn end points are the measured ones: the line is as long as the value.
+        assert values["Long axis"][1] == pytest.approx(row["long_axis_mm"], abs=0.05)
+        assert values["Short axis"][1] == pytest.approx(row["short_axis_mm"], abs=0.05)
+    # The reader ignores the axes groups: one nodule each, as before.
+    assert [r["nodule_id"] for r in read_sr(path)[0]] == [1, 2, 3]
+
+
 def test_reader_is_the_person_observer(ann, tmp_path):
     seg = build_seg(ann)
     path = save_dataset(tmp_path / "sr.dcm", build_sr(ann, seg, reader="Smith^Anna"))

@@ -74,5 +74,8 @@ def t1_study(_sample_cache):
     """
     from napari_backmice._sample_data import sample_dir
 
-    shutil.copytree(SAMPLES / "t1_axial", Path(os.environ["BACKMICE_CACHE"]) / "t1_axial")
+    cached = Path(os.environ["BACKMICE_CACHE"]) / "t1_axial"
+    # A test that opened the sample before (File > Open Sample) has rendered it there.
+    if not cached.exists():
+        shutil.copytree(SAMPLES / "t1_axial", cached)
     return sample_dir("t1_axial")

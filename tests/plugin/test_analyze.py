@@ -177,3 +177,18 @@ def test_choosing_a_dixon_stack_analyses_the_dixon_pair(make_napari_viewer):
     path, method, series = widget._choices()
     assert (str(method), series) == ("dixon", None)
     assert path == str(sample_dir("dixon"))
+
+
+def test_after_an_analysis_only_the_analysed_stack_is_visible(viewer_with, dixon_analysis):
+    from pathlib import Path
+
+    viewer, widget = viewer_with(Path(__file__).parents[2] / "sample_data" / "dixon")
+    for layer in viewer.layers:
+        layer.visible = True  # the reader hides the water image; the user showed it again
+    widget._on_done(dixon_analysis)
+    images = {
+        layer.metadata["role"]: layer.visible
+        for layer in viewer.layers
+        if "role" in (layer.metadata or {}) and layer.metadata.get("study_path")
+    }
+    assert images == {"dixon_fat": True, "dixon_water": False}

@@ -29,10 +29,10 @@ def editing(make_napari_viewer, t1_analysis, settings_dir):  # noqa: F811
 
 
 def table_value(review, nodule_id, column):
-    from backmice.review import REVIEW_COLUMNS
+    from napari_backmice._review import TABLE_COLUMNS
 
     r = review._row_of(nodule_id)
-    return review.table.item(r, REVIEW_COLUMNS.index(column)).value
+    return review.table.item(r, TABLE_COLUMNS.index(column)).value
 
 
 def test_painting_a_nodule_changes_its_measured_volume(editing, settings_dir):  # noqa: F811

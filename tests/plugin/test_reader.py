@@ -185,3 +185,16 @@ def test_ultrasound_sample_opens_in_mm(make_napari_viewer):
     assert layer.metadata["role"] == "us"
     assert layer.metadata["units"] == "mm"
     assert 0.05 < layer.scale[1] < 1.0
+
+
+def test_a_multi_stack_study_opens_with_only_the_analysed_stack_visible(t1_study):
+    """Dixon fat + water: the fat image (what the analysis measures on) shows, the water
+    image is in the layer list, hidden; a single-stack or unanalysable study shows all."""
+    from pathlib import Path
+
+    layers = _read(Path(__file__).parents[2] / "sample_data" / "dixon")
+    visible = {kw["metadata"]["role"]: kw["visible"] for _, kw, _ in layers}
+    assert visible == {"dixon_fat": True, "dixon_water": False}
+    assert [kw["metadata"]["analysed"] for _, kw, _ in layers].count(True) == 1
+    (t1,) = _read(t1_study)
+    assert t1[1].get("visible", True)

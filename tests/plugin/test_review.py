@@ -74,14 +74,21 @@ def click_row(qtbot, widget, nodule_id):
 
 def test_table_lists_every_nodule_and_sorts_by_number(reviewing):
     from backmice.review import REVIEW_COLUMNS
+    from napari_backmice._review import TABLE_COLUMNS
 
     _viewer, widget, state = reviewing()
     assert widget.session is not None and widget.session.reader == "anna"
     table = widget.table
     assert table.rowCount() == len(state.analysis.nodules) == 4
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert headers == list(REVIEW_COLUMNS)
-    col = REVIEW_COLUMNS.index("volume_mm3")
+    # What a reader decides on leads; every review column is there.
+    assert headers[:6] == ["id", "relation", "size mm", "depth mm", "status", "subtype"]
+    assert sorted(TABLE_COLUMNS) == sorted(REVIEW_COLUMNS)
+    tips = [table.horizontalHeaderItem(c).toolTip() for c in range(table.columnCount())]
+    assert tips == list(TABLE_COLUMNS)
+    # Several rows fit without scrolling.
+    assert table.minimumHeight() >= 6 * table.verticalHeader().defaultSectionSize()
+    col = TABLE_COLUMNS.index("volume_mm3")
     table.sortItems(col)
     volumes = [table.item(r, col).value for r in range(table.rowCount())]
     assert volumes == sorted(volumes)  # 342 < 740 < 1652 < 1967: numeric, not text order
@@ -89,7 +96,7 @@ def test_table_lists_every_nodule_and_sorts_by_number(reviewing):
 
 
 def test_row_click_moves_the_viewer_to_the_nodule(reviewing, qtbot):
-    from napari_backmice._state import LAYER_NODULES
+    from napari_backmice._state import LAYER_NODULES, camera
 
     viewer, widget, state = reviewing()
     layer = viewer.layers[LAYER_NODULES]
@@ -108,9 +115,9 @@ def test_row_click_moves_the_viewer_to_the_nodule(reviewing, qtbot):
         assert (layer.data[k] == nodule_id).any()
         # Centred on it in the slice (world y, x) and zoomed in.
         world = layer.data_to_world(centroid[:3])
-        np.testing.assert_allclose(viewer.camera.center[-2:], world[-2:], atol=1e-6)
+        np.testing.assert_allclose(camera(viewer).center[-2:], world[-2:], atol=1e-6)
         assert layer.selected_label == nodule_id
-    assert viewer.camera.zoom > 1.0
+    assert camera(viewer).zoom > 1.0
 
 
 def test_accept_reject_tag_and_note_land_in_the_store(reviewing, qtbot, settings_dir):
@@ -185,7 +192,7 @@ def test_reopening_restores_the_review_exactly(reviewing, qtbot, t1_analysis):
     col = widget2.table.horizontalHeaderItem
     status_col = [col(c).text() for c in range(widget2.table.columnCount())].index("status")
     shown = {
-        widget2.table.item(r, 2).value: widget2.table.item(r, status_col).value
+        widget2.table.item(r, 0).value: widget2.table.item(r, status_col).value
         for r in range(widget2.table.rowCount())
     }
     assert shown == {1: "candidate", 2: "rejected", 3: "candidate", 4: "candidate"}
@@ -233,3 +240,18 @@ def test_export_seg_and_sr(reviewing, tmp_path):
     assert pydicom.dcmread(seg).Modality == "SEG"
     assert pydicom.dcmread(sr).Modality == "SR"
     assert "Wrote" in widget.status_label.text()
+
+
+def test_default_project_is_in_the_user_data_folder(tmp_path, monkeypatch, settings_dir):
+    """No project chosen: the review goes to the user's data folder, not beside the DICOM."""
+    from qtpy.QtCore import QSettings
+
+    from napari_backmice import _review
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    settings = QSettings("backmice", "backmice")
+    settings.remove("project")
+    settings.sync()
+    folder = _review._project_folder()
+    assert folder == _review.default_project_folder()
+    assert folder == tmp_path / "data" / "backmice" / "project"

@@ -48,14 +48,18 @@ def run(args: argparse.Namespace) -> int:
     written = write_agreement(result, args.out)
     console = make_console()
     table = Table(title=f"agreement of {', '.join(result.readers)}", title_justify="left")
-    for name in ("measure", "quantity", "readers", "method", "n", "value", "lower", "upper"):
-        table.add_column(
-            name, justify="right" if name in ("n", "value", "lower", "upper") else "left"
-        )
+    for name in ("measure", "quantity", "readers", "method", "n", "value", "95% CI", "range"):
+        table.add_column(name, justify="left" if name in ("measure", "quantity") else "right")
+
+    def interval(low: float | None, high: float | None) -> str:
+        return "" if low is None or high is None else f"{low:.3f} – {high:.3f}"
+
     for row in result.summary:
         table.add_row(
             *(str(row[c]) for c in ("measure", "quantity", "readers", "method", "n")),
-            *("" if row[c] is None else f"{row[c]:.3f}" for c in ("value", "lower", "upper")),
+            "" if row["value"] is None else f"{row['value']:.3f}",
+            interval(row["ci_low"], row["ci_high"]),
+            interval(row["lower"], row["upper"]),
         )
     console.print(table)
     console.print(

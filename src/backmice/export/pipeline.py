@@ -13,7 +13,6 @@ Export layout (``OUT`` the folder given, ``NAME`` the study's
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import enum
 import logging
@@ -206,12 +205,26 @@ class ImportResult:
     written : list of Path
         Files written into the result folder.
     warnings : list of str
+    masks : dict of int to ndarray of bool, shape (slice, row, col)
+        The whole mask of each nodule whose SEG segment overlaps another (the
+        label map holds only one label a voxel); :meth:`mask` gives any nodule's.
     """
 
     labels: np.ndarray
     rows: list[dict]
     written: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    masks: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def mask(self, nodule_id: int) -> np.ndarray:
+        """Nodule ``nodule_id``'s whole mask (bool), overlaps with other nodules included."""
+        return _nodule_mask(self.labels, self.masks, nodule_id)
+
+
+def _nodule_mask(labels: np.ndarray, masks: dict[int, np.ndarray], nodule_id: int) -> np.ndarray:
+    """A nodule's own mask if it has one (overlapping segments), else its label's voxels."""
+    mask = masks.get(nodule_id)
+    return labels == nodule_id if mask is None else mask
 
 
 def _classify(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -318,9 +331,7 @@ def _read_ultrasound_seg(ann: Annotations, path: Path) -> SegVolume:
         positions_mm=np.column_stack([np.zeros((frames, 2)), np.arange(frames, dtype=float)]),
         source_instances=[(uid, f + 1) for f in range(frames)],
     )
-    return dataclasses.replace(
-        segvol, labels=ann.placement.from_frame(segvol.labels, ann.labels.shape)
-    )
+    return segvol.map(lambda labels: ann.placement.from_frame(labels, ann.labels.shape))
 
 
 def _now() -> str:
@@ -447,7 +458,18 @@ def _merge(
         )
         mapping = _number_to_id(segvol, sr_nodules)
         labels = _relabel(segvol, mapping)
+    # Each nodule's own mask: where the SEG's segments overlap, the label map shows
+    # only one of them, and the segment's mask keeps the rest.
+    masks: dict[int, np.ndarray] = {}
+    if segvol is not None and segvol.masks:
+        masks = {mapping[n]: segvol.mask(n) for n in segvol.masks if n in mapping}
+        warnings.append(
+            f"{segvol.overlap_voxels} voxel(s) lie in more than one segment: each nodule "
+            "keeps its whole mask; the label map shows the lowest-numbered"
+        )
+
     present = set(np.unique(labels).tolist()) - {0}
+    present |= {nid for nid, m in masks.items() if m.any()}
     rows: list[dict] = []
     if sr_nodules:
         for nod in sr_nodules:
@@ -475,20 +497,21 @@ def _merge(
         if segvol is not None:
             subtypes = {mapping[s.number]: s.subtype for s in segvol.segments}
         for nid in sorted(present):
-            if nid in base and np.array_equal(labels == nid, ann.labels == nid):
+            if nid in base and np.array_equal(_nodule_mask(labels, masks, nid), ann.labels == nid):
                 rows.append(dict(base[nid]))
                 continue
+            nodule = labels if nid not in masks else np.where(masks[nid], nid, 0).astype(np.uint32)
             if ann.ultrasound:
-                row = _measured_ultrasound_row(ann, labels, nid, fascia)
+                row = _measured_ultrasound_row(ann, nodule, nid, fascia)
             else:
-                row = _measured_row(ann, labels, nid, fascia)
+                row = _measured_row(ann, nodule, nid, fascia)
             row["subtype"] = subtypes.get(nid)
             row["updated"] = _now()
             rows.append(row)
     for w in warnings:
         log.warning("%s", w)
     rows.sort(key=lambda r: int(r["nodule_id"]))
-    return ImportResult(labels=labels, rows=rows, warnings=warnings)
+    return ImportResult(labels=labels, rows=rows, warnings=warnings, masks=masks)
 
 
 def _referenced_series(path: Path) -> set[str]:
@@ -543,7 +566,7 @@ def _record_into_project(
     with Project.open(folder, create=False) as project:
         for row in result.rows:
             nid = int(row["nodule_id"])
-            mask = result.labels == nid
+            mask = result.mask(nid)
             if nid not in current:
                 project.record(key, Action.ADD_NODULE, reader=reader, nodule_id=nid, mask=mask)
             elif not np.array_equal(mask, ann.labels == nid):

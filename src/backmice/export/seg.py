@@ -10,23 +10,28 @@ has
   structure" and type SCT 134328007 "Lipoma" when the nodule is (tagged or
   suggested) an episacroiliac lipoma, else SCT 27925004 "Nodule" (a fat
   herniation or fat prominence is a nodule, not a neoplasm);
+* anatomic region SCT sacroiliac joint, lumbosacral region or lumbar region
+  (:func:`anatomic_region`), and a display colour (RecommendedDisplayCIELabValue);
 * tracking ID ``nodule N`` (N the ``nodule_id``) and a tracking UID derived
   from the series and the nodule ID (the same in every export);
 * the subtype in the segment label: ``nodule 3: episacroiliac_lipoma`` when a
   reader tagged it, ``nodule 3: suggested episacroiliac_lipoma`` otherwise.
 
 :func:`read_seg` reads any valid binary, fractional or label-map SEG over the
-same series: segments in any order and numbering, empty frames omitted, frames
-in any order (each frame is placed by its ImagePositionPatient).
+same series through highdicom: segments in any order and numbering, empty
+frames omitted, frames in any order (each frame is placed by its
+ImagePositionPatient, or by its source image), overlapping segments kept
+whole.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import highdicom as hd
@@ -44,13 +49,16 @@ from backmice.export.source import POSITION_TOLERANCE_MM, Annotations
 from backmice.vocab import Subtype
 
 __all__ = [
+    "SEGMENT_COLOURS",
     "SEG_SOP_CLASSES",
     "SegSegment",
     "SegVolume",
+    "anatomic_region",
     "build_seg",
     "finding_type",
     "person_name",
     "read_seg",
+    "segment_colour",
     "segment_label",
     "tracking_uid",
 ]
@@ -83,6 +91,46 @@ def finding_type(row: dict) -> hd.sr.CodedConcept:
     subtype, _ = _subtype_of(row)
     code = LIPOMA if subtype == Subtype.EPISACROILIAC_LIPOMA else NODULE
     return hd.sr.CodedConcept.from_code(code)
+
+
+def anatomic_region(row: dict) -> hd.sr.CodedConcept:
+    """Where the nodule is, from its (tagged or suggested) subtype (SNOMED CT).
+
+    Episacroiliac lipoma: SCT 39723000 sacroiliac joint structure; lumbosacral fat
+    herniation: SCT 297173004 lumbosacral region; anything else: SCT 52612000
+    lumbar region (back structure). The SEG's anatomic region and the SR's
+    finding site (:func:`backmice.export.sr.finding_site`) are both this code.
+    """
+    subtype, _ = _subtype_of(row)
+    if subtype == Subtype.EPISACROILIAC_LIPOMA:
+        site = codes.SCT.SacroiliacJointStructure
+    elif subtype == Subtype.LUMBOSACRAL_FAT_HERNIATION:
+        site = codes.SCT.LumbosacralRegionOfSpineStructure
+    else:
+        site = codes.SCT.LumbarRegionBackStructure
+    return hd.sr.CodedConcept.from_code(site)
+
+
+#: Segment colours (sRGB, matplotlib's "tab10"), by nodule ID; stored as
+#: RecommendedDisplayCIELabValue so every viewer shows a nodule in one colour.
+SEGMENT_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+)
+
+
+def segment_colour(nodule_id: int) -> hd.color.CIELabColor:
+    """The display colour of nodule ``nodule_id`` (:data:`SEGMENT_COLOURS`, cycled)."""
+    r, g, b = SEGMENT_COLOURS[(int(nodule_id) - 1) % len(SEGMENT_COLOURS)]
+    return hd.color.CIELabColor.from_rgb(r, g, b)
 
 
 def segment_label(row: dict) -> str:
@@ -169,6 +217,8 @@ def build_seg(
                 ),
                 tracking_id=f"nodule {nid}",
                 tracking_uid=tracking_uid(annotations.series_uid, nid),
+                anatomic_regions=[anatomic_region(row)],
+                display_color=segment_colour(nid),
             )
         )
     seg_labels = lut[labels]
@@ -290,12 +340,19 @@ class SegVolume:
     Attributes
     ----------
     labels : ndarray of uint32, shape (slice, row, col)
-        Segment number of each voxel (0 outside every segment).
+        Segment number of each voxel (0 outside every segment); where segments
+        overlap, the lowest number.
     segments : tuple of SegSegment
         The segments, by segment number.
     sop_instance_uid, series_uid : str
         Of the SEG.
     path : Path
+    masks : dict of int to (tuple of slice, ndarray of bool)
+        Where segments overlap, each segment's own mask, as its bounding box and
+        the mask inside it (:meth:`mask` gives the whole mask); empty when no
+        segments overlap (the label map then holds every mask).
+    overlap_voxels : int
+        Voxels in more than one segment.
     """
 
     labels: np.ndarray
@@ -303,6 +360,34 @@ class SegVolume:
     sop_instance_uid: str
     series_uid: str
     path: Path
+    masks: dict[int, tuple[tuple[slice, ...], np.ndarray]] = field(default_factory=dict, repr=False)
+    overlap_voxels: int = 0
+
+    def mask(self, number: int) -> np.ndarray:
+        """Segment ``number``'s whole mask (bool, the grid's shape), overlaps included."""
+        if number not in self.masks:
+            return self.labels == number
+        box, inside = self.masks[number]
+        out = np.zeros(self.labels.shape, dtype=bool)
+        out[box] = inside
+        return out
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> SegVolume:
+        """The same SEG with ``fn`` applied to the labels and every mask (a re-placement)."""
+        return dataclasses.replace(
+            self,
+            labels=fn(self.labels),
+            masks={n: _crop(fn(self.mask(n).astype(np.uint8)).astype(bool)) for n in self.masks},
+        )
+
+
+def _crop(mask: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
+    """A mask as its bounding box (:func:`scipy.ndimage.find_objects`) and the mask inside it."""
+    from scipy import ndimage
+
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    box = found[0] if found else tuple(slice(0, 0) for _ in mask.shape)
+    return box, mask[box].copy()
 
 
 def _segment(item: Dataset) -> SegSegment:
@@ -328,21 +413,132 @@ def _frame_attr(item: Dataset, shared: Dataset, seq: str, attr: str) -> object:
     return None
 
 
-def _derived_position(
-    item: Dataset, grid: np.ndarray, source_instances: Sequence[tuple[str, int]] | None
-) -> np.ndarray | None:
-    """The position of the source slice a SEG frame says it is derived from."""
-    if not source_instances:
-        return None
-    where = {(uid, frame): k for k, (uid, frame) in enumerate(source_instances)}
+def _derived_source(item: Dataset) -> tuple[str, int] | None:
+    """The (SOPInstanceUID, 1-based frame) a SEG frame says it is derived from."""
     for derivation in item.get("DerivationImageSequence", []):
         for src in derivation.get("SourceImageSequence", []):
             frames = src.get("ReferencedFrameNumber", 1)
             frame = int(frames[0]) if isinstance(frames, MultiValue | list) else int(frames)
-            k = where.get((str(src.get("ReferencedSOPInstanceUID", "")), frame))
-            if k is not None:
-                return grid[k]
+            return str(src.get("ReferencedSOPInstanceUID", "")), frame
     return None
+
+
+def _frame_slices(
+    ds: Dataset,
+    path: Path,
+    grid: np.ndarray,
+    row_dir: np.ndarray,
+    col_dir: np.ndarray,
+    source_instances: Sequence[tuple[str, int]] | None,
+) -> list[int]:
+    """The grid slice of each SEG frame: by its position, else by its source image.
+
+    Checks each frame's orientation and position against the grid (the geometry of
+    *our* series, which highdicom does not know). A frame placed by its source
+    image is given that image's position in ``ds``.
+    """
+    per_frame = list(ds.PerFrameFunctionalGroupsSequence)
+    shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
+    where = {src: k for k, src in enumerate(source_instances or ())}
+    slices = []
+    for i, item in enumerate(per_frame):
+        pos = _frame_attr(item, shared, "PlanePositionSequence", "ImagePositionPatient")
+        iop = _frame_attr(item, shared, "PlaneOrientationSequence", "ImageOrientationPatient")
+        if iop is not None:
+            iop = np.asarray(iop, dtype=float)
+            if np.abs(iop[:3] - row_dir).max() > 1e-4 or np.abs(iop[3:] - col_dir).max() > 1e-4:
+                raise InputError("SEG orientation differs from the series'", path=path)
+        if pos is None:
+            src = _derived_source(item)
+            if src is None or src not in where:
+                raise InputError(
+                    f"SEG frame {i + 1} has no ImagePositionPatient and no known source image",
+                    path=path,
+                )
+            k = where[src]
+            # highdicom needs every frame's position (the standard requires it with
+            # a frame of reference): the frame takes its source image's.
+            if "FrameOfReferenceUID" in ds:
+                plane = Dataset()
+                plane.ImagePositionPatient = [float(v) for v in grid[k]]
+                item.PlanePositionSequence = [plane]
+            slices.append(k)
+            continue
+        distance = np.abs(grid - np.asarray(pos, dtype=float)).max(axis=1)
+        k = int(np.argmin(distance))
+        if distance[k] > POSITION_TOLERANCE_MM:
+            raise InputError(
+                f"SEG frame {i + 1} at {np.round(np.asarray(pos, float), 3).tolist()} "
+                "is not on the series' grid",
+                path=path,
+            )
+        slices.append(k)
+    return slices
+
+
+def _place_volume(
+    seg: hd.seg.Segmentation,
+    numbers: Sequence[int],
+    grid: np.ndarray,
+    shape: tuple,
+    path: Path,
+    dtype: type,
+) -> np.ndarray:
+    """Segment masks from :meth:`highdicom.seg.Segmentation.get_volume`, placed on the grid.
+
+    Returns
+    -------
+    ndarray of ``dtype``, shape (slice, row, col, segments)
+        The grid's slices; slices the SEG does not cover are 0.
+    """
+    volume = seg.get_volume(combine_segments=False, segment_numbers=list(numbers), dtype=dtype)
+    array = np.asarray(volume.array)
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    out = np.zeros((*shape, len(numbers)), dtype=dtype)
+    for j in range(array.shape[0]):
+        if not array[j].any():
+            continue
+        pos = volume.affine[:3, 0] * j + volume.affine[:3, 3]
+        distance = np.abs(grid - pos).max(axis=1)
+        k = int(np.argmin(distance))
+        if distance[k] > POSITION_TOLERANCE_MM:
+            raise InputError(
+                f"SEG plane at {np.round(pos, 3).tolist()} is not on the series' grid", path=path
+            )
+        out[k] = np.maximum(out[k], array[j])
+    return out
+
+
+def _by_source(
+    seg: hd.seg.Segmentation,
+    numbers: Sequence[int],
+    sources: Sequence[tuple[str, int]],
+    dtype: type,
+) -> np.ndarray:
+    """Segment masks from highdicom, indexed by the source image each slice comes from.
+
+    Returns
+    -------
+    ndarray of ``dtype``, shape (slice, row, col, segments)
+    """
+    options = {
+        "segment_numbers": list(numbers),
+        "combine_segments": False,
+        "ignore_spatial_locations": True,
+        "assert_missing_frames_are_empty": True,
+        "dtype": dtype,
+    }
+    uids = [uid for uid, _ in sources]
+    if len(set(uids)) == len(uids):
+        return seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, **options)
+    if len(set(uids)) == 1:  # one multi-frame source: its frames
+        return seg.get_pixels_by_source_frame(
+            source_sop_instance_uid=uids[0],
+            source_frame_numbers=[frame for _, frame in sources],
+            **options,
+        )
+    raise ValueError("slices from several multi-frame images")
 
 
 def read_seg(
@@ -355,7 +551,17 @@ def read_seg(
     positions_mm: np.ndarray | None = None,
     source_instances: Sequence[tuple[str, int]] | None = None,
 ) -> SegVolume:
-    """Read a DICOM SEG onto a series' grid.
+    """Read a DICOM SEG onto a series' grid, through highdicom.
+
+    The file is read by :func:`highdicom.seg.segread` semantics
+    (:meth:`highdicom.seg.Segmentation.from_dataset`) and its segments decoded
+    by highdicom: as a volume (:meth:`~highdicom.seg.Segmentation.get_volume`)
+    whose planes are placed on the grid by position, or, where the frames do
+    not form a regular volume (non-uniform spacing, frames without a position,
+    ultrasound without patient geometry), by the source image each frame is
+    derived from (:meth:`~highdicom.seg.Segmentation.get_pixels_by_source_instance`
+    or ``get_pixels_by_source_frame``). Every frame's position and orientation
+    is checked against the grid.
 
     Parameters
     ----------
@@ -375,14 +581,17 @@ def read_seg(
         matched to them, which also places a series of non-uniform spacing.
         Default: the positions of the affine's regular grid.
     source_instances : sequence of (str, int), optional
-        Each slice's source SOPInstanceUID and 1-based frame number: places a
-        frame without ImagePositionPatient by the source image it is derived from.
+        Each slice's source SOPInstanceUID and 1-based frame number: places
+        frames by the source image they are derived from where they do not form
+        a volume.
 
     Returns
     -------
     SegVolume
-        Fractional segments are thresholded at half their maximum value; a voxel
-        in several segments takes the lowest segment number (with a warning).
+        Fractional segments are thresholded at half their maximum value. Every
+        segment's own mask is kept (:meth:`SegVolume.mask`); in the label map a
+        voxel in several segments takes the lowest segment number (with a
+        warning).
 
     Raises
     ------
@@ -407,31 +616,10 @@ def read_seg(
         raise InputError(
             f"a SEG in frame of reference {for_uid}, not {frame_of_reference_uid}", path=path
         )
-    seg_type = str(ds.get("SegmentationType", "BINARY")).upper()
-    try:
-        # Segment 0 of a label-map SEG is the background, not a nodule.
-        segments = tuple(
-            sorted(
-                (seg for seg in map(_segment, ds.SegmentSequence) if seg.number > 0),
-                key=lambda seg: seg.number,
-            )
-        )
-        pixels = ds.pixel_array
-        per_frame = list(ds.PerFrameFunctionalGroupsSequence)
-        shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
-    except Exception as exc:
-        raise InputError(f"unreadable SEG ({exc})", path=path) from None
-    if pixels.ndim == 2:
-        pixels = pixels[np.newaxis]
-    if pixels.shape[0] != len(per_frame):
-        raise InputError(
-            f"{pixels.shape[0]} frames of pixels but {len(per_frame)} frame descriptions",
-            path=path,
-        )
     n, rows, cols = shape
-    if pixels.shape[1:] != (rows, cols):
+    if (int(ds.get("Rows", 0)), int(ds.get("Columns", 0))) != (rows, cols):
         raise InputError(
-            f"SEG frames are {pixels.shape[1]}x{pixels.shape[2]}, the series {rows}x{cols}",
+            f"SEG frames are {ds.get('Rows')}x{ds.get('Columns')}, the series {rows}x{cols}",
             path=path,
         )
     grid = (
@@ -441,61 +629,73 @@ def read_seg(
     )
     row_dir = affine[:3, 2] / np.linalg.norm(affine[:3, 2])
     col_dir = affine[:3, 1] / np.linalg.norm(affine[:3, 1])
-    max_value = float(ds.get("MaximumFractionalValue", 1) or 1)
-    known = {s.number for s in segments}
-    out = np.zeros(shape, dtype=np.uint32)
-    overlap = 0
-    for i, item in enumerate(per_frame):
-        pos = _frame_attr(item, shared, "PlanePositionSequence", "ImagePositionPatient")
-        iop = _frame_attr(item, shared, "PlaneOrientationSequence", "ImageOrientationPatient")
-        if pos is None:
-            pos = _derived_position(item, grid, source_instances)
-        if pos is None:
-            raise InputError(
-                f"SEG frame {i + 1} has no ImagePositionPatient and no known source image",
-                path=path,
+    # Header only: every frame on the grid, in the series' orientation.
+    try:
+        _frame_slices(ds, path, grid, row_dir, col_dir, source_instances)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"unreadable SEG frame descriptions ({exc})", path=path) from None
+    try:
+        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+        # Segment 0 of a label-map SEG is the background, not a nodule.
+        segments = tuple(
+            sorted(
+                (
+                    _segment(seg.get_segment_description(number))
+                    for number in seg.segment_numbers
+                    if number > 0
+                ),
+                key=lambda s: s.number,
             )
-        pos = np.asarray(pos, dtype=float)
-        if iop is not None:
-            iop = np.asarray(iop, dtype=float)
-            if np.abs(iop[:3] - row_dir).max() > 1e-4 or np.abs(iop[3:] - col_dir).max() > 1e-4:
-                raise InputError("SEG orientation differs from the series'", path=path)
-        distance = np.abs(grid - pos).max(axis=1)
-        k = int(np.argmin(distance))
-        if distance[k] > POSITION_TOLERANCE_MM:
-            raise InputError(
-                f"SEG frame {i + 1} at {np.round(pos, 3).tolist()} is not on the series' grid",
-                path=path,
-            )
-        frame = pixels[i]
-        if seg_type == "LABELMAP":
-            values = frame.astype(np.uint32)
-            unknown = set(np.unique(values).tolist()) - known - {0}
-            if unknown:
-                raise InputError(
-                    f"SEG frame {i + 1} holds undescribed segment(s) {sorted(unknown)[:5]}",
-                    path=path,
-                )
-            fresh = (out[k] == 0) & (values > 0)
-            overlap += int(np.count_nonzero((out[k] > 0) & (values > 0)))
-            out[k][fresh] = values[fresh]
-            continue
-        number = _frame_attr(
-            item, shared, "SegmentIdentificationSequence", "ReferencedSegmentNumber"
         )
-        if number is None or int(number) not in known:
-            raise InputError(f"SEG frame {i + 1} names no described segment", path=path)
-        mask = frame >= max_value / 2 if seg_type == "FRACTIONAL" else frame > 0
-        overlap += int(np.count_nonzero(mask & (out[k] > 0) & (out[k] < int(number))))
-        # Lowest segment number wins where segments overlap.
-        take = mask & ((out[k] == 0) | (out[k] > int(number)))
-        out[k][take] = int(number)
+    except Exception as exc:
+        raise InputError(f"unreadable SEG ({exc})", path=path) from None
+    numbers = [s.number for s in segments]
+    if not numbers:
+        raise InputError("the SEG describes no segment", path=path)
+    seg_type = str(ds.get("SegmentationType", "BINARY")).upper()
+    # One byte a voxel and segment, except fractional values (rescaled to 0-1).
+    dtype = np.float32 if seg_type == "FRACTIONAL" else np.uint8
+    try:
+        try:
+            values = _place_volume(seg, numbers, grid, shape, path, dtype)
+        except InputError:
+            raise
+        except Exception as exc:
+            if not source_instances:
+                raise InputError(
+                    f"SEG frames do not form a volume on the series' grid ({exc})", path=path
+                ) from None
+            log.debug("%s: not a volume (%s); placed by source images", path, exc)
+            values = _by_source(seg, numbers, source_instances, dtype)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"unreadable SEG pixels ({exc})", path=path) from None
+    if values.shape[:3] != tuple(shape):
+        raise InputError(f"SEG pixels of shape {values.shape[:3]}, not {shape}", path=path)
+    # highdicom rescales fractional values to 0-1: threshold at half the maximum.
+    planes = values >= 0.5 if seg_type == "FRACTIONAL" else values > 0
+    del values
+    out = np.zeros(shape, dtype=np.uint32)
+    for i in reversed(range(len(numbers))):  # the lowest number is written last
+        out[planes[..., i]] = numbers[i]
+    overlap = int(np.count_nonzero(planes.sum(axis=-1, dtype=np.uint16) > 1))
+    masks = {number: _crop(planes[..., i]) for i, number in enumerate(numbers)} if overlap else {}
     if overlap:
-        log.warning("%s: %d voxel(s) in more than one segment; kept the lowest", path, overlap)
+        log.warning(
+            "%s: %d voxel(s) in more than one segment; each segment's mask keeps them, "
+            "the label map shows the lowest",
+            path,
+            overlap,
+        )
     return SegVolume(
         labels=out,
         segments=segments,
         sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
         series_uid=str(ds.get("SeriesInstanceUID", "")),
         path=path,
+        masks=masks,
+        overlap_voxels=overlap,
     )

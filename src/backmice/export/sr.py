@@ -1,7 +1,10 @@
 """Comprehensive 3D SR (TID 1500) of the nodules: :func:`build_sr` writes, :func:`read_sr` reads.
 
 One measurement group (TID 1411, volumetric ROI) per nodule, referencing its
-segment of the SEG. An ultrasound nodule is a planar ROI (TID 1410) on the
+segment of the SEG, followed by a TID 1501 group ``nodule N axes`` holding the
+long and short axes, each inferred from a SCOORD polyline (two points, in
+pixels) on the source image of the slice they were measured on, so viewers
+draw them as calipers. An ultrasound nodule is a planar ROI (TID 1410) on the
 measured frame, referencing its segment's frame, with the area, and the long
 and short axes inferred from SCOORD polylines (two points each, in pixels of
 the stored frame) on the source image. The codes are listed in ``docs/export.md``: standard
@@ -26,7 +29,7 @@ from pydicom.sr.codedict import codes
 from backmice import __version__
 from backmice.errors import InputError
 from backmice.export.anonymize import Pseudonymizer
-from backmice.export.seg import finding_type, person_name, tracking_uid
+from backmice.export.seg import anatomic_region, finding_type, person_name, tracking_uid
 from backmice.export.source import Annotations
 from backmice.vocab import RedFlag, Relation, Side, Status, Subtype
 
@@ -183,21 +186,14 @@ _LATERALITY = {
 def finding_site(row: dict) -> hd.sr.FindingSite:
     """Where the nodule is: the region from its (tagged or suggested) subtype, side as laterality.
 
-    Episacroiliac lipoma: SCT 39723000 sacroiliac joint structure; lumbosacral fat
-    herniation: SCT 297173004 lumbosacral region; anything else: SCT 52612000
-    lumbar region (back structure).
+    The region is the SEG segment's anatomic region
+    (:func:`backmice.export.seg.anatomic_region`).
     """
-    subtype = row.get("subtype") or row.get("suggested_subtype")
-    if subtype == Subtype.EPISACROILIAC_LIPOMA:
-        site = codes.SCT.SacroiliacJointStructure
-    elif subtype == Subtype.LUMBOSACRAL_FAT_HERNIATION:
-        site = codes.SCT.LumbosacralRegionOfSpineStructure
-    else:
-        site = codes.SCT.LumbarRegionBackStructure
     side = row.get("side")
     laterality = _LATERALITY.get(Side(side)) if side in set(Side) else None
     return hd.sr.FindingSite(
-        anatomic_location=_std(site), laterality=None if laterality is None else _std(laterality)
+        anatomic_location=anatomic_region(row),
+        laterality=None if laterality is None else _std(laterality),
     )
 
 
@@ -328,6 +324,11 @@ def build_sr(
                 referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, by_tracking[uid]),
                 **common,
             )
+            # The long and short axes as drawn on their slice (a caliper in viewers).
+            axes = _axes_group(annotations, source, row, nid)
+            if axes is not None:
+                groups.append(group)
+                group = axes
         groups.append(group)
     report = hd.sr.MeasurementReport(
         observation_context=_observer(reader),
@@ -397,7 +398,7 @@ def axes_tracking_uid(series_uid: str, nodule_id: int) -> str:
 def _axes_group(
     annotations: Annotations, source: object, row: dict, nodule_id: int
 ) -> hd.sr.MeasurementsAndQualitativeEvaluations | None:
-    """TID 1501: an ultrasound nodule's long and short axes, each inferred from a SCOORD line.
+    """TID 1501: a nodule's long and short axes, each inferred from a SCOORD polyline.
 
     Tracking identifier ``nodule N axes``; None when the row has neither axis.
     """
@@ -425,6 +426,61 @@ def _axes_group(
 
 
 def _axis_lines(
+    annotations: Annotations, source: object, nodule_id: int
+) -> dict[str, hd.sr.CoordinatesForMeasurement]:
+    """SCOORD polylines (two points each) of a nodule's long and short axes on its source image."""
+    if annotations.ultrasound:
+        return _ultrasound_axis_lines(annotations, source, nodule_id)
+    return _mr_axis_lines(annotations, source, nodule_id)
+
+
+def _mr_axis_lines(
+    annotations: Annotations, source: object, nodule_id: int
+) -> dict[str, hd.sr.CoordinatesForMeasurement]:
+    """SCOORD polylines of an MR nodule's in-plane long and short axes on their slice.
+
+    The axes are those the analysis measures (:func:`backmice.measure.measure_labels`:
+    on the slice of largest cross-section), their LPS end points taken back to
+    pixels of that slice's source image (DICOM image coordinates ``(column, row)``,
+    the top-left pixel's corner at 0). Empty when the nodule has no voxels.
+    """
+    import numpy as np
+
+    from backmice.measure import measure_labels
+
+    labels = annotations.labels
+    if not np.any(labels == nodule_id):
+        return {}
+    (shape,) = measure_labels(labels, annotations.affine, ids=[nodule_id])
+    to_index = np.linalg.inv(np.asarray(annotations.affine, dtype=float))
+    out = {}
+    for column, ends_lps in (
+        ("long_axis_mm", shape.long_axis_end_points_lps),
+        ("short_axis_mm", shape.short_axis_end_points_lps),
+    ):
+        ends = np.asarray(ends_lps, dtype=float)
+        if ends.shape != (2, 3) or not np.isfinite(ends).all():
+            continue
+        index = (to_index @ np.column_stack([ends, np.ones(2)]).T).T[:, :3]  # (slice, row, col)
+        k = int(np.clip(round(float(index[:, 0].mean())), 0, labels.shape[0] - 1))
+        i, frame = source.frame_of_slice[k]
+        ds = source.datasets[i]
+        multi = int(ds.get("NumberOfFrames", 1) or 1) > 1
+        image = hd.sr.SourceImageForRegion(
+            referenced_sop_class_uid=str(ds.SOPClassUID),
+            referenced_sop_instance_uid=str(ds.SOPInstanceUID),
+            referenced_frame_numbers=[frame + 1] if multi else None,
+        )
+        points = np.column_stack([index[:, 2] + 0.5, index[:, 1] + 0.5])
+        out[column] = hd.sr.CoordinatesForMeasurement(
+            graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+            graphic_data=points.astype(np.float32),
+            source_image=image,
+        )
+    return out
+
+
+def _ultrasound_axis_lines(
     annotations: Annotations, source: object, nodule_id: int
 ) -> dict[str, hd.sr.CoordinatesForMeasurement]:
     """SCOORD polylines of an ultrasound nodule's long and short axes on its source frame.
