@@ -600,6 +600,18 @@ def analyze_frame(
             mask, contour = segment_nodule(s, seed, spacing_mm=spacing, skin=skin, ignore=graphics)
             if mask.any():
                 masks.append((mask, contour, "automatic"))
+        # An incomplete capsule encloses nothing: enclosures closed over its gap,
+        # kept only where the capsule search is sure of an oval capsule.
+        for seed in automatic_seeds(
+            s, spacing_mm=spacing, skin=skin, fascia=line, fat_level=fat, wide_gaps=True
+        ):
+            if any(m[round(seed[0]), round(seed[1])] for m, _, _ in masks):
+                continue
+            mask, contour = segment_nodule(
+                s, seed, spacing_mm=spacing, skin=skin, ignore=graphics, capsule_only=True
+            )
+            if mask.any():
+                masks.append((mask, contour, "automatic"))
         if masks:
             warnings.append(
                 f"{len(masks)} nodule(s) found automatically (status candidate): check them"

@@ -420,6 +420,7 @@ def segment_nodule(
     max_radius_mm: float = MAX_RADIUS_MM,
     skin: NDArray | None = None,
     ignore: NDArray | None = None,
+    capsule_only: bool = False,
 ) -> tuple[NDArray, NDArray]:
     """Segment the nodule around a seed point: its fat core, inside the capsule.
 
@@ -440,6 +441,9 @@ def segment_nodule(
         ``(col, row)`` skin line: the capsule lies below it.
     ignore : ndarray of bool, shape (row, col), optional
         Pixels that are no evidence of a capsule (masked scanner graphics).
+    capsule_only : bool
+        Only a capsule the ellipse search is sure of (rising round
+        :data:`CAPSULE_SURE` of it) is a nodule; otherwise the mask is empty.
 
     Returns
     -------
@@ -478,6 +482,8 @@ def segment_nodule(
             capsule = (polygon2mask((rows, cols), contour), contour)
             if coverage >= CAPSULE_SURE:
                 return capsule
+    if capsule_only:
+        return np.zeros((rows, cols), dtype=bool), np.full((N_ANGLES, 2), np.nan)
     step = min(geo) / 1.5
     radii = np.arange(MIN_RADIUS_MM, max_radius_mm, step)
     edge, inside, theta = _polar_edges(s, (r0, c0), geo, radii)
@@ -536,6 +542,59 @@ def segment_nodule(
     return mask, contour
 
 
+#: Gaps of an incomplete capsule closed when looking for enclosures, mm.
+GAP_CLOSING_MM = (1.0, 2.5)
+#: Grid the wide closings run on, mm.
+COARSE_GRID_MM = 0.2
+
+
+def _gapped_enclosures(
+    s: NDArray,
+    geo: tuple[float, float],
+    skin_rows: NDArray,
+    fascia_rows: NDArray,
+    fat_level: float,
+    fascia_level: float,
+) -> list[tuple[float, float]]:
+    """Centres of oval enclosures of bright structures closed over wide gaps, (row, col)."""
+    from skimage.measure import block_reduce, regionprops
+    from skimage.morphology import disk
+
+    rows, cols = s.shape
+    k = max(1, round(COARSE_GRID_MM / min(geo)))
+    # Between the skin's band and the fascia: through them a capsule would join
+    # the bright skin or the fascia and muscle across the frame.
+    r = np.arange(rows)[:, None]
+    band = (r > skin_rows[None, :] + SKIN_BAND_MM / geo[0]) & (
+        r < fascia_rows[None, :] - SKIN_BAND_MM / geo[0]
+    )
+    seeds: list[tuple[float, float]] = []
+    for level in ENCLOSURE_LEVELS:
+        ring = (s > fat_level + level * (fascia_level - fat_level)) & band
+        small = block_reduce(ring, (k, k), np.max)
+        for gap in GAP_CLOSING_MM:
+            radius = max(1, round(gap / 2 / (k * min(geo))))
+            closed = ndi.binary_closing(small, structure=disk(radius), border_value=0)
+            filled = ndi.binary_fill_holes(closed)
+            lab, _ = ndi.label(filled)
+            holes = filled & ~closed
+            for reg in regionprops(lab):
+                # A capsule with all it holds (striations fused in): something enclosed.
+                if not holes[reg.slice][reg.image].any() or reg.solidity < 0.8:
+                    continue
+                if reg.area * (k * k * geo[0] * geo[1]) < math.pi * 1.5**2:
+                    continue
+                r, c = (v * k + (k - 1) / 2 for v in reg.centroid)
+                col = min(max(round(c), 0), cols - 1)
+                if skin_rows[col] + 1.0 / geo[0] < r and reg.bbox[3] - reg.bbox[1] < 0.8 * cols / k:
+                    seeds.append((float(r), float(c)))
+    kept: list[tuple[float, float]] = []
+    for r, c in sorted(seeds):  # one seed per place (3 mm apart)
+        if all(math.hypot((r - a) * geo[0], (c - b) * geo[1]) > 3.0 for a, b in kept):
+            kept.append((r, c))
+    return kept
+
+
 def automatic_seeds(
     despeckled: NDArray,
     *,
@@ -544,6 +603,7 @@ def automatic_seeds(
     fascia: NDArray,
     fat_level: float,
     min_diameter_mm: float = 3.0,
+    wide_gaps: bool = False,
 ) -> list[tuple[float, float]]:
     """Seeds of candidate nodules: oval, iso- to hyperechoic regions enclosed above the fascia.
 
@@ -565,6 +625,11 @@ def automatic_seeds(
     fat_level : float
         Median despeckled value of the subcutaneous fat.
     min_diameter_mm : float
+    wide_gaps : bool
+        Instead, the centres of enclosures closed over gaps of up to
+        :data:`GAP_CLOSING_MM` (an incomplete capsule), on a coarser grid: many
+        are no capsule, so :func:`segment_nodule` is to confirm each
+        (``capsule_only``).
 
     Returns
     -------
@@ -587,6 +652,8 @@ def automatic_seeds(
     radius = max(1, round(0.3 / min(geo)))
     seeds: list[tuple[float, float]] = []
     min_area = math.pi * (min_diameter_mm / 2) ** 2 / (geo[0] * geo[1])
+    if wide_gaps:
+        return _gapped_enclosures(s, geo, skin_rows, fascia_rows, fat_level, fascia_level)
     # A capsule and all it encloses (striations split what it encloses into pieces):
     # an oval enclosure is a candidate at its centre. A capsule is often fainter
     # than the fascia: it is also looked for at a lower level.
