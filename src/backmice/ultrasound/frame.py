@@ -35,7 +35,7 @@ from backmice.ultrasound.lines import (
     signed_distance_mm,
     skin_line,
 )
-from backmice.ultrasound.nodule import automatic_seeds, segment_nodule
+from backmice.ultrasound.nodule import ANECHOIC, automatic_seeds, segment_nodule
 from backmice.vocab import Relation, Status
 
 __all__ = [
@@ -610,7 +610,7 @@ def analyze_frame(
             mask, contour = segment_nodule(
                 s, seed, spacing_mm=spacing, skin=skin, ignore=graphics, capsule_only=True
             )
-            if mask.any():
+            if mask.any() and float(np.median(s[mask])) >= ANECHOIC * fat:  # not a cyst
                 masks.append((mask, contour, "automatic"))
         if masks:
             warnings.append(

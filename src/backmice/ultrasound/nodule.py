@@ -35,10 +35,12 @@ from scipy import ndimage as ndi
 
 from backmice.ultrasound.lines import line_rows
 
-__all__ = ["automatic_seeds", "capsule_ellipse", "ellipse_radius", "segment_nodule"]
+__all__ = ["ANECHOIC", "automatic_seeds", "capsule_ellipse", "ellipse_radius", "segment_nodule"]
 
 log = logging.getLogger(__name__)
 
+#: A region darker than this share of the fat's median is anechoic (a cyst), not fat.
+ANECHOIC = 0.8
 #: Levels (from the fat to the fascia) at which capsules are looked for as enclosures.
 ENCLOSURE_LEVELS = (0.5, 0.3)
 #: The skin's bright band under the skin line, left out of the enclosure search, mm.
@@ -674,7 +676,7 @@ def automatic_seeds(
             col = min(max(round(c), 0), cols - 1)
             if not (skin_rows[col] + 1.0 / geo[0] < r < fascia_rows[col]):
                 continue
-            if float(np.median(s[reg.slice][inside])) < 0.8 * fat_level:
+            if float(np.median(s[reg.slice][inside])) < ANECHOIC * fat_level:
                 continue  # anechoic: a cyst, not fat
             seeds.append((float(r), float(c)))
     bright = s > 0.5 * (fat_level + fascia_level)
@@ -688,7 +690,7 @@ def automatic_seeds(
         col = min(max(round(c), 0), cols - 1)
         if not (skin_rows[col] + 1.0 / geo[0] < r < fascia_rows[col]):
             continue
-        if float(np.median(reg.image_intensity[reg.image])) < 0.8 * fat_level:
+        if float(np.median(reg.image_intensity[reg.image])) < ANECHOIC * fat_level:
             continue  # anechoic: a cyst, not fat
         seeds.append((float(r), float(c)))
     return sorted(seeds)
