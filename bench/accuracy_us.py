@@ -343,6 +343,7 @@ def pictures(folder: Path) -> list[Path]:
     """
     import tempfile
 
+    from PIL import Image
     from pydicom.data import get_testdata_file
 
     import backmice
@@ -377,6 +378,10 @@ def pictures(folder: Path) -> list[Path]:
                 backmice.load(stack), seed=seed_point, study=file.name, stack=stack
             )
             qc_figure(result, folder / name)
+            # Small for the docs: 256 colours (the picture has few).
+            with Image.open(folder / name) as im:
+                small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+            small.save(folder / name, optimize=True)
             written.append(folder / name)
     return written
 

@@ -586,14 +586,16 @@ def _gapped_enclosures(
                     continue
                 if reg.area * (k * k * geo[0] * geo[1]) < math.pi * 1.5**2:
                     continue
-                r, c = (v * k + (k - 1) / 2 for v in reg.centroid)
-                col = min(max(round(c), 0), cols - 1)
-                if skin_rows[col] + 1.0 / geo[0] < r and reg.bbox[3] - reg.bbox[1] < 0.8 * cols / k:
-                    seeds.append((float(r), float(c)))
+                rc = float(reg.centroid[0] * k + (k - 1) / 2)
+                cc = float(reg.centroid[1] * k + (k - 1) / 2)
+                col = min(max(round(cc), 0), cols - 1)
+                narrow = reg.bbox[3] - reg.bbox[1] < 0.8 * cols / k
+                if skin_rows[col] + 1.0 / geo[0] < rc and narrow:
+                    seeds.append((rc, cc))
     kept: list[tuple[float, float]] = []
-    for r, c in sorted(seeds):  # one seed per place (3 mm apart)
-        if all(math.hypot((r - a) * geo[0], (c - b) * geo[1]) > 3.0 for a, b in kept):
-            kept.append((r, c))
+    for seed in sorted(seeds):  # one seed per place (3 mm apart)
+        if all(math.hypot((seed[0] - a) * geo[0], (seed[1] - b) * geo[1]) > 3.0 for a, b in kept):
+            kept.append(seed)
     return kept
 
 
