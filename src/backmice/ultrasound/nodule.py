@@ -475,6 +475,28 @@ def segment_nodule(
         found = capsule_ellipse(
             s, (r0, c0), spacing_mm=geo, max_radius_mm=max_radius_mm, skin=skin, ignore=ignore
         )
+        if found is not None and found[1] < CAPSULE_SURE:
+            # The search's grid is laid around the seed; a reader clicks anywhere
+            # inside. Searched again from the centre of what was found, the
+            # better of the two is kept (it must still hold the seed).
+            x, y = float(found[0][0]), float(found[0][1])
+            if math.hypot(x, y) > 0.5:
+                again = capsule_ellipse(
+                    s,
+                    (r0 + y / geo[0], c0 + x / geo[1]),
+                    spacing_mm=geo,
+                    max_radius_mm=max_radius_mm,
+                    skin=skin,
+                    ignore=ignore,
+                )
+                if again is not None and again[1] > found[1]:
+                    q = again[0].copy()
+                    q[:2] += (x, y)
+                    a, b, th = q[2], q[3], q[4]
+                    u = -q[0] * math.cos(th) - q[1] * math.sin(th)
+                    v = q[0] * math.sin(th) - q[1] * math.cos(th)
+                    if math.hypot(u / a, v / b) < 1.0:
+                        found = (q, again[1], again[2])
         if found is not None and found[1] >= CAPSULE_COVERAGE and found[2] >= CAPSULE_RING:
             p, coverage, _ = found
             rho = ellipse_radius(p, theta)
