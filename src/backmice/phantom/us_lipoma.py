@@ -105,8 +105,8 @@ class LipomaSpec:
 def random_spec(rng: np.random.Generator) -> LipomaSpec:
     """A spec drawn across the family's ranges.
 
-    The shares follow the sonographic series of subcutaneous lipomas (Salmaso
-    and Taricco, Radiol Med 1994, 90 lipomas; Inampudi et al., Radiology 2004):
+    The shares follow published sonographic series (Salmaso and Taricco,
+    Radiol Med 1994, 90 soft-tissue lipomas; summaries of later series):
     oval with the long axis parallel to the skin (93 %), the striped pattern of
     echogenic lines parallel to the skin in about 70 % (here 2-8 lines in 70 %,
     0-1 otherwise), a capsule seen in about 30 % (here its backscatter is
