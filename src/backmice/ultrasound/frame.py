@@ -601,10 +601,17 @@ def analyze_frame(
             if mask.any():
                 masks.append((mask, contour, "automatic"))
         # An incomplete capsule encloses nothing: enclosures closed over its gap,
-        # kept only where the capsule search is sure of an oval capsule.
-        for seed in automatic_seeds(
-            s, spacing_mm=spacing, skin=skin, fascia=line, fat_level=fat, wide_gaps=True
-        ):
+        # kept only where the capsule search is sure of an oval capsule. Only on
+        # a calibrated frame: the gaps are in mm, and an uncalibrated frame is
+        # the whole stored frame, graphics and all.
+        gapped = (
+            automatic_seeds(
+                s, spacing_mm=spacing, skin=skin, fascia=line, fat_level=fat, wide_gaps=True
+            )
+            if calibrated
+            else []
+        )
+        for seed in gapped:
             if any(m[round(seed[0]), round(seed[1])] for m, _, _ in masks):
                 continue
             mask, contour = segment_nodule(
