@@ -182,6 +182,8 @@ class FamilyCase:
     pixel_mm: float
     striations: int
     capsule_gap_deg: float
+    capsule_echo: float
+    lesion_echo: float
     iceberg: bool
     found: bool
     long_err: float
@@ -249,6 +251,8 @@ def measure_family_case(seed: int, case: dict) -> FamilyCase:
         pixel_mm=spec.pixel_mm,
         striations=spec.striations,
         capsule_gap_deg=spec.capsule_gap_deg,
+        capsule_echo=spec.capsule_echo,
+        lesion_echo=spec.lesion_echo,
         iceberg=spec.iceberg,
         found=row is not None,
         long_err=(row["long_axis_mm"] - t["long_axis_mm"]) if row else nan,
@@ -290,7 +294,44 @@ def run_family(seeds: list[int], n: int) -> list[FamilyCase]:
         f"{n_pass}/{len(results)} seeded within every threshold; "
         f"{n_cand}/{len(results)} found by the automatic candidates"
     )
+    print(conditions_table(results))
     return results
+
+
+#: The family's conditions the table breaks the results down by: (name, test).
+CONDITIONS = (
+    ("all", lambda c: True),
+    ("capsule complete", lambda c: c.capsule_gap_deg == 0 and not c.iceberg),
+    ("capsule with a gap", lambda c: c.capsule_gap_deg > 0 and not c.iceberg),
+    ("iceberg (through the fascia)", lambda c: c.iceberg),
+    ("capsule faint (< 10x fat)", lambda c: c.capsule_echo < 10),
+    ("capsule clear (>= 10x fat)", lambda c: c.capsule_echo >= 10),
+    ("striated (2+ lines)", lambda c: c.striations >= 2),
+    ("0-1 lines", lambda c: c.striations < 2),
+    ("hypoechoic (< 0.9x fat)", lambda c: c.lesion_echo < 0.9),
+    ("iso/hyperechoic", lambda c: c.lesion_echo >= 0.9),
+    ("pixels 0.06 mm", lambda c: c.pixel_mm < 0.07),
+    ("pixels 0.08-0.12 mm", lambda c: 0.07 <= c.pixel_mm <= 0.125),
+    ("pixels 0.15-0.2 mm", lambda c: c.pixel_mm > 0.125),
+    ("8-20 mm long", lambda c: c.long_true < 20),
+    ("20-50 mm long", lambda c: c.long_true >= 20),
+)
+
+
+def conditions_table(results: list[FamilyCase]) -> str:
+    """A Markdown table: per condition, seeded within every threshold and candidates found."""
+    lines = [
+        "| condition | frames | seeded, within every threshold "
+        "| found by the automatic candidates |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, test in CONDITIONS:
+        sel = [c for c in results if test(c)]
+        if sel:
+            n_pass = sum(c.passed for c in sel)
+            n_cand = sum(c.candidate for c in sel)
+            lines.append(f"| {name} | {len(sel)} | {n_pass}/{len(sel)} | {n_cand}/{len(sel)} |")
+    return "\n".join(lines)
 
 
 def pictures(folder: Path) -> list[Path]:
@@ -302,6 +343,7 @@ def pictures(folder: Path) -> list[Path]:
     """
     import tempfile
 
+    from PIL import Image
     from pydicom.data import get_testdata_file
 
     import backmice
@@ -336,6 +378,10 @@ def pictures(folder: Path) -> list[Path]:
                 backmice.load(stack), seed=seed_point, study=file.name, stack=stack
             )
             qc_figure(result, folder / name)
+            # Small for the docs: 256 colours (the picture has few).
+            with Image.open(folder / name) as im:
+                small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+            small.save(folder / name, optimize=True)
             written.append(folder / name)
     return written
 

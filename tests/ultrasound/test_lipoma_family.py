@@ -4,13 +4,14 @@ The family's truth is checked against the frame it renders; the seeded
 segmentation of a striated lipoma (the issue's case: 26 mm, internal lines
 parallel to the skin, 0.1 mm pixels) follows the capsule, not the lines. The
 family's accuracy over many frames is measured by ``bench/accuracy_us.py
---family`` (``docs/ultrasound.md``), not asserted here: it does not pass yet.
+--family`` (``docs/ultrasound.md``), not asserted here: it does not pass everywhere yet.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from backmice.phantom import Tissue
 from backmice.phantom.us_lipoma import PIXEL_SIZES_MM, LipomaSpec, random_spec, render_lipoma
@@ -66,6 +67,57 @@ def test_striated_lipoma_is_outlined_by_its_capsule_not_its_lines():
     assert abs(n["short_axis_mm"] - t["short_axis_mm"]) <= 1.0
     assert abs(n["skin_depth_mm"] - t["skin_depth_mm"]) <= 0.7
     assert abs(n["fascia_min_mm"] - t["fascia_min_mm"]) <= 0.7
-    # Every striation lies inside the outline.
-    lines = (frame.labels == Tissue.LESION_FAT) & (frame.image > 200)
-    assert (a.labels[lines] > 0).mean() > 0.95
+    # Every striation lies inside the outline (but for its last pixel or two at the core's edge).
+    core = frame.labels == Tissue.LESION_FAT
+    lines = ndi.binary_erosion(core, iterations=2) & (frame.image > 200)
+    assert lines.sum() > 100 and (a.labels[lines] > 0).mean() > 0.99
+
+
+def test_random_specs_follow_the_sonographic_series():
+    # Salmaso 1994 / Inampudi 2004: striped ~70 %, capsule often faint, hypoechoic ~1/4,
+    # posterior enhancement ~1/3 (docstring of random_spec).
+    rng = np.random.default_rng(1)
+    specs = [random_spec(rng) for _ in range(600)]
+
+    def share(test):
+        return np.mean([test(s) for s in specs])
+
+    assert 0.6 < share(lambda s: s.striations >= 2) < 0.8
+    assert 0.18 < share(lambda s: s.lesion_echo < 0.9) < 0.32
+    assert 0.25 < share(lambda s: s.enhancement > 0) < 0.42
+    assert 0.25 < share(lambda s: s.capsule_echo < 10) < 0.42
+
+
+def test_iceberg_is_measured_through_the_fascia():
+    """The fascia is bridged across the lipoma, not drawn under it along the muscle."""
+    spec = LipomaSpec(long_mm=24.0, short_mm=10.0, depth_mm=6.0, fat_mm=13.5, striations=3)
+    frame = render_lipoma(spec, seed=5)
+    t = frame.truth
+    dy, dx = frame.spacing_mm
+    a = analyze_frame(
+        frame.image.astype(np.float32),
+        spacing_mm=frame.spacing_mm,
+        seed_rc=(t["depth_mm"] / dy, t["x_mm"] / dx),
+    )
+    (n,) = a.nodules
+    assert n["relation"] == t["relation"] == "transfascial"
+    assert abs(n["fascia_min_mm"] - t["fascia_min_mm"]) <= 0.7
+    assert abs(n["long_axis_mm"] - t["long_axis_mm"]) <= max(1.0, 0.1 * t["long_axis_mm"])
+
+
+def test_small_lipoma_between_bright_striations_is_outlined_by_its_capsule():
+    """An ellipse fitted between two striations is not the capsule: the one around it is."""
+    spec = LipomaSpec(
+        long_mm=11.8, short_mm=4.4, striations=4, striation_echo=12.0, capsule_echo=20.0
+    )
+    frame = render_lipoma(spec, seed=7)
+    t = frame.truth
+    dy, dx = frame.spacing_mm
+    a = analyze_frame(
+        frame.image.astype(np.float32),
+        spacing_mm=frame.spacing_mm,
+        seed_rc=(t["depth_mm"] / dy + 3, t["x_mm"] / dx + 5),
+    )
+    (n,) = a.nodules
+    assert abs(n["long_axis_mm"] - t["long_axis_mm"]) <= max(1.0, 0.1 * t["long_axis_mm"])
+    assert abs(n["short_axis_mm"] - t["short_axis_mm"]) <= 1.0

@@ -35,7 +35,7 @@ from backmice.ultrasound.lines import (
     signed_distance_mm,
     skin_line,
 )
-from backmice.ultrasound.nodule import automatic_seeds, segment_nodule
+from backmice.ultrasound.nodule import ANECHOIC, automatic_seeds, segment_nodule
 from backmice.vocab import Relation, Status
 
 __all__ = [
@@ -257,7 +257,10 @@ def mask_axes(mask: NDArray, *, spacing_mm: tuple[float, float]) -> dict:
     affine = np.zeros((4, 4))
     affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = dx, dy, 1.0, 1.0
     ls = long_short_axes_mm(m[None], affine)
-    out = {"long_axis_mm": float(ls["long_axis_mm"]), "short_axis_mm": float(ls["short_axis_mm"])}
+    out: dict[str, float | NDArray] = {
+        "long_axis_mm": float(ls["long_axis_mm"]),
+        "short_axis_mm": float(ls["short_axis_mm"]),
+    }
     for key, name in (
         ("long_axis_end_points_lps", "long_axis_ends_rc"),
         ("short_axis_end_points_lps", "short_axis_ends_rc"),
@@ -281,8 +284,8 @@ def _fascia_around(
 ) -> NDArray:
     """The fascia again, the nodules' capsules excluded (they are not the fascia).
 
-    Two readings: (a) the nodules, 2.5 mm around them and everything above them
-    in their columns excluded, the line bridged across (a septum or the capsule
+    Two readings: (a) the columns of the nodules and 2.5 mm around them
+    excluded, the line bridged across (a septum or the capsule
     over a fat herniation must not lure the line over its top); (b) only the
     nodules and 1.5 mm around them (their capsule) excluded, so a fascia lying
     over a subfascial nodule is followed where it is. Where (b) climbs more than
@@ -292,8 +295,10 @@ def _fascia_around(
     for m in masks:
         core |= m
     wide = ndi.binary_dilation(core, iterations=max(1, round(EXCLUDE_MARGIN_MM / step)))
-    above = np.maximum.accumulate(wide[::-1], axis=0)[::-1]
-    bridged = fascia_line(s, spacing_mm=spacing, skin=skin, exclude=above)
+    # Whole columns: a path may not dive under the zone along the muscle's fibres
+    # (a lipoma through the fascia, an "iceberg", breaks the sheet it crosses).
+    columns = np.broadcast_to(wide.any(axis=0)[None, :], wide.shape)
+    bridged = fascia_line(s, spacing_mm=spacing, skin=skin, exclude=columns)
     near = ndi.binary_dilation(core, iterations=max(1, round(CAPSULE_MARGIN_MM / step)))
     followed = fascia_line(s, spacing_mm=spacing, skin=skin, exclude=near)
     cols = core.any(axis=0)
@@ -411,6 +416,43 @@ def remeasure_frame(
     return rows, signed
 
 
+def _analysis(
+    *,
+    image: NDArray,
+    despeckled: NDArray,
+    spacing_mm: tuple[float, float],
+    calibrated: bool,
+    skin: NDArray,
+    fascia: NDArray,
+    fascia_signed_mm: NDArray,
+    rows: list[dict],
+    masks: list[NDArray],
+    warnings: list[str],
+    graphics: NDArray | None = None,
+) -> UltrasoundAnalysis:
+    """The one builder of :class:`UltrasoundAnalysis`: labels painted from the masks.
+
+    Each mask is painted with its row's ``nodule_id``; a pixel of two nodules
+    goes to the first. Used by :func:`analyze_frame` and :func:`edited_frame`.
+    """
+    labels = np.zeros(image.shape, dtype=np.uint16)
+    for row, mask in zip(rows, masks, strict=True):
+        labels[mask & (labels == 0)] = int(row["nodule_id"])
+    return UltrasoundAnalysis(
+        image=image,
+        despeckled=despeckled,
+        spacing_mm=spacing_mm,
+        calibrated=calibrated,
+        skin=np.asarray(skin, dtype=np.float64),
+        fascia=np.asarray(fascia, dtype=np.float64),
+        fascia_signed_mm=fascia_signed_mm,
+        labels=labels,
+        nodules=rows,
+        warnings=warnings,
+        graphics=graphics,
+    )
+
+
 def edited_frame(
     *,
     image: NDArray,
@@ -454,19 +496,16 @@ def edited_frame(
     )
     if signed is None:
         signed = signed_distance_mm(fascia, image.shape, spacing_mm=spacing_mm)
-    labels = np.zeros(image.shape, dtype=np.uint16)
-    for row, mask in zip(rows, masks, strict=True):
-        labels[mask & (labels == 0)] = int(row["nodule_id"])
-    return UltrasoundAnalysis(
+    return _analysis(
         image=image,
         despeckled=despeckled,
         spacing_mm=spacing_mm,
         calibrated=calibrated,
-        skin=np.asarray(skin, dtype=np.float64),
-        fascia=np.asarray(fascia, dtype=np.float64),
+        skin=skin,
+        fascia=fascia,
         fascia_signed_mm=signed,
-        labels=labels,
-        nodules=rows,
+        rows=rows,
+        masks=masks,
         warnings=list(warnings or []),
     )
 
@@ -524,7 +563,7 @@ def analyze_frame(
         raise ValueError(f"analyze_frame needs one 2D frame of at least 8x8, not {img.shape}")
     warnings: list[str] = []
     calibrated = spacing_mm is not None
-    spacing = (float(spacing_mm[0]), float(spacing_mm[1])) if calibrated else (1.0, 1.0)
+    spacing = (float(spacing_mm[0]), float(spacing_mm[1])) if spacing_mm is not None else (1.0, 1.0)
     if not calibrated:
         warnings.append("UNCALIBRATED: no usable ultrasound region, every length is in px")
         log.warning("%s", warnings[-1])
@@ -544,7 +583,7 @@ def analyze_frame(
     if skin is None:
         skin = skin_line(s, spacing_mm=spacing)
     fascia_given = fascia is not None
-    line = fascia if fascia_given else fascia_line(s, spacing_mm=spacing, skin=skin)
+    line: NDArray = fascia if fascia is not None else fascia_line(s, spacing_mm=spacing, skin=skin)
     step = min(spacing) if calibrated else 0.1
     masks: list[tuple[NDArray, NDArray, str]] = []
     if seed_rc is not None:
@@ -561,6 +600,25 @@ def analyze_frame(
             mask, contour = segment_nodule(s, seed, spacing_mm=spacing, skin=skin, ignore=graphics)
             if mask.any():
                 masks.append((mask, contour, "automatic"))
+        # An incomplete capsule encloses nothing: enclosures closed over its gap,
+        # kept only where the capsule search is sure of an oval capsule. Only on
+        # a calibrated frame: the gaps are in mm, and an uncalibrated frame is
+        # the whole stored frame, graphics and all.
+        gapped = (
+            automatic_seeds(
+                s, spacing_mm=spacing, skin=skin, fascia=line, fat_level=fat, wide_gaps=True
+            )
+            if calibrated
+            else []
+        )
+        for seed in gapped:
+            if any(m[round(seed[0]), round(seed[1])] for m, _, _ in masks):
+                continue
+            mask, contour = segment_nodule(
+                s, seed, spacing_mm=spacing, skin=skin, ignore=graphics, capsule_only=True
+            )
+            if mask.any() and float(np.median(s[mask])) >= ANECHOIC * fat:  # not a cyst
+                masks.append((mask, contour, "automatic"))
         if masks:
             warnings.append(
                 f"{len(masks)} nodule(s) found automatically (status candidate): check them"
@@ -569,7 +627,6 @@ def analyze_frame(
     if masks and not fascia_given:
         line = _fascia_around(s, [m for m, _, _ in masks], spacing=spacing, skin=skin, step=step)
     signed = signed_distance_mm(line, s.shape, spacing_mm=spacing)
-    labels = np.zeros(s.shape, dtype=np.uint16)
     taken = np.zeros(s.shape, dtype=bool)
     for m, _, _ in masks:
         taken |= m
@@ -578,7 +635,6 @@ def analyze_frame(
     fat_raw = float(np.median(work[fat_px])) if fat_px.any() else float(np.median(work))
     rows = []
     for k, (m, contour, how) in enumerate(masks, start=1):
-        labels[m & (labels == 0)] = k
         encapsulated = _capsule(s, m, fat_level, spacing)
         row = frame_row(
             m,
@@ -598,16 +654,16 @@ def analyze_frame(
             fat_signal_ratio=float(np.median(work[m]) / fat_raw) if fat_raw > 0 else math.nan,
         )
         rows.append(row)
-    return UltrasoundAnalysis(
+    return _analysis(
         image=img,
         despeckled=s,
         spacing_mm=spacing,
         calibrated=calibrated,
-        skin=np.asarray(skin, dtype=np.float64),
-        fascia=np.asarray(line, dtype=np.float64),
+        skin=skin,
+        fascia=line,
         fascia_signed_mm=signed,
-        labels=labels,
-        nodules=rows,
+        rows=rows,
+        masks=[m for m, _, _ in masks],
         warnings=warnings,
         graphics=graphics,
     )

@@ -1,14 +1,20 @@
 """A nodule on a B-mode frame: from a seed point, or found automatically.
 
 The seeded segmentation looks first for the capsule as an oval
-(:func:`capsule_contour`): rays leave the seed every degree; along each, every
-place where it enters a bright structure is a candidate for the capsule's
-inner face; an ellipse is fitted by random sample consensus to the candidates
-of many rays, and the one most rays agree with is the capsule. Echogenic
-striations inside a lipoma (lines parallel to the skin), septa outside it,
-the skin and the fascia are straight or short: few rays agree on an ellipse
-through them. Where a ray has a candidate on the ellipse the contour follows
-it; where the capsule is missing (an incomplete capsule) the ellipse closes it.
+(:func:`capsule_ellipse`). A lipoma is oval with its long axis along the skin,
+and its capsule is a thin bright rim: from the dark fat inside, the image rises
+across the rim's inner face all round, except where the capsule is missing.
+The capsule is the ellipse holding the seed along which that rise is strongest
+on average (each sample's rise counted from speckle level up to a full edge,
+so bright striations count no more than a faint capsule and a gap counts
+nothing). Echogenic striations inside a lipoma (lines parallel to the skin),
+septa, the skin and the fascia are straight or short: an ellipse along them
+has no rise where it turns. An ellipse inside the capsule, between
+striations, can still score well; one around it that scores nearly as well
+and rises all round is the capsule, which holds the striations. The ellipse
+is found by a coarse search (sizes, elongations, centre offsets, tilts about
+the skin's direction) refined by Nelder-Mead, first on a wide reading of the
+rim (capture range) and then on the face itself.
 
 Without a capsule the contour is an optimal closed path around the seed (a
 shortest path in polar coordinates, the classic graph search for a lesion in
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,10 +35,12 @@ from scipy import ndimage as ndi
 
 from backmice.ultrasound.lines import line_rows
 
-__all__ = ["automatic_seeds", "capsule_contour", "segment_nodule"]
+__all__ = ["ANECHOIC", "automatic_seeds", "capsule_ellipse", "ellipse_radius", "segment_nodule"]
 
 log = logging.getLogger(__name__)
 
+#: A region darker than this share of the fat's median is anechoic (a cyst), not fat.
+ANECHOIC = 0.8
 #: Levels (from the fat to the fascia) at which capsules are looked for as enclosures.
 ENCLOSURE_LEVELS = (0.5, 0.3)
 #: The skin's bright band under the skin line, left out of the enclosure search, mm.
@@ -78,99 +87,193 @@ def _polar_edges(
     return edge, inside, theta
 
 
-#: Fewest rays (of 360) that must agree on an ellipse for it to be a capsule candidate.
-CAPSULE_RAYS = 200
-#: Rays agreeing on an ellipse that make it the capsule outright (fewer: only
-#: when the contour without it leaks out through the capsule's gap).
-CAPSULE_SURE_RAYS = 300
+#: Parametric samples around a candidate ellipse.
+ELLIPSE_SAMPLES = 192
+#: The rise across the capsule's inner face is read this far either side of it, mm.
+FACE_MM = 0.25
+#: Outward offsets where the wide score looks for the capsule's rim, mm.
+RIM_MM = (0.1, 0.35, 0.6, 0.85)
+#: Inward offsets where the wide score reads the fat inside, mm.
+FAT_MM = (0.4, 0.8)
+#: A capsule: at least this share of the ellipse rises by :data:`NOISE_EDGE` or more.
+CAPSULE_COVERAGE = 0.6
+#: ... and this share makes it the capsule outright (less: only when the contour
+#: without it leaks out through the capsule's gap).
+CAPSULE_SURE = 0.75
 #: Smallest median rise from inside the ellipse to its rim (despeckled 0..1).
 CAPSULE_RING = 0.08
 #: The contour leaked when its area exceeds the capsule ellipse's this many times.
 LEAK_AREA = 1.3
-#: A ray agrees with the ellipse when it has a candidate this close to it, mm.
-CAPSULE_TOLERANCE_MM = 0.5
-#: Candidates kept per ray (its strongest rises).
-CANDIDATES_PER_RAY = 6
-#: Brightness levels a capsule is looked for at: fractions of the way from the
-#: seed's surroundings to the frame's 99th percentile.
-CAPSULE_LEVELS = (0.5, 0.35, 0.2)
-#: The ellipse's rays agree in at least this many of its eight 45° sectors.
-CAPSULE_SECTORS = 6
-#: Random ellipses tried at most.
-CAPSULE_TRIALS = 1500
-#: An ellipse this many rays agree with ends the search early.
-CAPSULE_DONE_RAYS = 350
+#: Smallest semi-axis of a capsule ellipse, mm.
+MIN_SEMI_MM = 1.5
+#: Tilts of the coarse search, radians (lipomas lie about parallel to the skin).
+TILTS = (-0.12, 0.0, 0.12)
+#: Ellipses refined from the best of the coarse search.
+CAPSULE_STARTS = 4
+#: An ellipse around the best one scoring this share of it is the capsule instead.
+NESTED = 0.6
+#: Lowest share of its own semi-axis the seed may lie from the ellipse's centre
+#: (normalised radius): the seed is inside the nodule, not on its capsule.
+SEED_INSIDE = 0.85
 
 
-def _ray_hits(
-    s: NDArray, seed_rc: tuple[float, float], geo: tuple[float, float], radii: NDArray, levels
-) -> list[NDArray]:
-    """Per ray, the radii (mm) where it first enters structures brighter than each level.
+@dataclass(frozen=True)
+class _Frame:
+    """What the ellipse score reads: the image, the seed, the pixel size and the ceiling."""
 
-    For each level the first :data:`CANDIDATES_PER_RAY` entries; pooled over
-    the levels (a faint capsule side appears only at the low ones).
-    """
-    theta = np.arange(N_ANGLES) * (2 * math.pi / N_ANGLES)
-    rr = seed_rc[0] + np.outer(np.sin(theta), radii) / geo[0]
-    cc = seed_rc[1] + np.outer(np.cos(theta), radii) / geo[1]
-    rows, cols = s.shape
-    inside = (rr >= 0) & (rr <= rows - 1) & (cc >= 0) & (cc <= cols - 1)
-    values = ndi.map_coordinates(s, [rr, cc], order=1, mode="nearest")
-    out: list[list[NDArray]] = [[] for _ in range(N_ANGLES)]
-    for level in levels:
-        bright = (values > level) & inside
-        entering = bright[:, 1:] & ~bright[:, :-1]
-        for k in range(N_ANGLES):
-            idx = np.flatnonzero(entering[k])[:CANDIDATES_PER_RAY] + 1
-            out[k].append(radii[idx])
-    return [np.unique(np.concatenate(h)) for h in out]
+    s: NDArray
+    seed_rc: tuple[float, float]
+    geo: tuple[float, float]
+    ceiling: NDArray | None
+    t: NDArray
+    ignore: NDArray | None = None
+
+    def sample(self, p: NDArray, offset_mm: float) -> tuple[NDArray, NDArray]:
+        """Image values around ellipses ``p`` (n, 5) offset outward; and where they are inside.
+
+        ``p`` holds ``(x, y, a, b, theta)``: the centre in mm from the seed
+        (x lateral, y down), the semi-axes in mm, the tilt in radians.
+        """
+        x, y, a, b, th = (p[:, k : k + 1] for k in range(5))
+        ct, st = np.cos(self.t)[None, :], np.sin(self.t)[None, :]
+        u, v = (a + offset_mm) * ct, np.maximum(b + offset_mm, 0.05) * st
+        xx = x + u * np.cos(th) - v * np.sin(th)
+        yy = y + u * np.sin(th) + v * np.cos(th)
+        rr = self.seed_rc[0] + yy / self.geo[0]
+        cc = self.seed_rc[1] + xx / self.geo[1]
+        rows, cols = self.s.shape
+        inside = (rr >= 0) & (rr <= rows - 1) & (cc >= 0) & (cc <= cols - 1)
+        if self.ignore is not None:  # masked scanner graphics are no evidence
+            ri = np.clip(np.rint(rr), 0, rows - 1).astype(int)
+            ci = np.clip(np.rint(cc), 0, cols - 1).astype(int)
+            inside &= ~self.ignore[ri, ci]
+        values = ndi.map_coordinates(self.s, [rr.ravel(), cc.ravel()], order=1, mode="nearest")
+        return values.reshape(rr.shape), inside
+
+    def rise(self, p: NDArray, *, wide: bool = False) -> NDArray:
+        """Rise across each ellipse's face (outside minus inside), (n, samples); 0 off the image.
+
+        Narrow: read :data:`FACE_MM` either side (locates the face). Wide: the
+        brightest of the rim within 0.85 mm outside minus the fat 0.4-0.8 mm
+        inside (finds a capsule from an ellipse near it).
+        """
+        if not wide:
+            out, inside_o = self.sample(p, FACE_MM)
+            inn, inside_i = self.sample(p, -FACE_MM)
+            return np.where(inside_o & inside_i, out - inn, 0.0)
+        outs = [self.sample(p, o) for o in RIM_MM]
+        inns = [self.sample(p, -o) for o in FAT_MM]
+        out = np.max([v for v, _ in outs], axis=0)
+        inn = np.mean([v for v, _ in inns], axis=0)
+        ok = np.all([k for _, k in outs + inns], axis=0)
+        return np.where(ok, out - inn, 0.0)
+
+    def valid(self, p: NDArray) -> NDArray:
+        """Ellipses that hold the seed well inside and stay below the skin."""
+        x, y, a, b, th = (p[:, k] for k in range(5))
+        u = -x * np.cos(th) - y * np.sin(th)  # the seed (origin) in the ellipse's frame
+        v = x * np.sin(th) - y * np.cos(th)
+        ok = (np.hypot(u / a, v / b) < SEED_INSIDE) & (np.minimum(a, b) >= MIN_SEMI_MM)
+        if self.ceiling is not None:
+            _, below = self._top(p)
+            ok &= below
+        return ok
+
+    def _top(self, p: NDArray) -> tuple[NDArray, NDArray]:
+        """Rows of each ellipse's samples, and whether all lie below the ceiling."""
+        ceiling = self.ceiling
+        if ceiling is None:
+            raise ValueError("no ceiling (skin line) to compare with")
+        x, y, a, b, th = (p[:, k : k + 1] for k in range(5))
+        ct, st = np.cos(self.t)[None, :], np.sin(self.t)[None, :]
+        xx = x + a * ct * np.cos(th) - b * st * np.sin(th)
+        yy = y + a * ct * np.sin(th) + b * st * np.cos(th)
+        rr = self.seed_rc[0] + yy / self.geo[0]
+        cc = np.clip(np.rint(self.seed_rc[1] + xx / self.geo[1]), 0, len(ceiling) - 1)
+        return rr, np.all(rr >= ceiling[cc.astype(int)], axis=1)
+
+    def score(self, p: NDArray, *, wide: bool = False) -> tuple[NDArray, NDArray]:
+        """Mean evidence of a capsule's face round each ellipse (0..1), and its coverage.
+
+        Each sample's rise counts from :data:`NOISE_EDGE` (speckle) up to
+        :data:`FULL_EDGE` (a full edge): bright striations count no more than
+        a faint capsule, and a missing arc counts nothing. Coverage: the share
+        of samples rising by :data:`NOISE_EDGE` or more.
+        """
+        rise = self.rise(p, wide=wide)
+        gain = np.clip((rise - NOISE_EDGE) / (FULL_EDGE - NOISE_EDGE), 0.0, 1.0)
+        coverage = (rise >= NOISE_EDGE).mean(axis=1)
+        return np.where(self.valid(p), gain.mean(axis=1), -np.inf), coverage
 
 
-def _ring_contrast(
-    s: NDArray, seed_rc: tuple[float, float], geo: tuple[float, float], theta: NDArray, rho: NDArray
-) -> float:
-    """Median over the angles of the rim (0.3 mm outside) minus the inside (0.8 mm in)."""
-
-    def at(r: NDArray) -> NDArray:
-        rr = seed_rc[0] + np.sin(theta) * r / geo[0]
-        cc = seed_rc[1] + np.cos(theta) * r / geo[1]
-        return ndi.map_coordinates(s, [rr, cc], order=1, mode="nearest")
-
-    return float(np.median(at(rho + 0.3) - at(np.maximum(rho - 0.8, 0.0))))
+def _params(q: NDArray) -> NDArray:
+    """``(x, y, a, b, theta)`` from the optimiser's ``(x, y, log a, log b, theta)``."""
+    return np.array([q[0], q[1], math.exp(q[2]), math.exp(q[3]), q[4]])
 
 
-def _fit_ellipse(xy: NDArray) -> object | None:
-    """scikit-image's ellipse through points, or None when they fit none."""
-    from skimage.measure import EllipseModel
-
-    try:
-        model = EllipseModel.from_estimate(xy)
-    except (TypeError, ValueError, ArithmeticError, np.linalg.LinAlgError):
-        return None  # degenerate points (collinear): scikit-image fails in several ways
-    if not model or not np.all(np.isfinite(model.axis_lengths)) or min(model.axis_lengths) <= 0:
-        return None
-    return model
-
-
-def _ellipse_radius(model: object, theta: NDArray) -> NDArray:
-    """Distance from the origin (inside) to an ellipse along each direction; nan if outside."""
-    xc, yc = model.center
-    a, b = model.axis_lengths
-    t = model.theta
-    d = np.column_stack([np.cos(theta), np.sin(theta)])
-    # Into the ellipse's frame: the ray p = r·d, origin o = -centre.
-    rot = np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]])
-    dd = d @ rot.T
-    o = rot @ np.array([-xc, -yc])
-    qa = (dd[:, 0] / a) ** 2 + (dd[:, 1] / b) ** 2
-    qb = 2 * (o[0] * dd[:, 0] / a**2 + o[1] * dd[:, 1] / b**2)
-    qc = (o[0] / a) ** 2 + (o[1] / b) ** 2 - 1.0
-    disc = qb**2 - 4 * qa * qc
-    r = (-qb + np.sqrt(np.maximum(disc, 0.0))) / (2 * qa)
-    return np.where((disc >= 0) & (qc < 0), r, np.nan)
+def _encloses(outer: NDArray, inner: NDArray, *, margin: float) -> bool:
+    """Every point of ellipse ``inner`` lies ``margin`` mm or more inside ellipse ``outer``."""
+    s = np.linspace(0, 2 * math.pi, 64, endpoint=False)
+    x, y, a, b, th = inner
+    px = x + a * np.cos(s) * math.cos(th) - b * np.sin(s) * math.sin(th)
+    py = y + a * np.cos(s) * math.sin(th) + b * np.sin(s) * math.cos(th)
+    X, Y, A, B, TH = outer
+    u = (px - X) * math.cos(TH) + (py - Y) * math.sin(TH)
+    v = -(px - X) * math.sin(TH) + (py - Y) * math.cos(TH)
+    return bool(np.all(np.hypot(u / max(A - margin, 1e-3), v / max(B - margin, 1e-3)) <= 1.0))
 
 
-def capsule_contour(
+def _coarse_ellipses(max_semi_mm: float) -> NDArray:
+    """Axis-parallel ellipses around the seed: sizes, elongations and centre offsets."""
+    semis = np.geomspace(1.5, max_semi_mm, 22)
+    ratios = (0.2, 0.25, 0.3, 0.36, 0.43, 0.5, 0.6, 0.7, 0.85, 1.0)
+    offsets = (-0.4, -0.2, 0.0, 0.2, 0.4)
+    lateral = (-0.3, 0.0, 0.3)
+    out = [
+        (fx * a, fy * a * q, a, a * q, th)
+        for a in semis
+        for q in ratios
+        if a * q >= MIN_SEMI_MM
+        for fy in offsets
+        for fx in lateral
+        for th in TILTS
+    ]
+    return np.array(out, dtype=np.float64)
+
+
+def _starts(p: NDArray, score: NDArray, n: int) -> list[int]:
+    """Where to refine from: the best of each size band, then the best overall (distinct)."""
+    ok = np.isfinite(score)
+    bands = np.digitize(np.log(p[:, 2]), np.linspace(np.log(1.5), np.log(p[:, 2].max()), 8))
+    picks = []
+    for band in np.unique(bands[ok]):
+        idx = np.flatnonzero(ok & (bands == band))
+        picks.append(int(idx[np.argmax(score[idx])]))
+    order = np.argsort(-score)
+    order = order[np.isfinite(score[order])]
+    return list(dict.fromkeys(picks + _distinct(p, order, n)))
+
+
+def _distinct(p: NDArray, order: NDArray, n: int) -> list[int]:
+    """The first ``n`` of ``order`` that differ from those taken (centre, size)."""
+    taken: list[int] = []
+    for i in order:
+        if not np.isfinite(i):
+            continue
+        q = p[int(i)]
+        if all(
+            np.hypot(*(q[:2] - p[j][:2])) > 0.25 * min(q[3], p[j][3])
+            or abs(math.log(q[2] / p[j][2])) > 0.15
+            or abs(math.log(q[3] / p[j][3])) > 0.15
+            for j in taken
+        ):
+            taken.append(int(i))
+        if len(taken) == n:
+            break
+    return taken
+
+
+def capsule_ellipse(
     despeckled: NDArray,
     seed_rc: tuple[float, float],
     *,
@@ -178,9 +281,19 @@ def capsule_contour(
     max_radius_mm: float = MAX_RADIUS_MM,
     skin: NDArray | None = None,
     ignore: NDArray | None = None,
-    rng_seed: int = 0,
-) -> tuple[NDArray, int] | None:
-    """The capsule's inner face around a seed as an oval, or None when there is no capsule.
+) -> tuple[NDArray, float, float] | None:
+    """The capsule around a seed as the ellipse with the strongest inner face.
+
+    A lipoma is oval and its capsule is a thin bright rim: the rim's inner face
+    rises from the dark fat inside to the bright capsule outside all round,
+    except where the capsule is missing. The capsule is the ellipse holding the
+    seed, below the skin, along which that rise (read :data:`FACE_MM` either
+    side) is largest on average over its best :data:`1 - CAPSULE_MISSING`.
+    Striations, the skin and the fascia are straight: an ellipse along them
+    has no rise where it turns, so it scores less. A coarse search over
+    axis-parallel ellipses (sizes, elongations, centre offsets) is refined by
+    Nelder-Mead over the centre, semi-axes and tilt from its
+    :data:`CAPSULE_STARTS` best distinct ellipses.
 
     Parameters
     ----------
@@ -189,113 +302,115 @@ def capsule_contour(
     spacing_mm : (float, float)
         ``(row, col)``, mm (pixels: pass 0.1 mm).
     max_radius_mm : float
+        Largest semi-axis, mm.
     skin : ndarray of shape (n, 2), optional
         ``(col, row)`` skin line: no ellipse reaches above it.
     ignore : ndarray of bool, shape (row, col), optional
         Pixels that are no evidence (masked scanner graphics).
-    rng_seed : int
-        Seed of the random sample consensus (fixed: the result is reproducible).
 
     Returns
     -------
-    (ndarray of float64, shape (360,), int) or None
-        The contour's radius (mm) every degree from the seed, and how many rays
-        agree with its ellipse (angle 0 along the
-        columns, 90° down); None when fewer than :data:`CAPSULE_RAYS` rays agree
-        on an ellipse around the seed.
+    (ndarray of float64, shape (5,), float, float) or None
+        ``(x, y, a, b, theta)`` (centre in mm from the seed, x lateral, y
+        down; semi-axes, mm; tilt, radians), the share of the ellipse whose
+        face rises by :data:`NOISE_EDGE` or more, and the ring contrast
+        (median rim minus inside); None when no ellipse fits.
     """
+    from scipy.optimize import minimize
+
     s = np.asarray(despeckled, dtype=np.float32)
     geo = (float(spacing_mm[0]), float(spacing_mm[1]))
-    step = min(geo) / 1.5
-    radii = np.arange(MIN_RADIUS_MM, max_radius_mm, step)
-    theta = np.arange(N_ANGLES) * (2 * math.pi / N_ANGLES)
-    r0, c0 = seed_rc
-    rng = np.random.default_rng(rng_seed)
-    # The ceiling: an ellipse may not reach above the skin (it would be the skin's).
     ceiling = None
     if skin is not None:
         ceiling = line_rows(skin, s.shape[1]) + 0.5 / geo[0]
-    near = max(2, round(1.5 / min(geo)))
-    box = s[
-        max(0, round(r0) - near) : round(r0) + near + 1,
-        max(0, round(c0) - near) : round(c0) + near + 1,
-    ]
-    inner = float(np.median(box))
-    top = float(np.percentile(s, 99.0))
-    if top - inner < 0.1:
+    frame = _Frame(
+        s,
+        (float(seed_rc[0]), float(seed_rc[1])),
+        geo,
+        ceiling,
+        np.linspace(0, 2 * math.pi, ELLIPSE_SAMPLES, endpoint=False),
+        None if ignore is None or not np.any(ignore) else np.asarray(ignore, dtype=bool),
+    )
+    coarse = _coarse_ellipses(max(2.0, 0.65 * max_radius_mm))
+    few = replace(frame, t=frame.t[::3])
+    score, _ = few.score(coarse, wide=True)
+    if not np.isfinite(score).any():
         return None
-    hits = _ray_hits(s, (r0, c0), geo, radii, [inner + f * (top - inner) for f in CAPSULE_LEVELS])
-    if ignore is not None and np.any(ignore):
-        # Masked scanner graphics (filled in) are no evidence of a capsule.
-        rows, cols = s.shape
-        for k, h in enumerate(hits):
-            rr = np.clip(np.rint(r0 + math.sin(theta[k]) * h / geo[0]).astype(int), 0, rows - 1)
-            cc = np.clip(np.rint(c0 + math.cos(theta[k]) * h / geo[1]).astype(int), 0, cols - 1)
-            hits[k] = h[~ignore[rr, cc]]
-    fits: list[tuple[int, float, object, NDArray]] = []  # (rays, area, model, radii)
-    have = np.flatnonzero([len(h) > 0 for h in hits])
-    if len(have) < CAPSULE_RAYS:
-        return None
-    flat_r = np.concatenate([hits[k] for k in range(N_ANGLES)])
-    flat_k = np.concatenate([np.full(len(h), k) for k, h in enumerate(hits)])
-    tolerance = CAPSULE_TOLERANCE_MM + min(geo)
-    for _ in range(CAPSULE_TRIALS):
-        # Five rays spread around the seed, one candidate each.
-        sectors = np.sort(rng.choice(N_ANGLES, 5, replace=False))
-        pick = []
-        for k in sectors:
-            j = have[np.argmin(np.abs(have - k))]
-            pick.append((j, hits[j][rng.integers(len(hits[j]))]))
-        xy = np.array([[r * math.cos(theta[j]), r * math.sin(theta[j])] for j, r in pick])
-        model = _fit_ellipse(xy)
-        if model is None:
-            continue
-        rho = _ellipse_radius(model, theta)
-        if np.isnan(rho).any() or rho.max() > max_radius_mm or rho.min() < MIN_RADIUS_MM:
-            continue
-        if ceiling is not None:
-            er = r0 + np.sin(theta) * rho / geo[0]
-            ec = np.clip(np.rint(c0 + np.cos(theta) * rho / geo[1]), 0, len(ceiling) - 1)
-            if np.any(er < ceiling[ec.astype(int)]):
-                continue
-        agree = np.abs(flat_r - rho[flat_k]) <= tolerance
-        rays = np.unique(flat_k[agree])
-        # All round the seed: a capsule may miss an arc, not most of a side.
-        per_sector = np.bincount(rays // (N_ANGLES // 8), minlength=8)
-        if len(rays) < CAPSULE_RAYS or (per_sector >= 0.25 * N_ANGLES / 8).sum() < CAPSULE_SECTORS:
-            continue
-        if _ring_contrast(s, (r0, c0), geo, theta, rho) < CAPSULE_RING:
-            continue  # an ellipse through speckle: no bright rim around a darker inside
-        a, b = model.axis_lengths
-        fits.append((len(rays), float(a * b), model, rho))
-        if len(rays) >= CAPSULE_DONE_RAYS:
-            break
-    if not fits:
-        return None
-    rays, _, model, rho = max(fits, key=lambda f: f[0])
-    # Refit on every agreeing candidate, then follow each ray's own candidate.
-    for _ in range(2):
-        agree = np.abs(flat_r - rho[flat_k]) <= tolerance
-        xy = np.column_stack(
-            [
-                flat_r[agree] * np.cos(theta[flat_k[agree]]),
-                flat_r[agree] * np.sin(theta[flat_k[agree]]),
-            ]
+
+    def cost(q: NDArray, wide: bool) -> float:
+        p = np.array([[q[0], q[1], math.exp(q[2]), math.exp(q[3]), q[4]]])
+        if p[0, 2] > max_radius_mm or abs(q[4]) > math.radians(30):
+            return 1.0
+        return -float(frame.score(p, wide=wide)[0][0]) if frame.valid(p)[0] else 1.0
+
+    def refine(q0: NDArray, step: NDArray, wide: bool) -> tuple[NDArray, float]:
+        res = minimize(
+            cost,
+            q0,
+            args=(wide,),
+            method="Nelder-Mead",
+            options={
+                "initial_simplex": np.vstack([q0, q0 + np.diag(step)]),
+                "xatol": 1e-3,
+                "fatol": 1e-4,
+                "maxiter": 300,
+            },
         )
-        refit = _fit_ellipse(xy)
-        if refit is None:
-            break
-        new = _ellipse_radius(refit, theta)
-        if np.isnan(new).any():
-            break
-        rho = new
-    out = rho.copy()
-    agree = np.abs(flat_r - rho[flat_k]) <= tolerance
-    for k, r in zip(flat_k[agree], flat_r[agree], strict=True):
-        if abs(r - rho[k]) < abs(out[k] - rho[k]) or out[k] == rho[k]:
-            out[k] = r
-    log.debug("capsule: %d of %d rays on the ellipse", rays, N_ANGLES)
-    return out, rays
+        return res.x, -float(res.fun)
+
+    found: list[tuple[float, NDArray]] = []
+    for i in _starts(coarse, score, CAPSULE_STARTS):
+        x, y, a, b, th = coarse[i]
+        q0 = np.array([x, y, math.log(a), math.log(b), th])
+        q, sc = refine(q0, np.array([0.2 * b, 0.2 * b, 0.1, 0.1, 0.05]), True)
+        if np.isfinite(sc):
+            found.append((sc, q))
+    if not found:
+        return None
+    found.sort(key=lambda f: -f[0])
+    step_mm = 2 * FACE_MM
+
+    def face(q: NDArray) -> tuple[NDArray, float, float]:
+        """The narrow rise from an ellipse near the capsule: the face itself."""
+        b = math.exp(q[3])
+        q, sc = refine(q, np.array([step_mm, step_mm, step_mm / b, step_mm / b, 0.02]), False)
+        return q, sc, float(frame.score(_params(q)[None])[1][0])
+
+    best_p, best_s, _ = face(found[0][1])
+    # The capsule holds the striations: an ellipse around the best one that is
+    # nearly as good is the capsule, the best one a space between striations.
+    for sc, q in found[1:]:
+        if sc < NESTED * found[0][0] or not _encloses(_params(q), _params(best_p), margin=0.5):
+            continue
+        q, sc, share = face(q)
+        if sc >= NESTED * best_s and share >= CAPSULE_COVERAGE:
+            best_p, best_s = q, sc
+    p = _params(best_p)
+    coverage = frame.score(p[None])[1]
+    rim, _ = frame.sample(p[None], 0.3)
+    inner, _ = frame.sample(p[None], -0.8)
+    ring = float(np.median(rim - inner))
+    log.debug(
+        "capsule ellipse %s: score %.3f, coverage %.2f, ring %.3f", p, best_s, coverage[0], ring
+    )
+    return p, float(coverage[0]), ring
+
+
+def ellipse_radius(p: NDArray, theta: NDArray) -> NDArray:
+    """Distance (mm) from the seed (the origin) to ellipse ``p`` along each direction.
+
+    ``theta`` is measured from the columns toward depth; the seed lies inside.
+    """
+    x, y, a, b, th = (float(v) for v in p)
+    d = np.column_stack([np.cos(theta), np.sin(theta)])
+    rot = np.array([[math.cos(th), math.sin(th)], [-math.sin(th), math.cos(th)]])
+    dd = d @ rot.T
+    o = rot @ np.array([-x, -y])
+    qa = (dd[:, 0] / a) ** 2 + (dd[:, 1] / b) ** 2
+    qb = 2 * (o[0] * dd[:, 0] / a**2 + o[1] * dd[:, 1] / b**2)
+    qc = (o[0] / a) ** 2 + (o[1] / b) ** 2 - 1.0
+    disc = np.maximum(qb**2 - 4 * qa * qc, 0.0)
+    return (-qb + np.sqrt(disc)) / (2 * qa)
 
 
 def segment_nodule(
@@ -307,6 +422,7 @@ def segment_nodule(
     max_radius_mm: float = MAX_RADIUS_MM,
     skin: NDArray | None = None,
     ignore: NDArray | None = None,
+    capsule_only: bool = False,
 ) -> tuple[NDArray, NDArray]:
     """Segment the nodule around a seed point: its fat core, inside the capsule.
 
@@ -327,6 +443,9 @@ def segment_nodule(
         ``(col, row)`` skin line: the capsule lies below it.
     ignore : ndarray of bool, shape (row, col), optional
         Pixels that are no evidence of a capsule (masked scanner graphics).
+    capsule_only : bool
+        Only a capsule the ellipse search is sure of (rising round
+        :data:`CAPSULE_SURE` of it) is a nodule; otherwise the mask is empty.
 
     Returns
     -------
@@ -345,7 +464,7 @@ def segment_nodule(
     r0, c0 = float(seed_rc[0]), float(seed_rc[1])
     if not (-0.5 <= r0 <= rows - 0.5 and -0.5 <= c0 <= cols - 0.5):
         raise ValueError(f"seed (row {r0:g}, col {c0:g}) is outside the {rows}x{cols} region")
-    spacing = tuple(float(v) for v in spacing_mm)
+    spacing = (float(spacing_mm[0]), float(spacing_mm[1]))
     calibrated = not (spacing[0] == 1.0 and spacing[1] == 1.0)
     geo = spacing if calibrated else (0.1, 0.1)  # px: pretend 0.1 mm for the radii
     from skimage.draw import polygon2mask
@@ -353,19 +472,42 @@ def segment_nodule(
     theta = np.arange(N_ANGLES) * (2 * math.pi / N_ANGLES)
     capsule = None
     if box_rc is None:
-        found = capsule_contour(
+        found = capsule_ellipse(
             s, (r0, c0), spacing_mm=geo, max_radius_mm=max_radius_mm, skin=skin, ignore=ignore
         )
-        if found is not None:
-            rho, rays = found
-            rho = ndi.median_filter(rho, size=SMOOTH_DEG, mode="wrap")
-            rho = ndi.gaussian_filter1d(rho, sigma=1.0, mode="wrap")
+        if found is not None and found[1] < CAPSULE_SURE:
+            # The search's grid is laid around the seed; a reader clicks anywhere
+            # inside. Searched again from the centre of what was found, the
+            # better of the two is kept (it must still hold the seed).
+            x, y = float(found[0][0]), float(found[0][1])
+            if math.hypot(x, y) > 0.5:
+                again = capsule_ellipse(
+                    s,
+                    (r0 + y / geo[0], c0 + x / geo[1]),
+                    spacing_mm=geo,
+                    max_radius_mm=max_radius_mm,
+                    skin=skin,
+                    ignore=ignore,
+                )
+                if again is not None and again[1] > found[1]:
+                    q = again[0].copy()
+                    q[:2] += (x, y)
+                    a, b, th = q[2], q[3], q[4]
+                    u = -q[0] * math.cos(th) - q[1] * math.sin(th)
+                    v = q[0] * math.sin(th) - q[1] * math.cos(th)
+                    if math.hypot(u / a, v / b) < 1.0:
+                        found = (q, again[1], again[2])
+        if found is not None and found[1] >= CAPSULE_COVERAGE and found[2] >= CAPSULE_RING:
+            p, coverage, _ = found
+            rho = ellipse_radius(p, theta)
             contour = np.column_stack(
                 [r0 + np.sin(theta) * rho / geo[0], c0 + np.cos(theta) * rho / geo[1]]
             )
             capsule = (polygon2mask((rows, cols), contour), contour)
-            if rays >= CAPSULE_SURE_RAYS:
+            if coverage >= CAPSULE_SURE:
                 return capsule
+    if capsule_only:
+        return np.zeros((rows, cols), dtype=bool), np.full((N_ANGLES, 2), np.nan)
     step = min(geo) / 1.5
     radii = np.arange(MIN_RADIUS_MM, max_radius_mm, step)
     edge, inside, theta = _polar_edges(s, (r0, c0), geo, radii)
@@ -424,6 +566,61 @@ def segment_nodule(
     return mask, contour
 
 
+#: Gaps of an incomplete capsule closed when looking for enclosures, mm.
+GAP_CLOSING_MM = (1.0, 2.5)
+#: Grid the wide closings run on, mm.
+COARSE_GRID_MM = 0.2
+
+
+def _gapped_enclosures(
+    s: NDArray,
+    geo: tuple[float, float],
+    skin_rows: NDArray,
+    fascia_rows: NDArray,
+    fat_level: float,
+    fascia_level: float,
+) -> list[tuple[float, float]]:
+    """Centres of oval enclosures of bright structures closed over wide gaps, (row, col)."""
+    from skimage.measure import block_reduce, regionprops
+    from skimage.morphology import disk
+
+    rows, cols = s.shape
+    k = max(1, round(COARSE_GRID_MM / min(geo)))
+    # Between the skin's band and the fascia: through them a capsule would join
+    # the bright skin or the fascia and muscle across the frame.
+    r = np.arange(rows)[:, None]
+    band = (r > skin_rows[None, :] + SKIN_BAND_MM / geo[0]) & (
+        r < fascia_rows[None, :] - SKIN_BAND_MM / geo[0]
+    )
+    seeds: list[tuple[float, float]] = []
+    for level in ENCLOSURE_LEVELS:
+        ring = (s > fat_level + level * (fascia_level - fat_level)) & band
+        small = block_reduce(ring, (k, k), np.max)
+        for gap in GAP_CLOSING_MM:
+            radius = max(1, round(gap / 2 / (k * min(geo))))
+            closed = ndi.binary_closing(small, structure=disk(radius), border_value=0)
+            filled = ndi.binary_fill_holes(closed)
+            lab, _ = ndi.label(filled)
+            holes = filled & ~closed
+            for reg in regionprops(lab):
+                # A capsule with all it holds (striations fused in): something enclosed.
+                if not holes[reg.slice][reg.image].any() or reg.solidity < 0.8:
+                    continue
+                if reg.area * (k * k * geo[0] * geo[1]) < math.pi * 1.5**2:
+                    continue
+                rc = float(reg.centroid[0] * k + (k - 1) / 2)
+                cc = float(reg.centroid[1] * k + (k - 1) / 2)
+                col = min(max(round(cc), 0), cols - 1)
+                narrow = reg.bbox[3] - reg.bbox[1] < 0.8 * cols / k
+                if skin_rows[col] + 1.0 / geo[0] < rc and narrow:
+                    seeds.append((rc, cc))
+    kept: list[tuple[float, float]] = []
+    for seed in sorted(seeds):  # one seed per place (3 mm apart)
+        if all(math.hypot((seed[0] - a) * geo[0], (seed[1] - b) * geo[1]) > 3.0 for a, b in kept):
+            kept.append(seed)
+    return kept
+
+
 def automatic_seeds(
     despeckled: NDArray,
     *,
@@ -432,6 +629,7 @@ def automatic_seeds(
     fascia: NDArray,
     fat_level: float,
     min_diameter_mm: float = 3.0,
+    wide_gaps: bool = False,
 ) -> list[tuple[float, float]]:
     """Seeds of candidate nodules: oval, iso- to hyperechoic regions enclosed above the fascia.
 
@@ -453,6 +651,11 @@ def automatic_seeds(
     fat_level : float
         Median despeckled value of the subcutaneous fat.
     min_diameter_mm : float
+    wide_gaps : bool
+        Instead, the centres of enclosures closed over gaps of up to
+        :data:`GAP_CLOSING_MM` (an incomplete capsule), on a coarser grid: many
+        are no capsule, so :func:`segment_nodule` is to confirm each
+        (``capsule_only``).
 
     Returns
     -------
@@ -475,6 +678,8 @@ def automatic_seeds(
     radius = max(1, round(0.3 / min(geo)))
     seeds: list[tuple[float, float]] = []
     min_area = math.pi * (min_diameter_mm / 2) ** 2 / (geo[0] * geo[1])
+    if wide_gaps:
+        return _gapped_enclosures(s, geo, skin_rows, fascia_rows, fat_level, fascia_level)
     # A capsule and all it encloses (striations split what it encloses into pieces):
     # an oval enclosure is a candidate at its centre. A capsule is often fainter
     # than the fascia: it is also looked for at a lower level.
@@ -495,7 +700,7 @@ def automatic_seeds(
             col = min(max(round(c), 0), cols - 1)
             if not (skin_rows[col] + 1.0 / geo[0] < r < fascia_rows[col]):
                 continue
-            if float(np.median(s[reg.slice][inside])) < 0.8 * fat_level:
+            if float(np.median(s[reg.slice][inside])) < ANECHOIC * fat_level:
                 continue  # anechoic: a cyst, not fat
             seeds.append((float(r), float(c)))
     bright = s > 0.5 * (fat_level + fascia_level)
@@ -509,7 +714,7 @@ def automatic_seeds(
         col = min(max(round(c), 0), cols - 1)
         if not (skin_rows[col] + 1.0 / geo[0] < r < fascia_rows[col]):
             continue
-        if float(np.median(reg.image_intensity[reg.image])) < 0.8 * fat_level:
+        if float(np.median(reg.image_intensity[reg.image])) < ANECHOIC * fat_level:
             continue  # anechoic: a cyst, not fat
         seeds.append((float(r), float(c)))
     return sorted(seeds)

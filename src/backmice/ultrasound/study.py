@@ -301,8 +301,9 @@ def analyze_ultrasound(
             f"too small to analyse (at least {MIN_SIZE_PX}x{MIN_SIZE_PX})",
             path=where,
         )
+    dy, dx = volume.spacing_mm[1], volume.spacing_mm[2]
     spacing = (
-        (float(volume.spacing_mm[1]), float(volume.spacing_mm[2])) if volume.calibrated else None
+        (float(dy), float(dx)) if volume.calibrated and dy is not None and dx is not None else None
     )
     if spacing is not None and not all(
         ANALYSIS_PIXEL_MM[0] <= s <= ANALYSIS_PIXEL_MM[1] for s in spacing
