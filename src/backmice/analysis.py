@@ -32,7 +32,6 @@ from backmice.segment import (
     CandidateOptions,
     Fascia,
     FatSignal,
-    Method,
     body_mask,
     fascia_distance,
     fat_signal_dixon,
@@ -45,6 +44,7 @@ from backmice.segment import (
 from backmice.segment.body import posterior_half
 from backmice.segment.fat import fat_signal_two_point
 from backmice.segment.level import sacrum_top_z_mm
+from backmice.vocab import Method, Modality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -323,7 +323,7 @@ def choose(
         No usable stack; the message says what was found.
     """
     method = None if method is None else Method(method)
-    stacks = [s for s in study.stacks if s.role.is_image and s.modality == "MR"]
+    stacks = [s for s in study.stacks if s.role.is_image and s.modality == Modality.MR]
     if series_uid:  # a NIfTI file may be named by its path or name
         series_uid = nifti_series(study.stacks, series_uid)
     if series_uid:

@@ -196,7 +196,7 @@ def _value(option: Option, value: object, where: str | os.PathLike[str] | None) 
             raise bad("expected true or false")
         return value
     if option.kind is str:
-        from backmice.segment import Method
+        from backmice.vocab import Method
 
         if value not in {m.value for m in Method}:
             raise bad(f"expected one of {', '.join(repr(m.value) for m in Method)}")

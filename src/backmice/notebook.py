@@ -130,7 +130,7 @@ def analyze(
     from backmice.analysis import analyze as analyze_mri
     from backmice.batch.modality import is_ultrasound_study
     from backmice.io import Study, load, open_study
-    from backmice.segment import Method
+    from backmice.vocab import Method
 
     study = path if isinstance(path, Study) else open_study(path)
     ultrasound_asked = seed is not None or frame is not None or all_frames

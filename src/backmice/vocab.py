@@ -1,13 +1,59 @@
-"""The vocabularies of ``SPEC.md``: relation to the fascia, side, subtype, status, red flags.
+"""The vocabularies of ``docs/SPEC.md``: relation to the fascia, side, subtype, status,
+red flags, and the methods and modalities an analysis runs on.
 
-Values are stored as these strings (``snake_case``), in CSV, JSON and the store.
+Values are stored as these strings (``snake_case``; DICOM's own codes for
+:class:`Modality`), in CSV, JSON and the store. Every vocabulary is a
+:class:`enum.StrEnum`, so a member compares equal to its string and is written
+as it.
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["COLUMNS", "DETAILS", "RedFlag", "Relation", "Side", "Status", "Subtype"]
+__all__ = [
+    "COLUMNS",
+    "DETAILS",
+    "Method",
+    "Modality",
+    "RedFlag",
+    "Relation",
+    "Side",
+    "Status",
+    "Subtype",
+    "UltrasoundMethod",
+]
+
+
+class Method(enum.StrEnum):
+    """How fat is found on MRI (``backmice analyze --method``)."""
+
+    T1 = "t1"
+    DIXON = "dixon"
+    #: Two-point Dixon from the in-phase and opposed-phase echoes of a dual-echo T1.
+    INOUT = "inout"
+
+
+class UltrasoundMethod(enum.StrEnum):
+    """The method of an ultrasound study (a batch table's ``method`` column).
+
+    MRI studies hold their fat :class:`Method` (``t1``, ``dixon``, ``inout``) in
+    the same column; an ultrasound study is analysed one way only.
+    """
+
+    ULTRASOUND = "ultrasound"
+
+
+class Modality(enum.StrEnum):
+    """DICOM Modality (0008,0060) codes backmice reads or writes, as DICOM spells them."""
+
+    MR = "MR"
+    US = "US"
+    CT = "CT"
+    #: A DICOM Segmentation (``backmice export --format seg`` and its import).
+    SEG = "SEG"
+    #: A DICOM Structured Report (``backmice export --format sr`` and its import).
+    SR = "SR"
 
 
 class Relation(enum.StrEnum):

@@ -9,11 +9,12 @@ same rule to its command-line arguments). It reads only the stacks' headers
 from __future__ import annotations
 
 from backmice.io import Role, Study
+from backmice.vocab import Modality, UltrasoundMethod
 
 __all__ = ["ULTRASOUND", "is_ultrasound_study"]
 
 #: The ``method`` of an ultrasound study in the batch tables (``t1``/``dixon`` for MRI).
-ULTRASOUND = "ultrasound"
+ULTRASOUND = UltrasoundMethod.ULTRASOUND
 
 
 def is_ultrasound_study(
@@ -56,4 +57,4 @@ def is_ultrasound_study(
         return True
     if method is not None:  # t1 / dixon are MRI methods
         return False
-    return not any(s.role.is_image and s.modality == "MR" for s in study.stacks)
+    return not any(s.role.is_image and s.modality == Modality.MR for s in study.stacks)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from backmice import __version__
-from backmice.errors import WRITE_ERRNOS, InputError, OutputError
+from backmice.errors import WRITE_ERRNOS, InputError, OutputError, StoreError
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -219,8 +219,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_labelled(_stderr_console(), "error:", str(why), style="bold red")
         return EXIT_BAD_INPUT
     log.info("backmice %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
-    from backmice.store import StoreError  # a project that cannot be read or written
-
     try:
         return int(args.func(args) or EXIT_OK)
     except (InputError, StoreError, OutputError) as exc:

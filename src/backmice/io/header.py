@@ -30,6 +30,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from backmice.errors import InputError
+from backmice.vocab import Modality
 
 __all__ = [
     "MAX_INFLATED_BYTES",
@@ -165,12 +166,12 @@ class Header:
     @property
     def is_seg(self) -> bool:
         """A DICOM Segmentation."""
-        return self.sop_class_uid == _SEG_SOP or self.modality == "SEG"
+        return self.sop_class_uid == _SEG_SOP or self.modality == Modality.SEG
 
     @property
     def is_sr(self) -> bool:
         """A DICOM Structured Report."""
-        return self.modality == "SR" or self.sop_class_uid.startswith(_SR_SOP_PREFIX)
+        return self.modality == Modality.SR or self.sop_class_uid.startswith(_SR_SOP_PREFIX)
 
 
 def _floats(value, n: int) -> tuple[float, ...] | None:

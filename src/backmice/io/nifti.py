@@ -50,6 +50,7 @@ from backmice.io.geometry import orientation_label
 from backmice.io.header import Header
 from backmice.io.model import FrameRef, NiftiSource, Role, SkippedFile, Stack, Volume
 from backmice.io.roles import assign_role, echo_roles, is_post_contrast
+from backmice.vocab import Modality
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -433,7 +434,7 @@ def _stacks_of_file(path: Path, root: Path, *, alone: bool) -> list[Stack]:
         te = times[v] if times is not None else te_single
         role, told_by = _role(header, path, te)
         warnings = list(base_warnings)
-        if role is Role.OTHER and alone and volumes == 1 and header.modality == "MR":
+        if role is Role.OTHER and alone and volumes == 1 and header.modality == Modality.MR:
             role = Role.T1
             warnings.append(
                 "neither its sidecar nor its name says what it is (T1w, fat, water, inphase, "

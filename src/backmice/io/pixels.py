@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from backmice.errors import InputError
+from backmice.errors import DecodeError, InputError
 from backmice.io import header
 from backmice.io.header import (
     _int,
@@ -135,7 +135,7 @@ def _pixel_array(ds: Dataset) -> np.ndarray:
             if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
                 raise
             errors.append(f"{plugin}: {_plugin_reason(exc, plugin)}")
-    raise _DecodeError("; ".join(errors))
+    raise DecodeError("; ".join(errors))
 
 
 def _plugin_reason(exc: BaseException, plugin: str) -> str:
@@ -148,10 +148,6 @@ def _plugin_reason(exc: BaseException, plugin: str) -> str:
             return text[len(plugin) + 2 :]
         return text
     return _one_line(exc)
-
-
-class _DecodeError(Exception):
-    """Every decoding plugin failed (the message lists why, plugin by plugin)."""
 
 
 def _declared_size(ds: Dataset, stack: Stack, path: Path, ts: str) -> None:
@@ -207,7 +203,7 @@ def _decode_file(path: Path, stack: Stack) -> tuple[np.ndarray, bool]:
     except MemoryError:
         raise
     except Exception as exc:  # every decoder failure, in one place
-        problem = str(exc) if isinstance(exc, _DecodeError) else _one_line(exc)
+        problem = str(exc) if isinstance(exc, DecodeError) else _one_line(exc)
         problem = " ".join(problem.split())
         raise InputError(f"cannot decode the pixel data ({ts}): {problem}", path=path) from None
     n_frames = max(_int(_value(ds, "NumberOfFrames"), 1) or 1, 1)

@@ -20,6 +20,7 @@ import numpy as np
 
 from backmice.io.header import Header
 from backmice.io.model import Role
+from backmice.vocab import Modality
 
 __all__ = [
     "FAT_WATER_SHIFT_PPM",
@@ -327,13 +328,13 @@ def assign_role(
         return Role.SEG
     if header.is_sr:
         return Role.SR
-    if header.modality == "US":
+    if header.modality == Modality.US:
         return Role.US
     image_type = header.image_type if image_type is None else image_type
     text = _names(header)
     if "LOCALIZER" in image_type or _LOCALIZER_TEXT.search(text):
         return Role.LOCALIZER
-    if header.modality != "MR":
+    if header.modality != Modality.MR:
         return Role.OTHER
     if _is_not_magnitude(image_type):
         return Role.OTHER

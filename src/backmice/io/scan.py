@@ -22,13 +22,14 @@ import numpy as np
 import pydicom
 from pydicom.filereader import _read_file_meta_info, read_preamble
 
-from backmice.errors import InputError
-from backmice.io.geometry import GeometryError, orientation_label, plane_affine, stack_geometry
+from backmice.errors import GeometryError, InputError
+from backmice.io.geometry import orientation_label, plane_affine, stack_geometry
 from backmice.io.header import FrameHeader, Header, _one_line, open_dicom, read_header
 from backmice.io.model import FrameRef, Role, SkippedFile, Stack, Study
 from backmice.io.nifti import is_nifti, join_dicom_study, nifti_stacks, sidecar_path
 from backmice.io.roles import assign_role, echo_roles, is_post_contrast
 from backmice.io.ultrasound import select_tissue_region
+from backmice.vocab import Modality
 
 __all__ = ["iter_files", "open_study"]
 
@@ -270,7 +271,9 @@ def _frame_key(h: Header, f: FrameHeader) -> tuple:
     image_type = f.frame_type or h.image_type
     spacing = None if f.pixel_spacing is None else tuple(round(v, 4) for v in f.pixel_spacing)
     echo = (h.mr.get("echo_number"), None if f.echo_time is None else round(f.echo_time, 1))
-    per_file = h.modality == "US" or (h.n_frames > 1 and not h.enhanced) or h.is_seg or h.is_sr
+    per_file = (
+        h.modality == Modality.US or (h.n_frames > 1 and not h.enhanced) or h.is_seg or h.is_sr
+    )
     return (
         h.series_uid,
         h.sop_instance_uid if per_file else "",
@@ -366,7 +369,7 @@ def _tell_echoes_apart(stacks: list[Stack], firsts: dict[int, Header]) -> None:
     """
     by_series: dict[str, list[Stack]] = defaultdict(list)
     for stack in stacks:
-        if stack.series_uid and stack.modality == "MR" and stack.role.is_image:
+        if stack.series_uid and stack.modality == Modality.MR and stack.role.is_image:
             by_series[stack.series_uid].append(stack)
     for series in by_series.values():
         echoes = {(s.echo_number, s.echo_time_ms) for s in series}
@@ -430,7 +433,7 @@ def _make_stack(group: _Group) -> Stack:
         "samples_per_pixel": h0.samples_per_pixel,
         "series_number": h0.series_number,
     }
-    if h0.modality == "MR":
+    if h0.modality == Modality.MR:
         echo_number = h0.mr.get("echo_number")
         common["echo_time_ms"] = echo_time
         common["echo_number"] = echo_number if isinstance(echo_number, int) else None

@@ -59,9 +59,9 @@ import pydicom.errors
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from scipy import ndimage
 
-from backmice.errors import InputError
+from backmice.errors import InputError, PlacementError
 from backmice.io import Role, Stack, Study, load, open_study
-from backmice.phantom.lesions import Lesion, LesionKind, PlacementError
+from backmice.phantom.lesions import Lesion, LesionKind
 from backmice.phantom.render import Grid, sub_offsets
 from backmice.phantom.shapes import Ellipsoid
 from backmice.phantom.truth import (

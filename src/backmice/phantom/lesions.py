@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backmice.errors import PlacementError
 from backmice.phantom.anatomy import Anatomy
 from backmice.phantom.shapes import Ellipsoid
 from backmice.phantom.surfaces import SurfacePatch
@@ -50,10 +51,6 @@ class LesionKind(enum.StrEnum):
     CYST = "cyst"
     #: A large encapsulated fat nodule with a non-fat solid component (a red flag).
     LIPOSARCOMA_LIKE = "liposarcoma_like"
-
-
-class PlacementError(RuntimeError):
-    """A lesion does not fit where it was asked to go."""
 
 
 @dataclass(frozen=True)

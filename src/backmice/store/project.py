@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backmice.errors import BackmiceError, InputError
+from backmice.errors import InputError, NotAProjectError, StoreError
 from backmice.store import _codec
 from backmice.store._schema import MIGRATIONS, SCHEMA_VERSION
 from backmice.vocab import COLUMNS, DETAILS, Status, Subtype
@@ -73,32 +73,6 @@ _REASONS = {
     "SQLITE_PERM": "no permission to write the database",
     "SQLITE_IOERR": "an input/output error on the disk",
 }
-
-
-class StoreError(BackmiceError):
-    """The project database cannot be read or written; the message names the file.
-
-    Parameters
-    ----------
-    problem : str
-        What is wrong.
-    path : str or path-like
-        The database file.
-    code : str, optional
-        SQLite's error name (``SQLITE_FULL``, ``SQLITE_READONLY``, ...) where there is one.
-    """
-
-    def __init__(
-        self, problem: str, *, path: str | os.PathLike[str], code: str | None = None
-    ) -> None:
-        self.problem = problem
-        self.path = str(path)
-        self.code = code
-        super().__init__(f"{self.path}: {problem}")
-
-
-class NotAProjectError(StoreError, InputError):
-    """There is no backmice project (``backmice.db``) where one was expected."""
 
 
 class Action(enum.StrEnum):
