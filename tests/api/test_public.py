@@ -51,3 +51,20 @@ def test_store_error_names_the_file():
     assert str(exc) == "/p/backmice.db: the disk is full" and exc.code == "SQLITE_FULL"
     with pytest.raises(errors.BackmiceError):
         raise exc
+
+
+def test_top_level_names():
+    import backmice
+    from backmice.analysis import AnalysisOptions
+    from backmice.notebook import analyze
+    from backmice.ultrasound import analyze_ultrasound
+
+    for name in backmice.__all__:
+        assert getattr(backmice, name) is not None, name
+    assert set(backmice.__all__) <= set(dir(backmice))
+    assert backmice.analyze is analyze
+    assert backmice.analyze_ultrasound is analyze_ultrasound
+    assert backmice.AnalysisOptions is AnalysisOptions
+    assert backmice.Method is vocab.Method and backmice.StoreError is errors.StoreError
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = backmice.nothing
