@@ -438,4 +438,5 @@ class Volume:
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(slice, row, col)``."""
-        return tuple(self.array.shape[:3])  # type: ignore[return-value]
+        n_slices, rows, cols = self.array.shape[:3]
+        return (n_slices, rows, cols)

@@ -47,7 +47,7 @@ import SimpleITK as sitk
 
 from backmice.errors import InputError
 from backmice.io.geometry import orientation_label
-from backmice.io.header import Header
+from backmice.io.header import Header, MRInfo
 from backmice.io.model import FrameRef, NiftiSource, Role, SkippedFile, Stack, Volume
 from backmice.io.roles import assign_role, echo_roles, is_post_contrast
 from backmice.vocab import Modality
@@ -305,7 +305,7 @@ def _header(path: Path, sidecar: dict, *, rows: int, cols: int, n: int) -> Heade
     image_type = _strs(sidecar.get("ImageType"))
     series_number = sidecar.get("SeriesNumber")
     echo_number = sidecar.get("EchoNumber")
-    mr: dict[str, object] = {
+    mr: MRInfo = {
         "scanning_sequence": _strs(sidecar.get("ScanningSequence")),
         "sequence_variant": _strs(sidecar.get("SequenceVariant")),
         "scan_options": _strs(sidecar.get("ScanOptions")),
@@ -409,7 +409,7 @@ def _stacks_of_file(path: Path, root: Path, *, alone: bool) -> list[Stack]:
     file_shape = (int(size[2]), int(size[1]), int(size[0]))  # (k, j, i)
     file_affine = itk_affine(reader)
     axes, flips, affine = stack_layout(file_affine, file_shape)
-    shape = tuple(file_shape[a] for a in axes)
+    shape = (file_shape[axes[0]], file_shape[axes[1]], file_shape[axes[2]])
     header = _header(path, sidecar, rows=shape[1], cols=shape[2], n=shape[0])
     try:
         series = path.relative_to(root).as_posix() if path != root else path.name
@@ -443,7 +443,12 @@ def _stacks_of_file(path: Path, root: Path, *, alone: bool) -> list[Stack]:
         else:
             log.debug("%s: role %s from the %s", path, role, told_by)
         frames = tuple(
-            FrameRef(path=path, frame=k, sop_instance_uid="", position=tuple(map(float, p)))
+            FrameRef(
+                path=path,
+                frame=k,
+                sop_instance_uid="",
+                position=(float(p[0]), float(p[1]), float(p[2])),
+            )
             for k, p in enumerate(positions)
         )
         echo_number = header.mr.get("echo_number")
@@ -459,8 +464,8 @@ def _stacks_of_file(path: Path, root: Path, *, alone: bool) -> list[Stack]:
                 frames=frames,
                 rows=shape[1],
                 cols=shape[2],
-                shape=shape,  # type: ignore[arg-type]
-                spacing_mm=spacing,  # type: ignore[arg-type]
+                shape=shape,
+                spacing_mm=spacing,
                 affine=affine,
                 calibrated=True,
                 orientation=orientation_label((*row_dir, *col_dir)),
@@ -508,7 +513,8 @@ def _echo_files(stacks: list[Stack], headers: dict[int, Header]) -> None:
         groups[key].append(s)
     for group in groups.values():
         if len({s.echo_time_ms for s in group}) > 1:
-            group.sort(key=lambda s: s.echo_time_ms)
+            # (no echo time last: a mixed group would not sort otherwise)
+            group.sort(key=lambda s: (s.echo_time_ms is None, s.echo_time_ms or 0.0))
             _tell_echoes_apart(group, headers[id(group[0])])
 
 
@@ -607,10 +613,11 @@ def nifti_series(stacks: list[Stack], series: str) -> str:
         resolved = given.resolve() if given.exists() else None
     except OSError:
         resolved = None
-    for s in files:
-        if resolved is not None and s.nifti.path.resolve() == resolved:  # type: ignore[union-attr]
-            return s.series_uid
-    named = {s.series_uid for s in files if s.nifti.path.name == given.name}  # type: ignore[union-attr]
+    paths = [(s.series_uid, s.nifti.path) for s in files if s.nifti is not None]
+    for uid, file in paths:
+        if resolved is not None and file.resolve() == resolved:
+            return uid
+    named = {uid for uid, file in paths if file.name == given.name}
     return named.pop() if len(named) == 1 else series
 
 

@@ -209,6 +209,7 @@ def _decode_file(path: Path, stack: Stack) -> tuple[np.ndarray, bool]:
     n_frames = max(_int(_value(ds, "NumberOfFrames"), 1) or 1, 1)
     photometric = str(_value(ds, "PhotometricInterpretation") or "").strip().upper()
     colour = photometric == "PALETTE COLOR" or (_int(_value(ds, "SamplesPerPixel"), 1) == 3)
+    trailing: tuple[int, ...]  # the axes after (frame, row, col)
     if colour:
         try:
             arr = _to_rgb8(ds, arr)
@@ -219,7 +220,7 @@ def _decode_file(path: Path, stack: Stack) -> tuple[np.ndarray, bool]:
             ) from None
         if n_frames == 1 and arr.ndim == 3:
             arr = arr[np.newaxis]
-        expected_ndim, trailing = 4, (3,)
+        expected_ndim, trailing = 4, (3,)  # (frame, row, col, RGB)
     else:
         if n_frames == 1 and arr.ndim == 2:
             arr = arr[np.newaxis]
@@ -278,10 +279,11 @@ def read_frames(
     dtype = _stored_dtype(stack) if stack.bits_allocated in (8, 16, 32) else None
     for path, ks in by_path.items():
         first = refs[ks[0]]
-        if dtype is not None and _fast_path(stack, first):
+        offset = first.pixel_offset
+        if dtype is not None and offset is not None and _fast_path(stack, first):
             raw = _read_raw(
                 path,
-                first.pixel_offset,
+                offset,
                 [refs[k].frame for k in ks],
                 (stack.rows, stack.cols),
                 dtype,

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -66,7 +67,7 @@ def _dicomdir_files(path: Path, skipped: list[SkippedFile]) -> list[Path]:
     try:
         with open_dicom(path) as fp:
             ds = pydicom.dcmread(fp)
-            truncated = fp.past_end  # type: ignore[attr-defined]
+            truncated = fp.past_end
         if "DirectoryRecordSequence" not in ds:
             raise InputError("unreadable DICOMDIR (it has no directory records)", path=path)
         records = list(ds.DirectoryRecordSequence)
@@ -132,9 +133,10 @@ def _case_insensitive(base: Path, parts: list[str]) -> Path | None:
             names = {p.name.lower(): p for p in current.iterdir()}
         except OSError:
             return None
-        current = names.get(part.lower())
-        if current is None:
+        found = names.get(part.lower())
+        if found is None:
             return None
+        current = found
     return current
 
 
@@ -417,7 +419,7 @@ def _make_stack(group: _Group) -> Stack:
     echo_time = f0.echo_time if f0.echo_time is not None else h0.mr.get("te")
     echo_time = float(echo_time) if isinstance(echo_time, float) and echo_time > 0 else None
     role = assign_role(h0, image_type=image_type, echo_time_ms=echo_time)
-    common = {
+    common: dict[str, Any] = {  # the Stack fields every kind of stack gets
         "series_uid": h0.series_uid,
         "study_uid": h0.study_uid,
         "frame_of_reference_uid": h0.frame_of_reference_uid,
@@ -466,7 +468,7 @@ def _make_stack(group: _Group) -> Stack:
         for _, f in items
     )
     unusable = ""
-    if geometric:
+    if geometric and f0.orientation is not None and f0.pixel_spacing is not None:
         positions = np.array([f.position for _, f in items])
         preference = np.array([_preference(h) for h, _ in items])
         try:
