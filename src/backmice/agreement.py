@@ -315,7 +315,9 @@ def agreement(project: Project, *, readers: Sequence[str] | None = None) -> Agre
         )
     summary: list[dict] = []
 
-    def add(measure: str, quantity: str, rs: Sequence[str], method: str, n: int, **v: float):
+    def add(
+        measure: str, quantity: str, rs: Sequence[str], method: str, n: int, **v: float | None
+    ) -> None:
         row = dict.fromkeys(CSV_COLUMNS)
         row.update(measure=measure, quantity=quantity, readers=";".join(rs), method=method, n=n)
         row.update(v)

@@ -92,7 +92,7 @@ class OutputError(BackmiceError):
             errno.EPERM: "no permission to write here",
             errno.EFBIG: "the file is too large for the file system",
             errno.EIO: "an input/output error on the disk",
-        }.get(exc.errno, exc.strerror or str(exc))
+        }.get(exc.errno or 0, exc.strerror or str(exc))
         where = path if path is not None else exc.filename
         return cls(f"cannot write the results: {why} ({exc.strerror or exc})", path=where)
 
@@ -112,7 +112,8 @@ class StoreError(BackmiceError):
 
     def __init__(self, problem: str, *, path: str | PathLike[str], code: str | None = None) -> None:
         self.problem = problem
-        self.path = str(path)
+        # Always set; typed as InputError's so NotAProjectError can be both.
+        self.path: str | None = str(path)
         self.code = code
         super().__init__(f"{self.path}: {problem}")
 

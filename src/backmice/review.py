@@ -291,7 +291,9 @@ class Session:
             at = datetime.now(UTC).isoformat(timespec="seconds")
         row["updated"] = at
 
-    def _nodule(self, nodule_id: int) -> int:
+    def _nodule(self, nodule_id: int | None) -> int:
+        if nodule_id is None:
+            raise InputError(f"no nodule to review in study {self.study}")
         nodule_id = int(nodule_id)
         if nodule_id not in self.editor.rows:
             raise InputError(f"no nodule {nodule_id} in study {self.study}")

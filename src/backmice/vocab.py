@@ -57,7 +57,7 @@ class Modality(enum.StrEnum):
 
 
 class Relation(enum.StrEnum):
-    """Where a nodule lies relative to the fascia (SPEC: from fascia_min/max_mm)."""
+    """Where a nodule lies relative to the fascia (docs/SPEC.md §"A nodule": fascia_min/max)."""
 
     SUBCUTANEOUS = "subcutaneous"
     SUBFASCIAL = "subfascial"
@@ -90,7 +90,7 @@ class Status(enum.StrEnum):
 
 
 class Subtype(enum.StrEnum):
-    """The tag vocabulary (SPEC "Subtypes")."""
+    """The tag vocabulary (docs/SPEC.md §Subtypes)."""
 
     EPISACROILIAC_LIPOMA = "episacroiliac_lipoma"
     LUMBAR_FASCIAL_FAT_HERNIATION = "lumbar_fascial_fat_herniation"
@@ -170,7 +170,7 @@ _LIPOSARCOMA = frozenset(
 )
 
 
-#: Every output column of a nodule, in order (SPEC "A nodule").
+#: Every output column of a nodule, in order (docs/SPEC.md §"A nodule").
 COLUMNS: tuple[str, ...] = (
     "study",
     "series_uid",

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     for reader in readers:
         table.add_column(reader, justify="right")
     for s in studies:
-        cells = []
+        cells: list[str | Text] = []
         for reader in readers:
             st = s.readers.get(reader)
             if st is None:

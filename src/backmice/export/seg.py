@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -178,7 +179,7 @@ def build_seg(
         # pixel for pixel (ultrasound has no patient geometry to place them by).
         ds = source.datasets[0]
         frames = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
-        pixels = annotations.placement.to_frame(
+        pixels = annotations.region.to_frame(
             seg_labels, frames=frames, rows=int(ds.Rows), cols=int(ds.Columns)
         )
         images = [ds]
@@ -187,7 +188,7 @@ def build_seg(
             # reference: it is given the cine's header as a single-frame image, and
             # the SEG's references then name the cine and the frame it was drawn on
             # (_refer_to_cine_frame).
-            cine_frame = annotations.placement.frame
+            cine_frame = annotations.region.frame
             pixels = pixels[cine_frame : cine_frame + 1]
             header = Dataset()
             header.update(
@@ -321,7 +322,7 @@ def _segment(item: Dataset) -> SegSegment:
     )
 
 
-def _frame_attr(item: Dataset, shared: Dataset, seq: str, attr: str) -> object:
+def _frame_attr(item: Dataset, shared: Dataset, seq: str, attr: str) -> Any:
     for src in (item, shared):
         if seq in src and len(src[seq].value) and attr in src[seq][0]:
             return src[seq][0][attr].value

@@ -36,6 +36,7 @@ import gzip
 import json
 import logging
 import math
+import os
 import re
 import zlib
 from collections import defaultdict
@@ -78,7 +79,7 @@ RESULT_FILES = frozenset({"labels.nii.gz", "fascia.nii.gz"})
 _CHUNK = 1 << 22
 
 
-def is_nifti(path: str | Path) -> bool:
+def is_nifti(path: str | os.PathLike[str]) -> bool:
     """True for a ``.nii`` or ``.nii.gz`` file name (case-insensitive)."""
     return str(path).lower().endswith(NIFTI_SUFFIXES)
 

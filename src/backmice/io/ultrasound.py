@@ -1,4 +1,4 @@
-"""Ultrasound calibration from SequenceOfUltrasoundRegions (``SPEC.md``).
+"""Ultrasound calibration from SequenceOfUltrasoundRegions (``docs/SPEC.md``).
 
 Spacing comes only from a 2D tissue region (RegionSpatialFormat 1) whose
 physical units are centimetres (code 3) in both directions; the image is

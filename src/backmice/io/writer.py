@@ -8,7 +8,7 @@ Used by the tests, the benchmarks and the phantom generator. Three writers:
   through SequenceOfUltrasoundRegions (see :func:`ultrasound_region`).
 - :func:`make_affine` and :func:`rotation_matrix` build the geometry.
 
-Geometry follows ``SPEC.md`` and the loader: an array is indexed
+Geometry follows ``docs/SPEC.md`` and the loader: an array is indexed
 ``(slice, row, col)`` and a 4×4 affine maps the index ``(slice, row, col, 1)``
 to DICOM patient coordinates (LPS, mm):
 

@@ -227,12 +227,14 @@ class Anatomy:
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(slice, row, col)``."""
-        return tuple(self.fascia_mm.shape)  # type: ignore[return-value]
+        n_slices, rows, cols = self.fascia_mm.shape
+        return (n_slices, rows, cols)
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
         """``(slice, row, col)`` spacing, mm."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+        ds, dr, dc = (float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+        return (ds, dr, dc)
 
     @property
     def grid(self) -> Grid:

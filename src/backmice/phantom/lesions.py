@@ -9,7 +9,7 @@ skin above it by ``bump_mm``.
 
 Placement puts the core's shortest axis along the fascia's normal and then
 shifts the lesion along that normal until its relation to the fascia (by the
-rule of ``SPEC.md`` on the minimum and maximum signed distance over the core)
+rule of ``docs/SPEC.md`` on the minimum and maximum signed distance over the core)
 is the one asked for, with a margin.
 """
 
@@ -270,8 +270,8 @@ def place_lesion(
         # Off centre along the long axis, deep side, wholly inside the core with 1.5 mm to spare.
         shift = max(0.0, semi[0] - s_semi[0] - 1.5) * 0.5
         solid = Ellipsoid(core.centre + shift * rot[:, 0] - 0.2 * c * normal, s_semi, rot)
-        inner = Ellipsoid(core.centre, semi - 1.5, rot)
-        if not inner.contains(solid.surface_points(2000)).all():
+        inner_core = Ellipsoid(core.centre, semi - 1.5, rot)
+        if not inner_core.contains(solid.surface_points(2000)).all():
             raise PlacementError(f"{lesion_id}: solid component does not fit inside the core")
 
     lesion = Lesion(
