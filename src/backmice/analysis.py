@@ -32,7 +32,6 @@ from backmice.segment import (
     CandidateOptions,
     Fascia,
     FatSignal,
-    Method,
     body_mask,
     fascia_distance,
     fat_signal_dixon,
@@ -45,6 +44,7 @@ from backmice.segment import (
 from backmice.segment.body import posterior_half
 from backmice.segment.fat import fat_signal_two_point
 from backmice.segment.level import sacrum_top_z_mm
+from backmice.vocab import Method, Modality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,6 +55,7 @@ __all__ = [
     "AnalysisOptions",
     "StackChoice",
     "analyze",
+    "analyze_choice",
     "analyze_volume",
     "choose",
     "choose_stacks",
@@ -175,6 +176,9 @@ class Analysis:
     sacrum_top_z_mm : float or None
         LPS z of the top of the sacrum (:func:`backmice.segment.level.sacrum_top_z_mm`),
         None when it could not be told.
+    red_flag_rules : RedFlagRules
+        The rules its red flags were raised by (``options.red_flags``): whoever
+        re-measures a nodule (the editor, the store) uses them too.
     """
 
     study: str
@@ -190,6 +194,7 @@ class Analysis:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
     sacrum_top_z_mm: float | None = None
+    red_flag_rules: RedFlagRules = field(default_factory=RedFlagRules)
 
     def to_dataframe(self) -> pd.DataFrame:
         """The nodules as a pandas DataFrame: what ``nodules.csv`` holds, typed.
@@ -323,7 +328,7 @@ def choose(
         No usable stack; the message says what was found.
     """
     method = None if method is None else Method(method)
-    stacks = [s for s in study.stacks if s.role.is_image and s.modality == "MR"]
+    stacks = [s for s in study.stacks if s.role.is_image and s.modality == Modality.MR]
     if series_uid:  # a NIfTI file may be named by its path or name
         series_uid = nifti_series(study.stacks, series_uid)
     if series_uid:
@@ -487,11 +492,11 @@ def _found(study: Study) -> str:
 
 def _grid(volume: Volume) -> tuple[np.ndarray, tuple[float, float, float], bool]:
     """Affine and spacing to compute on (pixels when uncalibrated)."""
-    if volume.calibrated and all(s is not None for s in volume.spacing_mm[1:]):
-        slice_mm = volume.spacing_mm[0]
+    slice_mm, row_mm, col_mm = volume.spacing_mm
+    if volume.calibrated and row_mm is not None and col_mm is not None:
         if slice_mm is None:  # a single slice: its normal step is 1 mm in the affine
             slice_mm = float(np.linalg.norm(volume.affine[:3, 0]))
-        spacing = (float(slice_mm), float(volume.spacing_mm[1]), float(volume.spacing_mm[2]))
+        spacing = (float(slice_mm), float(row_mm), float(col_mm))
         return volume.affine, spacing, True
     return np.diag([1.0, 1.0, 1.0, 1.0]), (1.0, 1.0, 1.0), False
 
@@ -724,6 +729,7 @@ def analyze_volume(
         nodules=[],
         timings=timings,
         warnings=warnings,
+        red_flag_rules=options.red_flags,
     )
     site = site_maps(analysis)
     sacrum_top = options.sacrum_top_z_mm
@@ -879,6 +885,46 @@ def analyze(
     options = options or AnalysisOptions()
     study = path if isinstance(path, Study) else open_study(path)
     choice = choose(study, method=options.method, series_uid=series_uid, echo=echo)
+    return analyze_choice(study, choice, options=options, progress=progress)
+
+
+def analyze_choice(
+    study: Study,
+    choice: StackChoice,
+    *,
+    options: AnalysisOptions | None = None,
+    name: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Analysis:
+    """Analyse the stack(s) :func:`choose` picked: load them and run every stage.
+
+    The second half of :func:`analyze`, for a caller that planned the study
+    itself (:func:`backmice.run.plan`: ``backmice analyze`` and the batch).
+
+    Parameters
+    ----------
+    study : Study
+        The study the stacks are from.
+    choice : StackChoice
+        What :func:`choose` picked.
+    options : AnalysisOptions, optional
+        Its ``method``, when set, is replaced by the choice's.
+    name : str, optional
+        The study's name in the rows (default: from its path, :func:`study_name`).
+    progress : callable, optional
+        Called as ``progress(stage, fraction_done)``.
+
+    Returns
+    -------
+    Analysis
+        Its ``warnings`` start with the choice's notes.
+
+    Raises
+    ------
+    InputError
+        A file cannot be read.
+    """
+    options = options or AnalysisOptions()
     method, stacks = choice.method, choice.stacks
     log.info(
         "analysing %s with %s: %s",
@@ -899,13 +945,12 @@ def analyze(
         method, stacks, second = Method.T1, stacks[:1], None
     if options.method is not None and options.method is not method:
         options = replace(options, method=method)
-    name = study_name(study.path)
     analysis = analyze_volume(
         image,
         water=second if method is Method.DIXON else None,
         opposed=second if method is Method.INOUT else None,
         options=options,
-        study=name,
+        study=study_name(study.path) if name is None else name,
         stacks=tuple(stacks),
         progress=progress,
     )

@@ -34,8 +34,12 @@ import textwrap
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from backmice.errors import InputError
+
+if TYPE_CHECKING:
+    from backmice.analysis import AnalysisOptions
 
 __all__ = ["Option", "load_config", "option_list", "options_from_mapping", "options_toml"]
 
@@ -196,7 +200,7 @@ def _value(option: Option, value: object, where: str | os.PathLike[str] | None) 
             raise bad("expected true or false")
         return value
     if option.kind is str:
-        from backmice.segment import Method
+        from backmice.vocab import Method
 
         if value not in {m.value for m in Method}:
             raise bad(f"expected one of {', '.join(repr(m.value) for m in Method)}")
@@ -216,7 +220,7 @@ def _value(option: Option, value: object, where: str | os.PathLike[str] | None) 
 
 
 def options_from_mapping(
-    doc: dict, *, where: str | os.PathLike[str] | None = None, base: object | None = None
+    doc: dict, *, where: str | os.PathLike[str] | None = None, base: AnalysisOptions | None = None
 ):
     """``AnalysisOptions`` from a parsed TOML document (``{"analysis": {...}}``).
 
@@ -254,7 +258,7 @@ def options_from_mapping(
     analysis = doc.get("analysis", {})
     if not isinstance(analysis, dict):
         raise InputError("[analysis] must be a table", path=where)
-    changes: dict[str, dict[str, object]] = {
+    changes: dict[str, dict[str, Any]] = {
         "analysis": {},
         "analysis.candidates": {},
         "analysis.red_flags": {},

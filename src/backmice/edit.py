@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -151,20 +151,23 @@ class Editor:
     rows: dict[int, dict] = field(default_factory=dict)
     fascia_mm: np.ndarray | None = None
     depth_mm: np.ndarray | None = None
-    _boxes: dict[int, tuple[slice, ...]] = field(default_factory=dict, repr=False)
+    _boxes: dict[int, tuple[slice, slice, slice]] = field(default_factory=dict, repr=False)
     _next_id: int = 1
 
     def __post_init__(self) -> None:
         self.labels = np.ascontiguousarray(self.labels, dtype=np.uint32)
         self.affine = np.asarray(self.affine, dtype=np.float64)
-        self.spacing_mm = tuple(float(s) for s in self.spacing_mm)  # type: ignore[assignment]
+        ds, dr, dc = (float(s) for s in self.spacing_mm)
+        self.spacing_mm = (ds, dr, dc)
         self.deep = np.asarray(self.deep, dtype=bool)
         if self.deep.shape != self.labels.shape:
             raise InputError(f"fascia {self.deep.shape} and labels {self.labels.shape} differ")
         # The reference level of fat_signal_ratio is the whole study's, once.
         self.site = replace(self.site, sat_signal=sat_signal_of(self.site))
         self._boxes = {
-            i + 1: box for i, box in enumerate(ndimage.find_objects(self.labels)) if box is not None
+            i + 1: (box[0], box[1], box[2])
+            for i, box in enumerate(ndimage.find_objects(self.labels))
+            if box is not None
         }
         self._next_id = max(self._boxes, default=0) + 1
         if not self.rows:
@@ -205,6 +208,7 @@ class Editor:
             series_uid=analysis.volume.series_uid,
             calibrated=calibrated,
             rows={int(r["nodule_id"]): dict(r) for r in source},
+            rules=getattr(analysis, "red_flag_rules", RedFlagRules()),
             fascia_mm=analysis.fascia.depth_mm,
             depth_mm=analysis.body.depth_mm,
         )
@@ -224,7 +228,7 @@ class Editor:
         KeyError
             No such nodule.
         """
-        return self._boxes[int(nodule_id)]  # type: ignore[return-value]
+        return self._boxes[int(nodule_id)]
 
     def mask(self, nodule_id: int) -> np.ndarray:
         """The nodule's voxels, shape of the labels (bool)."""
@@ -243,7 +247,7 @@ class Editor:
 
     # ------------------------------------------------------------------ measuring
 
-    def _remeasure(self, boxes: dict[int, tuple[slice, ...]]) -> None:
+    def _remeasure(self, boxes: Mapping[int, tuple[slice, ...]]) -> None:
         """Re-measure the given nodules on their boxes (:func:`measure_nodule`)."""
         for nodule_id, box in boxes.items():
             row = measure_nodule(
@@ -379,13 +383,12 @@ class Editor:
                 self._boxes.pop(i, None)
                 self.rows.pop(i, None)
                 continue
-            box = tuple(
+            z, y, x = (
                 slice(s.start + b.start, s.start + b.stop) for s, b in zip(search, box, strict=True)
             )
             if i not in self._boxes:
                 added.append(i)
-            self._boxes[i] = box
-            boxes[i] = box
+            self._boxes[i] = boxes[i] = (z, y, x)
             self._next_id = max(self._next_id, i + 1)
         self._remeasure(boxes)
         log.info("edit: re-measured %s, removed %s", sorted(boxes), removed)

@@ -1,9 +1,20 @@
-"""Exceptions raised by backmice.
+"""Exceptions raised by backmice: every one derives from :class:`BackmiceError`.
 
 Every problem with what the user gave us (a file, a folder, an option) is an
 :class:`InputError`: its message names the file and says what is wrong, and the
 command line turns it into exit code 2 with one readable line. Anything else that
 escapes is a bug in backmice (exit code 1).
+
+The hierarchy::
+
+    BackmiceError
+    ├── InputError (also a ValueError)     bad input: a file, a folder, an option
+    ├── OutputError                        the results cannot be written
+    ├── StoreError                         the project database cannot be read or written
+    │   └── NotAProjectError (also an InputError)
+    ├── GeometryError (also a ValueError)  positions that are not a stack of parallel slices
+    ├── DecodeError                        every pixel decoder failed on a file
+    └── PlacementError (also a RuntimeError)  a phantom lesion does not fit
 """
 
 from __future__ import annotations
@@ -11,7 +22,17 @@ from __future__ import annotations
 import errno
 from os import PathLike
 
-__all__ = ["WRITE_ERRNOS", "BackmiceError", "InputError", "OutputError"]
+__all__ = [
+    "WRITE_ERRNOS",
+    "BackmiceError",
+    "DecodeError",
+    "GeometryError",
+    "InputError",
+    "NotAProjectError",
+    "OutputError",
+    "PlacementError",
+    "StoreError",
+]
 
 #: ``errno`` values that mean "this place cannot be written" (not a bug): a full
 #: disk or quota, a read-only file system, no permission, a file too large, an
@@ -71,6 +92,47 @@ class OutputError(BackmiceError):
             errno.EPERM: "no permission to write here",
             errno.EFBIG: "the file is too large for the file system",
             errno.EIO: "an input/output error on the disk",
-        }.get(exc.errno, exc.strerror or str(exc))
+        }.get(exc.errno or 0, exc.strerror or str(exc))
         where = path if path is not None else exc.filename
         return cls(f"cannot write the results: {why} ({exc.strerror or exc})", path=where)
+
+
+class StoreError(BackmiceError):
+    """The project database cannot be read or written; the message names the file.
+
+    Parameters
+    ----------
+    problem : str
+        What is wrong.
+    path : str or path-like
+        The database file.
+    code : str, optional
+        SQLite's error name (``SQLITE_FULL``, ``SQLITE_READONLY``, ...) where there is one.
+    """
+
+    def __init__(self, problem: str, *, path: str | PathLike[str], code: str | None = None) -> None:
+        self.problem = problem
+        # Always set; typed as InputError's so NotAProjectError can be both.
+        self.path: str | None = str(path)
+        self.code = code
+        super().__init__(f"{self.path}: {problem}")
+
+
+class NotAProjectError(StoreError, InputError):
+    """There is no backmice project (``backmice.db``) where one was expected."""
+
+
+class GeometryError(BackmiceError, ValueError):
+    """Positions and orientation that do not describe a stack of parallel slices."""
+
+
+class DecodeError(BackmiceError):
+    """Every pixel-data decoding plugin failed (the message lists why, plugin by plugin).
+
+    Raised inside :mod:`backmice.io.pixels`, which turns it into an
+    :class:`InputError` naming the file.
+    """
+
+
+class PlacementError(BackmiceError, RuntimeError):
+    """A phantom lesion does not fit where it was asked to go."""

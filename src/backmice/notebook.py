@@ -12,7 +12,7 @@
 :class:`~backmice.ultrasound.UltrasoundResult` (a study with ultrasound and no
 MR image, or when an ultrasound option is given), by the rule ``backmice
 analyze`` and ``backmice batch`` use
-(:func:`~backmice.batch.modality.is_ultrasound_study`). Both have
+(:func:`~backmice.run.is_ultrasound_study`). Both have
 ``to_dataframe()``, ``qc_figure()`` and ``_repr_html_()``; a batch's output
 folder opens as a :class:`BatchResult` with the same three.
 
@@ -125,35 +125,27 @@ def analyze(
     InputError
         No usable stack, or a file cannot be read (the message names it).
     """
-    from backmice._names import study_name
     from backmice.analysis import AnalysisOptions
-    from backmice.analysis import analyze as analyze_mri
-    from backmice.batch.modality import is_ultrasound_study
-    from backmice.io import Study, load, open_study
-    from backmice.segment import Method
+    from backmice.io import Study, open_study
+    from backmice.run import is_ultrasound_study, plan, run_mri, run_ultrasound
+    from backmice.vocab import Method
 
     study = path if isinstance(path, Study) else open_study(path)
     ultrasound_asked = seed is not None or frame is not None or all_frames
-    if is_ultrasound_study(
+    ultrasound = is_ultrasound_study(
         study, method=method, series_uid=series, ultrasound_asked=ultrasound_asked
-    ):
-        from backmice.ultrasound import analyze_ultrasound, choose_ultrasound
-
-        stack = choose_ultrasound(study, series_uid=series)
-        return analyze_ultrasound(
-            load(stack),
-            seed=seed,
-            frame=0 if frame is None else frame,
-            all_frames=all_frames,
-            study=study_name(study.path),
-            stack=stack,
-        )
+    )
+    # One plan (backmice.run), as ``backmice analyze`` and the batch make it.
+    if ultrasound:
+        planned = plan(study, series_uid=series, ultrasound=True)
+        return run_ultrasound(planned, seed=seed, frame=frame, all_frames=all_frames)
     options = options or AnalysisOptions()
     if method is not None:
         options = replace(options, method=Method(method))
     if threshold is not None:
         options = replace(options, threshold=float(threshold))
-    return analyze_mri(study, options=options, series_uid=series, echo=echo, progress=progress)
+    planned = plan(study, method=options.method, series_uid=series, echo=echo, ultrasound=False)
+    return run_mri(planned, options=options, progress=progress)
 
 
 def rows_frame(rows: Sequence[dict], *, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import numpy as np
 
 from backmice.analysis import _grid, choose_stacks, fat_stage
 from backmice.io import Study, load, open_study
-from backmice.segment import Method
+from backmice.vocab import Method
 
 __all__ = ["FatScore", "fat_score", "threshold_slice"]
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backmice.edit import Change, Editor
-from backmice.errors import InputError
+from backmice.errors import InputError, StoreError
 from backmice.vocab import COLUMNS, Status, Subtype
 
 if TYPE_CHECKING:
@@ -240,8 +240,6 @@ class Session:
 
     def _record(self, action: str, **kwargs: Any) -> Any:
         """Write one action; on failure keep going in memory and say so."""
-        from backmice.store import StoreError
-
         try:
             # The store queues this behind anything still pending and writes in order.
             event = self.project.record(self.study, _action(action), reader=self.reader, **kwargs)
@@ -270,8 +268,6 @@ class Session:
         bool
             True when nothing is left unwritten.
         """
-        from backmice.store import StoreError
-
         try:
             self.project.flush()
         except StoreError as exc:
@@ -295,7 +291,9 @@ class Session:
             at = datetime.now(UTC).isoformat(timespec="seconds")
         row["updated"] = at
 
-    def _nodule(self, nodule_id: int) -> int:
+    def _nodule(self, nodule_id: int | None) -> int:
+        if nodule_id is None:
+            raise InputError(f"no nodule to review in study {self.study}")
         nodule_id = int(nodule_id)
         if nodule_id not in self.editor.rows:
             raise InputError(f"no nodule {nodule_id} in study {self.study}")

@@ -1,17 +1,63 @@
-"""The vocabularies of ``SPEC.md``: relation to the fascia, side, subtype, status, red flags.
+"""The vocabularies of ``docs/SPEC.md``: relation to the fascia, side, subtype, status,
+red flags, and the methods and modalities an analysis runs on.
 
-Values are stored as these strings (``snake_case``), in CSV, JSON and the store.
+Values are stored as these strings (``snake_case``; DICOM's own codes for
+:class:`Modality`), in CSV, JSON and the store. Every vocabulary is a
+:class:`enum.StrEnum`, so a member compares equal to its string and is written
+as it.
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["COLUMNS", "DETAILS", "RedFlag", "Relation", "Side", "Status", "Subtype"]
+__all__ = [
+    "COLUMNS",
+    "DETAILS",
+    "Method",
+    "Modality",
+    "RedFlag",
+    "Relation",
+    "Side",
+    "Status",
+    "Subtype",
+    "UltrasoundMethod",
+]
+
+
+class Method(enum.StrEnum):
+    """How fat is found on MRI (``backmice analyze --method``)."""
+
+    T1 = "t1"
+    DIXON = "dixon"
+    #: Two-point Dixon from the in-phase and opposed-phase echoes of a dual-echo T1.
+    INOUT = "inout"
+
+
+class UltrasoundMethod(enum.StrEnum):
+    """The method of an ultrasound study (a batch table's ``method`` column).
+
+    MRI studies hold their fat :class:`Method` (``t1``, ``dixon``, ``inout``) in
+    the same column; an ultrasound study is analysed one way only.
+    """
+
+    ULTRASOUND = "ultrasound"
+
+
+class Modality(enum.StrEnum):
+    """DICOM Modality (0008,0060) codes backmice reads or writes, as DICOM spells them."""
+
+    MR = "MR"
+    US = "US"
+    CT = "CT"
+    #: A DICOM Segmentation (``backmice export --format seg`` and its import).
+    SEG = "SEG"
+    #: A DICOM Structured Report (``backmice export --format sr`` and its import).
+    SR = "SR"
 
 
 class Relation(enum.StrEnum):
-    """Where a nodule lies relative to the fascia (SPEC: from fascia_min/max_mm)."""
+    """Where a nodule lies relative to the fascia (docs/SPEC.md §"A nodule": fascia_min/max)."""
 
     SUBCUTANEOUS = "subcutaneous"
     SUBFASCIAL = "subfascial"
@@ -44,7 +90,7 @@ class Status(enum.StrEnum):
 
 
 class Subtype(enum.StrEnum):
-    """The tag vocabulary (SPEC "Subtypes")."""
+    """The tag vocabulary (docs/SPEC.md §Subtypes)."""
 
     EPISACROILIAC_LIPOMA = "episacroiliac_lipoma"
     LUMBAR_FASCIAL_FAT_HERNIATION = "lumbar_fascial_fat_herniation"
@@ -124,7 +170,7 @@ _LIPOSARCOMA = frozenset(
 )
 
 
-#: Every output column of a nodule, in order (SPEC "A nodule").
+#: Every output column of a nodule, in order (docs/SPEC.md §"A nodule").
 COLUMNS: tuple[str, ...] = (
     "study",
     "series_uid",

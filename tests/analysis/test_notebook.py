@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -76,19 +77,31 @@ def test_html_holds_the_table_and_the_picture_and_escapes_text(dixon_analysis):
 
 
 def test_top_level_analyze_passes_the_options_on(monkeypatch):
-    import backmice.analysis
+    import backmice.run
 
     seen = {}
 
-    def fake(study, *, options, series_uid, echo, progress):
-        seen.update(method=options.method, threshold=options.threshold, series=series_uid)
+    def fake_plan(study, *, method, series_uid, echo, ultrasound):
+        seen.update(planned=str(method), series=series_uid, echo=echo, ultrasound=ultrasound)
+        return SimpleNamespace(ultrasound=ultrasound)
+
+    def fake_run(planned, *, options, progress):
+        seen.update(method=options.method, threshold=options.threshold)
         return "analysis"
 
-    monkeypatch.setattr(backmice.analysis, "analyze", fake)
+    monkeypatch.setattr(backmice.run, "plan", fake_plan)
+    monkeypatch.setattr(backmice.run, "run_mri", fake_run)
     assert "analyze" in backmice.__all__
-    result = backmice.analyze(SAMPLES / "dixon", method="t1", threshold=0.4, series="x")
+    result = backmice.analyze(SAMPLES / "dixon", method="t1", threshold=0.4, series="x", echo=2)
     assert result == "analysis"
-    assert seen == {"method": "t1", "threshold": 0.4, "series": "x"}
+    assert seen == {
+        "planned": "t1",
+        "series": "x",
+        "echo": 2,
+        "ultrasound": False,
+        "method": "t1",
+        "threshold": 0.4,
+    }
 
 
 def test_top_level_analyze_of_ultrasound_gives_a_result_that_shows_itself():
@@ -103,9 +116,12 @@ def test_top_level_analyze_of_ultrasound_gives_a_result_that_shows_itself():
 
 
 def test_import_backmice_stays_light():
-    code = "import sys, backmice; print('backmice.analysis' in sys.modules)"
+    # The analysis (scikit-image, matplotlib), the ultrasound analysis and the store
+    # load on first use of their names (backmice.analyze, backmice.Project, ...).
+    heavy = ("backmice.analysis", "backmice.ultrasound", "backmice.store", "skimage", "matplotlib")
+    code = f"import sys, backmice; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
 
 
 def test_a_batch_folder_opens_for_a_notebook(dixon_analysis, tmp_path):

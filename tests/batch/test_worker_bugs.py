@@ -15,14 +15,14 @@ def test_a_bug_while_choosing_the_stack_fails_only_that_study(tmp_path, monkeypa
     root = tmp_path / "cohort"
     shutil.copytree(SAMPLES / "us", root / "us")
     shutil.copytree(SAMPLES / "us", root / "boom")
-    real = worker.is_ultrasound_study
+    real = worker.plan
 
     def buggy(study, **kwargs):
         if "boom" in str(study.path):
             raise RuntimeError("boom")
         return real(study, **kwargs)
 
-    monkeypatch.setattr(worker, "is_ultrasound_study", buggy)
+    monkeypatch.setattr(worker, "plan", buggy)
     out = tmp_path / "out"
     run(root, out, workers=0, qc=False, summary=False)
     studies = pd.read_csv(out / "studies.csv").set_index("study")

@@ -200,7 +200,7 @@ def test_fascia_correction_also_moves_the_flags_and_the_suggestion(project):
         assert "deep_extension" not in (r["red_flags"] or "")
 
 
-def test_a_result_folder_study_keeps_its_sacrum_level(tmp_path, t1_analysis):
+def test_a_result_folder_study_keeps_its_sacrum_level(tmp_path, t1_analysis, caplog):
     """A study imported from a result folder has no maps but the fascia: an unchanged
     mask re-saved keeps the shape, the fascia columns and the suggestion (with the
     study's sacrum level), and the columns it cannot measure. Its volume is a voxel
@@ -210,13 +210,60 @@ def test_a_result_folder_study_keeps_its_sacrum_level(tmp_path, t1_analysis):
     write_analysis(t1_analysis, tmp_path / "result", qc=False)
     with Project.open(tmp_path / "p") as project:
         key = project.add_result_dir(tmp_path / "result")
-        for want in t1_analysis.nodules:
-            nid = want["nodule_id"]
-            mask = project.mask(key, nid)
-            project.record(key, Action.EDIT_MASK, reader="anna", nodule_id=nid, mask=mask)
+        with caplog.at_level("WARNING", logger="backmice.store.project"):
+            for want in t1_analysis.nodules:
+                nid = want["nodule_id"]
+                mask = project.mask(key, nid)
+                project.record(key, Action.EDIT_MASK, reader="anna", nodule_id=nid, mask=mask)
         got = {r["nodule_id"]: r for r in project.nodules(key, reader="anna")}
+    # Said once, and clearly: what is re-measured, what is not, and what to do.
+    said = [r.getMessage() for r in caplog.records if "no maps of its analysis" in r.getMessage()]
+    assert len(said) == 1 and "volume_mm3 counts voxels" in said[0] and "add_analysis" in said[0]
     for want in t1_analysis.nodules:
         # nodules.json rounds what it keeps (fat_signal_ratio to 3 decimals), and the
         # grid comes back from labels.nii.gz (centroids move by ~2e-6 mm).
         assert_same_row(got[want["nodule_id"]], want, skip=("volume_mm3",), tol=1e-3)
         assert got[want["nodule_id"]]["volume_mm3"] == pytest.approx(want["volume_mm3"], rel=0.1)
+
+
+@pytest.mark.parametrize("stored", ["analysis", "result folder"])
+def test_a_re_measure_keeps_the_red_flag_rules_of_the_analysis(tmp_path, t1_analysis, stored):
+    """Issue 18: the red-flag rules an analysis ran with are kept with its rows, so an
+    unchanged mask re-saved keeps its flags, criteria and suggestion (here a 10 mm
+    size limit flags every nodule: liposarcoma suspected)."""
+    import dataclasses
+
+    from backmice.analysis import _grid, site_maps
+    from backmice.measure.nodules import RedFlagRules, measure_nodules
+    from backmice.report import write_analysis
+
+    rules = RedFlagRules(max_diameter_mm=10.0)
+    affine, _, _ = _grid(t1_analysis.volume)
+    rows = measure_nodules(
+        t1_analysis.labels,
+        affine,
+        site_maps(t1_analysis),
+        study=t1_analysis.study,
+        series_uid=t1_analysis.volume.series_uid,
+        rules=rules,
+    )
+    assert {r["suggested_subtype"] for r in rows} == {"liposarcoma_suspected"}
+    strict = dataclasses.replace(t1_analysis, nodules=rows, red_flag_rules=rules)
+    with Project.open(tmp_path / "p") as project:
+        if stored == "analysis":
+            key = project.add_analysis(strict)
+        else:
+            write_analysis(strict, tmp_path / "result", qc=False)
+            key = project.add_result_dir(tmp_path / "result")
+        for want in rows:
+            nid = want["nodule_id"]
+            project.record(
+                key, Action.EDIT_MASK, reader="anna", nodule_id=nid, mask=project.mask(key, nid)
+            )
+        got = {r["nodule_id"]: r for r in project.nodules(key, reader="anna")}
+    for want in rows:
+        if stored == "analysis":
+            assert_same_row(got[want["nodule_id"]], want)
+        else:  # no maps: shape and fascia re-measured (see above), the flags by the same rules
+            for column in ("red_flags", "suggested_subtype"):
+                assert got[want["nodule_id"]][column] == want[column], column

@@ -26,9 +26,9 @@ from backmice._atomic import write_text
 from backmice._names import printable
 from backmice._threads import limit_threads
 from backmice.batch.discover import StudyTask
-from backmice.batch.modality import ULTRASOUND, is_ultrasound_study
 from backmice.errors import WRITE_ERRNOS, InputError, OutputError
-from backmice.io import Role, Stack, Study, open_study
+from backmice.io import Role, Study, open_study
+from backmice.run import Plan, plan, run_mri, run_ultrasound
 
 if TYPE_CHECKING:
     from backmice.analysis import AnalysisOptions
@@ -211,49 +211,33 @@ def _relative(message: str, task: StudyTask) -> str:
     return message.replace(_root_of(task) + os.sep, "")
 
 
-def _mri(
-    study: Study, options: AnalysisOptions, name: str, folder: Path, *, qc: bool
+def _run(
+    planned: Plan, options: AnalysisOptions, folder: Path, *, qc: bool
 ) -> tuple[int, str, list[str]]:
-    """The MRI analysis (``backmice analyze`` on T1 / Dixon) written into ``folder``.
+    """Run one study's plan and write its results into ``folder``, as ``backmice analyze`` does.
+
+    MRI (T1 / Dixon / in-opposed) with ``options``; ultrasound as ``backmice
+    analyze`` without a seed: the first frame, automatic candidates (status
+    ``candidate``), in mm from the ultrasound region's calibration (in px, with
+    a warning, without one).
 
     Returns
     -------
     (int, str, list of str)
-        The number of nodules, the units of the lengths and the analysis warnings.
+        The number of nodules, the units of the lengths (``px`` when uncalibrated)
+        and the warnings (the loader's and the analysis').
     """
-    from backmice.analysis import analyze
+    if planned.ultrasound:
+        from backmice.ultrasound import write_ultrasound
+
+        result = run_ultrasound(planned, frame=0)
+        write_ultrasound(result, folder, qc=qc)
+        return len(result.nodules), result.units, list(result.warnings)
     from backmice.report.write import write_analysis
 
-    analysis = analyze(study, options=options)
-    analysis.study = name
-    for row in analysis.nodules:
-        row["study"] = name
+    analysis = run_mri(planned, options=options)
     write_analysis(analysis, folder, qc=qc)
     return len(analysis.nodules), analysis.volume.units, list(analysis.warnings)
-
-
-def _ultrasound(
-    study: Study, stack: Stack, name: str, folder: Path, *, qc: bool
-) -> tuple[int, str, list[str]]:
-    """The ultrasound analysis written into ``folder``: as ``backmice analyze`` without a seed.
-
-    The first frame, automatic candidates (status ``candidate``), in mm from
-    the ultrasound region's calibration (in px, with a warning, without one).
-
-    Returns
-    -------
-    (int, str, list of str)
-        The number of nodules, the units of the lengths (``px`` when the image
-        has no usable ultrasound region) and the warnings (the loader's and the
-        analysis').
-    """
-    from backmice.io import load
-    from backmice.ultrasound import analyze_ultrasound, write_ultrasound
-
-    volume = load(stack)
-    result = analyze_ultrasound(volume, frame=0, study=name, stack=stack)
-    write_ultrasound(result, folder, qc=qc)
-    return len(result.nodules), result.units, list(result.warnings)
 
 
 def analyze_study(
@@ -268,7 +252,7 @@ def analyze_study(
 
     A study with ultrasound and no MR image stack (and no MRI method forced in
     ``options``) is analysed as ultrasound, like ``backmice analyze`` without a
-    seed (:func:`~backmice.batch.modality.is_ultrasound_study`); any other as
+    seed (:func:`~backmice.run.is_ultrasound_study`); any other as
     MRI (T1 or Dixon). Never raises for a problem of the study: a study without
     a usable stack is ``no_stack``, bad input or a bug is ``error``, with the
     message.
@@ -291,8 +275,6 @@ def analyze_study(
     dict
         The :class:`StudyRecord` as JSON (plain values travel well between processes).
     """
-    from backmice.analysis import choose_stacks
-
     t0 = time.perf_counter()
     record = StudyRecord(
         study=task.name,
@@ -308,13 +290,8 @@ def analyze_study(
             study = open_study(task.folder)
             if task.study_uid is not None:
                 study = _only_study(study, task.study_uid)
-            ultrasound = is_ultrasound_study(study, method=options.method)
-            if ultrasound:
-                from backmice.ultrasound import choose_ultrasound
-
-                method, stacks = ULTRASOUND, [choose_ultrasound(study)]
-            else:
-                method, stacks = choose_stacks(study, method=options.method)
+            # One plan (backmice.run), as ``backmice analyze`` makes it, with the batch's name.
+            planned = plan(study, method=options.method, name=task.name)
         except InputError as exc:
             record.status = StudyStatus.NO_STACK
             record.message = _relative(_one_line(exc), task)
@@ -333,14 +310,11 @@ def analyze_study(
                 task,
             )
         else:
-            record.method = str(method)
-            record.series_uid = ";".join(s.series_uid for s in stacks)
-            record.series_description = ";".join(s.description for s in stacks)
+            record.method = str(planned.method)
+            record.series_uid = ";".join(s.series_uid for s in planned.stacks)
+            record.series_description = ";".join(s.description for s in planned.stacks)
             try:
-                if ultrasound:
-                    n, units, warnings = _ultrasound(study, stacks[0], task.name, tmp, qc=qc)
-                else:
-                    n, units, warnings = _mri(study, options, task.name, tmp, qc=qc)
+                n, units, warnings = _run(planned, options, tmp, qc=qc)
                 record.n_nodules = n
                 record.units = units
                 record.message = _relative(_one_line("; ".join(warnings)), task)

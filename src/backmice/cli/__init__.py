@@ -4,7 +4,7 @@ Each subcommand lives in its own module of this package and provides
 ``add_parser(subparsers)``, which registers an :mod:`argparse` parser whose
 ``func`` default is a callable ``run(args) -> int``.
 
-Exit codes (``SPEC.md``): 0 done; 1 an error in backmice itself; 2 bad input
+Exit codes (``docs/SPEC.md``): 0 done; 1 an error in backmice itself; 2 bad input
 (one readable line naming the file and the problem, no traceback unless
 ``--debug``); 3 a batch finished with some studies failed.
 """
@@ -19,9 +19,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from backmice import __version__
-from backmice.errors import WRITE_ERRNOS, InputError, OutputError
+from backmice.errors import WRITE_ERRNOS, InputError, OutputError, StoreError
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -59,7 +60,7 @@ log = logging.getLogger("backmice")
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors say ``backmice: error: ...`` and exit 2 (bad input)."""
 
-    def error(self, message: str) -> None:  # pragma: no cover - exercised via main()
+    def error(self, message: str) -> NoReturn:  # pragma: no cover - exercised via main()
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
@@ -219,8 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_labelled(_stderr_console(), "error:", str(why), style="bold red")
         return EXIT_BAD_INPUT
     log.info("backmice %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
-    from backmice.store import StoreError  # a project that cannot be read or written
-
     try:
         return int(args.func(args) or EXIT_OK)
     except (InputError, StoreError, OutputError) as exc:

@@ -125,7 +125,7 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
 
     from backmice.analysis import AnalysisOptions
     from backmice.errors import InputError
-    from backmice.segment import Method
+    from backmice.vocab import Method
 
     if args.min_size is not None and args.max_size is not None and args.min_size > args.max_size:
         raise InputError(f"--min-size {args.min_size:g} is above --max-size {args.max_size:g}")

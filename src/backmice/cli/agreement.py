@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from backmice.cli import make_console
-from backmice.errors import InputError
+from backmice.errors import InputError, StoreError
 
 __all__ = ["add_parser", "run"]
 
@@ -35,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
 
     from backmice.agreement import agreement, write_agreement
     from backmice.cli.status import open_project
-    from backmice.store import StoreError
 
     readers = [r.strip() for r in args.readers.split(",") if r.strip()] if args.readers else None
     project = open_project(args.project)

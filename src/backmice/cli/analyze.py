@@ -7,7 +7,6 @@ import logging
 import sys
 from pathlib import Path
 
-from backmice._names import study_name
 from backmice.cli import make_console, print_labelled
 from backmice.cli._options import add_analysis_options, options_from_args
 from backmice.errors import InputError
@@ -187,30 +186,16 @@ def _us_table(result) -> None:
         )
 
 
-def _run_ultrasound(study, args: argparse.Namespace) -> int:
+def _run_ultrasound(plan, args: argparse.Namespace) -> int:
     """``backmice analyze`` on an ultrasound series."""
 
-    from backmice.io import load
-    from backmice.ultrasound import analyze_ultrasound, choose_ultrasound, write_ultrasound
+    from backmice.run import run_ultrasound
+    from backmice.ultrasound import write_ultrasound
 
     err = make_console(stderr=True)
     out = make_console()
-    stack = choose_ultrasound(study, series_uid=args.series)
-    out.print(
-        f"using ultrasound '{stack.description}' ({'x'.join(map(str, stack.shape))}, "
-        f"series {stack.series_uid})",
-        highlight=False,
-    )
-    volume = load(stack)
-    name = study_name(study.path)
-    result = analyze_ultrasound(
-        volume,
-        seed=args.seed,
-        frame=0 if args.frame is None else args.frame,
-        all_frames=args.all_frames,
-        study=name,
-        stack=stack,
-    )
+    out.print(plan.describe(), highlight=False)
+    result = run_ultrasound(plan, seed=args.seed, frame=args.frame, all_frames=args.all_frames)
     for w in result.warnings:
         _warn(err, w, args)
     written = write_ultrasound(result, args.out, qc=not args.no_qc)
@@ -246,38 +231,32 @@ def _one_study(study, args: argparse.Namespace) -> None:
     )
 
 
-def _is_ultrasound(study, args: argparse.Namespace) -> bool:
-    """Ultrasound when asked for or when the study has no MR images (the batch's rule)."""
-    from backmice.batch.modality import is_ultrasound_study
-
-    return is_ultrasound_study(
-        study,
-        method=args.method,
-        series_uid=args.series,
-        ultrasound_asked=args.seed is not None or args.frame is not None or args.all_frames,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice analyze``; returns the exit code."""
 
-    from backmice.analysis import analyze, choose
     from backmice.io import open_study
     from backmice.report import write_analysis
+    from backmice.run import is_ultrasound_study, plan, run_mri
 
     options = options_from_args(args)
     err = make_console(stderr=True)
     study = open_study(args.path)
-    if _is_ultrasound(study, args):
-        return _run_ultrasound(study, args)
-    if args.seed is not None or args.frame is not None or args.all_frames:
+    ultrasound_asked = args.seed is not None or args.frame is not None or args.all_frames
+    # One plan (backmice.run), as the batch makes it: ultrasound or MRI, which stacks.
+    if is_ultrasound_study(
+        study, method=args.method, series_uid=args.series, ultrasound_asked=ultrasound_asked
+    ):
+        return _run_ultrasound(plan(study, series_uid=args.series, ultrasound=True), args)
+    if ultrasound_asked:
         raise InputError(
             "--seed, --frame and --all-frames are for ultrasound, and there is none here",
             path=args.path,
         )
     _one_study(study, args)
     try:
-        choice = choose(study, method=options.method, series_uid=args.series, echo=args.echo)
+        planned = plan(
+            study, method=options.method, series_uid=args.series, echo=args.echo, ultrasound=False
+        )
     except InputError as exc:
         if not any(s.role is Role.US for s in study.stacks):
             raise
@@ -287,14 +266,7 @@ def run(args: argparse.Namespace) -> int:
             path=exc.path,
         ) from None
     out = make_console()
-    out.print(
-        f"using {choice.method}: "
-        + "; ".join(
-            f"{s.role} '{s.description}' ({'x'.join(map(str, s.shape))}, series {s.series_uid})"
-            for s in choice.stacks
-        ),
-        highlight=False,
-    )
+    out.print(planned.describe(), highlight=False)
     if sys.stderr.isatty():
         from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
@@ -302,15 +274,13 @@ def run(args: argparse.Namespace) -> int:
             "{task.description}", BarColumn(), TimeElapsedColumn(), console=err, transient=True
         ) as bar:
             task = bar.add_task("loading", total=1.0)
-            analysis = analyze(
-                study,
+            analysis = run_mri(
+                planned,
                 options=options,
-                series_uid=args.series,
-                echo=args.echo,
                 progress=lambda stage, f: bar.update(task, description=stage, completed=f),
             )
     else:
-        analysis = analyze(study, options=options, series_uid=args.series, echo=args.echo)
+        analysis = run_mri(planned, options=options)
     for w in analysis.warnings:
         _warn(err, w, args)
     written = write_analysis(analysis, args.out, qc=not args.no_qc)

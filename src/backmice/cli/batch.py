@@ -6,9 +6,13 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backmice.cli import EXIT_OK, EXIT_PARTIAL, make_console
 from backmice.cli._options import add_analysis_options, options_from_args
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 __all__ = ["add_parser", "options_from_args", "run"]
 
@@ -127,7 +131,7 @@ class _Bar:
             TimeRemainingColumn(),
             console=console,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.failed = 0
 
     def __call__(self, record, done: int, total: int) -> None:
@@ -153,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     # -q / --quiet (a global flag, anywhere): one line per study, no progress bar.
     interactive = sys.stdout.isatty() and not getattr(args, "quiet", False)
-    show = _Bar(console) if interactive else _Lines(console)
+    bar = _Bar(console) if interactive else None
+    show = bar if bar is not None else _Lines(console)
     counts = {"total": 0, "failed": 0}
 
     def progress(record, done: int, total: int) -> None:
@@ -162,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             counts["failed"] += 1
         show(record, done, total)
 
-    with show.bar if interactive else contextlib.nullcontext():
+    with bar.bar if bar is not None else contextlib.nullcontext():
         frame = run_batch(
             args.root,
             args.out,

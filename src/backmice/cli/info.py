@@ -6,10 +6,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backmice.cli import make_console, print_labelled
 from backmice.errors import InputError
 from backmice.io import Study, open_study
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 __all__ = ["add_parser", "run"]
 
@@ -48,7 +52,7 @@ def _print_table(study: Study) -> None:
     several = len(studies) > 1
     if several:  # a folder of several studies (patients): say which stack is whose
         table.add_column("study", justify="right")
-    for name, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("#", "right"),
         ("role", "left"),
         ("mod.", "left"),
@@ -58,8 +62,9 @@ def _print_table(study: Study) -> None:
         ("orientation", "left"),
         ("units", "left"),
         ("files", "right"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    )
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
     for i, s in enumerate(study.stacks, 1):
         table.add_row(
             *([str(studies.index(s.study_uid) + 1)] if several else []),
@@ -87,8 +92,8 @@ def _print_table(study: Study) -> None:
             print_labelled(console, f"#{i}:", w)
     if study.skipped:
         console.print(f"{len(study.skipped)} file(s) skipped:", style="bold")
-        for s in study.skipped[:_SKIPPED_SHOWN]:
-            console.print(f"  {s.path}: {s.reason}", highlight=False, markup=False)
+        for skip in study.skipped[:_SKIPPED_SHOWN]:
+            console.print(f"  {skip.path}: {skip.reason}", highlight=False, markup=False)
         if len(study.skipped) > _SKIPPED_SHOWN:
             console.print(
                 f"  ... and {len(study.skipped) - _SKIPPED_SHOWN} more (--json lists all)"

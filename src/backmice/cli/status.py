@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from backmice.cli import make_console
-from backmice.errors import InputError
+from backmice.errors import InputError, StoreError
 
 __all__ = ["add_parser", "run"]
 
@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def open_project(path: Path):
     """Open an existing project for the command line: a store problem is bad input (exit 2)."""
-    from backmice.store import Project, StoreError
+    from backmice.store import Project
 
     try:
         return Project.open(path, create=False)
@@ -43,8 +43,6 @@ def open_project(path: Path):
 
 def run(args: argparse.Namespace) -> int:
     """Run ``backmice status``; returns the exit code."""
-    from backmice.store import StoreError
-
     project = open_project(args.project)
     try:
         studies = project.studies()
@@ -87,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     for reader in readers:
         table.add_column(reader, justify="right")
     for s in studies:
-        cells = []
+        cells: list[str | Text] = []
         for reader in readers:
             st = s.readers.get(reader)
             if st is None:

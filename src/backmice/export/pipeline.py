@@ -177,12 +177,12 @@ def export_annotations(
 
 def _reports(
     ann: Annotations, seg: pydicom.Dataset, reader: str | None
-) -> list[tuple[str, object]]:
+) -> list[tuple[str, pydicom.Dataset]]:
     """The SRs of one study: one per reader who last changed its rows (file name, SR)."""
     by_reader: dict[str | None, list[dict]] = {}
     for row in ann.rows:
         by_reader.setdefault(row.get("reader") or reader, []).append(row)
-    reports = []
+    reports: list[tuple[str, pydicom.Dataset]] = []
     for who, rows in by_reader.items():
         file = "sr.dcm" if len(by_reader) == 1 else f"sr-{safe_name(who or 'backmice')}.dcm"
         reports.append((file, build_sr(ann.with_rows(rows), seg, reader=who)))
@@ -301,7 +301,7 @@ def _measured_ultrasound_row(
         area_mm2=round(float(mask.sum()) * dy * dx, 3),
         x_mm=round(float(cc.mean()) * dx, 3),
         depth_mm=round(float(rr.mean()) * dy, 3),
-        frame=ann.placement.frame,
+        frame=ann.region.frame,
         found_by="import",
     )
     if fascia is not None and fascia.shape == labels.shape:
@@ -331,7 +331,7 @@ def _read_ultrasound_seg(ann: Annotations, path: Path) -> SegVolume:
         positions_mm=np.column_stack([np.zeros((frames, 2)), np.arange(frames, dtype=float)]),
         source_instances=[(uid, f + 1) for f in range(frames)],
     )
-    return segvol.map(lambda labels: ann.placement.from_frame(labels, ann.labels.shape))
+    return segvol.map(lambda labels: ann.region.from_frame(labels, ann.labels.shape))
 
 
 def _now() -> str:
@@ -392,8 +392,9 @@ def import_files(
     sr_nodules: list[SRNodule] = []
     for p in srs:
         sr_nodules.extend(read_sr(p)[0])
+    project_reader: str | None = None  # whose rows these are, in a project
     if project:
-        readers = {n.get("reader") for n in sr_nodules} - {None}
+        readers = {r for n in sr_nodules if (r := n.get("reader")) is not None}
         if len(readers) > 1:
             raise InputError(
                 f"SRs of several readers ({', '.join(sorted(readers))}): import one at a time",
@@ -402,6 +403,7 @@ def import_files(
         reader = reader or (readers.pop() if readers else None)
         if not reader:
             raise InputError("say whose annotations these are: --reader NAME", path=paths[0])
+        project_reader = reader
         ann, fascia = _project_study(into, paths, reader)
     else:
         ann = from_result(into)
@@ -409,12 +411,14 @@ def import_files(
         if (into / "fascia.nii.gz").is_file():
             fascia = read_labels(into / "fascia.nii.gz")[0]
     result = _merge(ann, segs, srs, sr_nodules, fascia)
-    if project:
+    if project_reader is not None:
         for row in result.rows:
-            row["reader"] = reader
+            row["reader"] = project_reader
     if write:
-        if project:
-            result.written = [_record_into_project(into, ann, result, reader, replace=bool(segs))]
+        if project_reader is not None:
+            result.written = [
+                _record_into_project(into, ann, result, project_reader, replace=bool(segs))
+            ]
         else:
             result.written = _write_result(into, ann, result.labels, result.rows)
     return result

@@ -33,6 +33,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -228,7 +229,7 @@ def build_seg(
         # pixel for pixel (ultrasound has no patient geometry to place them by).
         ds = source.datasets[0]
         frames = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
-        pixels = annotations.placement.to_frame(
+        pixels = annotations.region.to_frame(
             seg_labels, frames=frames, rows=int(ds.Rows), cols=int(ds.Columns)
         )
         images = [ds]
@@ -237,7 +238,7 @@ def build_seg(
             # reference: it is given the cine's header as a single-frame image, and
             # the SEG's references then name the cine and the frame it was drawn on
             # (_refer_to_cine_frame).
-            cine_frame = annotations.placement.frame
+            cine_frame = annotations.region.frame
             pixels = pixels[cine_frame : cine_frame + 1]
             header = Dataset()
             header.update(
@@ -406,7 +407,7 @@ def _segment(item: Dataset) -> SegSegment:
     )
 
 
-def _frame_attr(item: Dataset, shared: Dataset, seq: str, attr: str) -> object:
+def _frame_attr(item: Dataset, shared: Dataset, seq: str, attr: str) -> Any:
     for src in (item, shared):
         if seq in src and len(src[seq].value) and attr in src[seq][0]:
             return src[seq][0][attr].value
@@ -522,21 +523,26 @@ def _by_source(
     -------
     ndarray of ``dtype``, shape (slice, row, col, segments)
     """
-    options = {
-        "segment_numbers": list(numbers),
-        "combine_segments": False,
-        "ignore_spatial_locations": True,
-        "assert_missing_frames_are_empty": True,
-        "dtype": dtype,
-    }
+    segments = list(numbers)
     uids = [uid for uid, _ in sources]
     if len(set(uids)) == len(uids):
-        return seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, **options)
+        return seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=uids,
+            segment_numbers=segments,
+            combine_segments=False,
+            ignore_spatial_locations=True,
+            assert_missing_frames_are_empty=True,
+            dtype=dtype,
+        )
     if len(set(uids)) == 1:  # one multi-frame source: its frames
         return seg.get_pixels_by_source_frame(
             source_sop_instance_uid=uids[0],
             source_frame_numbers=[frame for _, frame in sources],
-            **options,
+            segment_numbers=segments,
+            combine_segments=False,
+            ignore_spatial_locations=True,
+            assert_missing_frames_are_empty=True,
+            dtype=dtype,
         )
     raise ValueError("slices from several multi-frame images")
 

@@ -199,6 +199,19 @@ class Annotations:
     _source: SourceSeries | None = field(default=None, repr=False)
 
     @property
+    def region(self) -> RegionPlacement:
+        """The ultrasound region's placement (ultrasound annotations only).
+
+        Raises
+        ------
+        TypeError
+            These are MRI annotations (a bug in the caller).
+        """
+        if self.placement is None:
+            raise TypeError(f"study {self.study}: MRI annotations have no ultrasound region")
+        return self.placement
+
+    @property
     def ultrasound(self) -> bool:
         """True for an ultrasound result (labels on one frame's tissue region)."""
         return self.placement is not None
@@ -369,7 +382,8 @@ def _read_sources(
     if not paths:
         raise InputError("no source DICOM files recorded for the series", path=where)
     _refuse_nifti(series_uid, paths, where)
-    datasets, kept = [], []
+    datasets: list[Dataset] = []
+    kept: list[Path] = []
     for p in map(Path, paths):
         if not p.is_file():
             raise InputError("source DICOM file is missing", path=p)

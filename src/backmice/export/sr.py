@@ -21,16 +21,18 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import pydicom
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 from backmice import __version__
 from backmice.errors import InputError
 from backmice.export.anonymize import Pseudonymizer
 from backmice.export.seg import anatomic_region, finding_type, person_name, tracking_uid
-from backmice.export.source import Annotations
+from backmice.export.source import Annotations, SourceSeries
 from backmice.vocab import RedFlag, Relation, Side, Status, Subtype
 
 __all__ = [
@@ -53,7 +55,7 @@ def _private(value: str, meaning: str) -> hd.sr.CodedConcept:
     return hd.sr.CodedConcept(value=value, scheme_designator=PRIVATE_SCHEME, meaning=meaning)
 
 
-def _std(code: object) -> hd.sr.CodedConcept:
+def _std(code: Code | hd.sr.CodedConcept) -> hd.sr.CodedConcept:
     return hd.sr.CodedConcept.from_code(code)
 
 
@@ -168,7 +170,15 @@ def _value_code(value: str) -> hd.sr.CodedConcept:
     return _private(value.upper().replace("_", "-")[:16], value)
 
 
-_VOCAB = {
+#: A measurement group of the report: a nodule (volumetric on MRI, planar on
+#: ultrasound) or an ultrasound nodule's axes as drawn (TID 1501).
+_Group = (
+    hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
+    | hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
+    | hd.sr.MeasurementsAndQualitativeEvaluations
+)
+
+_VOCAB: dict[str, set[str]] = {
     "subtype": set(Subtype),
     "suggested_subtype": set(Subtype),
     "status": set(Status),
@@ -197,11 +207,11 @@ def finding_site(row: dict) -> hd.sr.FindingSite:
     )
 
 
-def _number(value: object) -> float | None:
+def _number(value: float | str | None) -> float | None:
     if value is None or value == "":
         return None
-    value = float(value)
-    return None if value != value else value  # NaN
+    number = float(value)
+    return None if number != number else number  # NaN
 
 
 def _observer(reader: str | None) -> hd.sr.ObservationContext:
@@ -266,7 +276,7 @@ def build_sr(
             path=annotations.origin,
         )
     source = annotations.source()
-    groups = []
+    groups: list[_Group] = []
     for row in rows:
         nid = int(row["nodule_id"])
         uid = tracking_uid(annotations.series_uid, nid)
@@ -291,9 +301,11 @@ def build_sr(
                     hd.sr.QualitativeEvaluation(name=name, value=_value_code(str(row[column])))
                 )
         for flag in filter(None, str(row.get("red_flags") or "").split(";")):
-            name = CRITERION_NAMES.get(RedFlag(flag)) if flag in _RED_FLAG_CODES else None
+            criterion = CRITERION_NAMES.get(RedFlag(flag)) if flag in _RED_FLAG_CODES else None
             evaluations.append(
-                hd.sr.QualitativeEvaluation(name=name or RED_FLAG_NAME, value=_value_code(flag))
+                hd.sr.QualitativeEvaluation(
+                    name=criterion or RED_FLAG_NAME, value=_value_code(flag)
+                )
             )
         checks = {c.get("flag"): c for c in row.get("red_flag_criteria") or []}
         for flag, name, unit in CRITERION_MEASUREMENTS:
@@ -301,13 +313,14 @@ def build_sr(
             if value is not None:
                 measurements.append(hd.sr.Measurement(name=name, value=value, unit=unit))
         tracking = hd.sr.TrackingIdentifier(uid=uid, identifier=f"nodule {nid}")
-        common = dict(
+        common: dict[str, Any] = dict(  # what both kinds of group take
             tracking_identifier=tracking,
             finding_type=finding_type(row),
             finding_sites=[finding_site(row)],
             measurements=measurements,
             qualitative_evaluations=evaluations,
         )
+        group: _Group
         if ultrasound:
             group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
                 referenced_segment=_segment_frame(seg, by_tracking[uid], source),
@@ -352,7 +365,7 @@ def build_sr(
 
 
 def _segment_frame(
-    seg: pydicom.Dataset, number: int, source: object
+    seg: pydicom.Dataset, number: int, source: SourceSeries
 ) -> hd.sr.ReferencedSegmentationFrame:
     """The SEG frame of an ultrasound nodule's segment (one frame: the measured one).
 
@@ -396,7 +409,7 @@ def axes_tracking_uid(series_uid: str, nodule_id: int) -> str:
 
 
 def _axes_group(
-    annotations: Annotations, source: object, row: dict, nodule_id: int
+    annotations: Annotations, source: SourceSeries, row: dict, nodule_id: int
 ) -> hd.sr.MeasurementsAndQualitativeEvaluations | None:
     """TID 1501: a nodule's long and short axes, each inferred from a SCOORD polyline.
 
@@ -426,7 +439,7 @@ def _axes_group(
 
 
 def _axis_lines(
-    annotations: Annotations, source: object, nodule_id: int
+    annotations: Annotations, source: SourceSeries, nodule_id: int
 ) -> dict[str, hd.sr.CoordinatesForMeasurement]:
     """SCOORD polylines (two points each) of a nodule's long and short axes on its source image."""
     if annotations.ultrasound:
@@ -435,7 +448,7 @@ def _axis_lines(
 
 
 def _mr_axis_lines(
-    annotations: Annotations, source: object, nodule_id: int
+    annotations: Annotations, source: SourceSeries, nodule_id: int
 ) -> dict[str, hd.sr.CoordinatesForMeasurement]:
     """SCOORD polylines of an MR nodule's in-plane long and short axes on their slice.
 
@@ -481,7 +494,7 @@ def _mr_axis_lines(
 
 
 def _ultrasound_axis_lines(
-    annotations: Annotations, source: object, nodule_id: int
+    annotations: Annotations, source: SourceSeries, nodule_id: int
 ) -> dict[str, hd.sr.CoordinatesForMeasurement]:
     """SCOORD polylines of an ultrasound nodule's long and short axes on its source frame.
 
@@ -505,7 +518,7 @@ def _ultrasound_axis_lines(
         referenced_sop_instance_uid=str(ds.SOPInstanceUID),
         referenced_frame_numbers=[frame + 1] if multi else None,
     )
-    r0, c0 = annotations.placement.origin_px
+    r0, c0 = annotations.region.origin_px
     out = {}
     for column, key in _AXES.items():
         ends = np.asarray(axes[key], dtype=float)  # (row, col) pixel centres of the region
@@ -532,13 +545,13 @@ class SRNodule(dict):
 _NODULE = re.compile(r"^nodule (\d+)$")
 
 
-def _code_key(concept: object) -> tuple[str, str]:
+def _code_key(concept: Code | hd.sr.CodedConcept) -> tuple[str, str]:
     return (str(concept.value), str(concept.scheme_designator))
 
 
 def _reader_of(content: hd.sr.MeasurementReport) -> str | None:
     """The person observer: login name (DCM 128774), else name (DCM 121008); None for a device."""
-    names = {}
+    names: dict[str, str] = {}
     for ctx in content.get_observer_contexts():
         for item in ctx:
             code = str(item.name.value) if hasattr(item, "name") else ""
@@ -573,12 +586,15 @@ def read_sr(path: str | os.PathLike[str]) -> tuple[list[SRNodule], str | None]:
         sr = hd.sr.srread(path)
     except Exception as exc:
         raise InputError(f"not a readable DICOM Structured Report ({exc})", path=path) from None
+    content = sr.content  # typed as a ContentSequence; a TID 1500 report is a MeasurementReport
+    if not isinstance(content, hd.sr.MeasurementReport):
+        raise InputError("not a TID 1500 measurement report", path=path)
     try:
         groups = [
-            *sr.content.get_volumetric_roi_measurement_groups(),
-            *sr.content.get_planar_roi_measurement_groups(),
+            *content.get_volumetric_roi_measurement_groups(),
+            *content.get_planar_roi_measurement_groups(),
         ]
-        reader = _reader_of(sr.content)
+        reader = _reader_of(content)
     except Exception as exc:
         raise InputError(f"not a TID 1500 measurement report ({exc})", path=path) from None
     by_code = {_code_key(name): (col, deriv) for col, name, deriv, _ in (*MEASUREMENTS, AREA)}
@@ -597,15 +613,16 @@ def read_sr(path: str | os.PathLike[str]) -> tuple[list[SRNodule], str | None]:
         m = _NODULE.match(str(group.tracking_identifier or ""))
         row["nodule_id"] = int(m.group(1)) if m else None
         row["tracking_uid"] = str(group.tracking_uid) if group.tracking_uid else None
-        planar = isinstance(group, hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations)
-        ref = group.referenced_segmentation_frame if planar else group.referenced_segment
+        ref: hd.sr.ReferencedSegmentationFrame | hd.sr.ReferencedSegment | None = None
+        if isinstance(group, hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations):
+            ref = group.referenced_segmentation_frame
+        elif isinstance(group, hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations):
+            ref = group.referenced_segment
         row["segment"] = None
         if ref is not None:
             try:
-                row["segment"] = (
-                    str(ref.referenced_sop_instance_uid),
-                    int(ref.referenced_segment_numbers[0]),
-                )
+                numbers = ref.referenced_segment_numbers or []
+                row["segment"] = (str(ref.referenced_sop_instance_uid), int(numbers[0]))
             except (AttributeError, IndexError, TypeError, ValueError):
                 log.warning("%s: a measurement group's segment reference is unreadable", path)
         for meas in group.get_measurements():
@@ -621,17 +638,18 @@ def read_sr(path: str | os.PathLike[str]) -> tuple[list[SRNodule], str | None]:
             row[column] = float(meas.value)
         flags = []
         for ev in group.get_qualitative_evaluations():
-            column = names.get(_code_key(ev.name))
-            if column is None:
+            named = names.get(_code_key(ev.name))
+            if named is None:
                 continue
-            value = str(ev.value.meaning)
-            if value not in _VOCAB[column]:
-                log.warning("%s: unknown %s %r ignored", path, column, value)
+            code = ev.value  # a coded value (typed too widely by highdicom)
+            value = str(code.meaning) if isinstance(code, hd.sr.CodedConcept) else str(code)
+            if value not in _VOCAB[named]:
+                log.warning("%s: unknown %s %r ignored", path, named, value)
                 continue
-            if column == "red_flags":
+            if named == "red_flags":
                 flags.append(value)
             else:
-                row[column] = value
+                row[named] = value
         row["red_flags"] = ";".join(flags)
         for site in group.finding_sites:
             lat = site.laterality

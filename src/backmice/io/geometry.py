@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backmice.errors import GeometryError
+
 __all__ = [
     "ORIENTATION_TOLERANCE_DEG",
     "PLAUSIBLE_PIXEL_MM",
@@ -46,10 +48,6 @@ PLAUSIBLE_SLICE_MM = 2000.0
 def plausible_pixel_mm(value: float) -> bool:
     """Whether a pixel size in mm is within :data:`PLAUSIBLE_PIXEL_MM`."""
     return PLAUSIBLE_PIXEL_MM[0] <= value <= PLAUSIBLE_PIXEL_MM[1]
-
-
-class GeometryError(ValueError):
-    """Positions and orientation that do not describe a stack of parallel slices."""
 
 
 def slice_normal(orientation: tuple[float, ...] | np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -30,12 +31,14 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from backmice.errors import InputError
+from backmice.vocab import Modality
 
 __all__ = [
     "MAX_INFLATED_BYTES",
     "MAX_PIXELS",
     "FrameHeader",
     "Header",
+    "MRInfo",
     "dcmread_any",
     "machine_max_pixels",
     "open_dicom",
@@ -102,6 +105,28 @@ _LOSSY_SYNTAXES = {
 }
 
 
+class MRInfo(TypedDict, total=False):
+    """The MR sequence tags of a file the role rules read (classic or enhanced).
+
+    Times in ms, field strength in T, flip angle in degrees; None where absent.
+    """
+
+    scanning_sequence: tuple[str, ...]
+    sequence_variant: tuple[str, ...]
+    scan_options: tuple[str, ...]
+    sequence_name: str
+    protocol_name: str
+    tr: float | None
+    te: float | None
+    ti: float | None
+    echo_number: int | None
+    fat_suppression: str
+    field_strength: float | None
+    flip_angle: float | None
+    contrast_agent: str
+    temporal_positions: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class FrameHeader:
     """Geometry and rescale of one 2D image (a file or one frame of it).
@@ -160,17 +185,17 @@ class Header:
     #: reads (plain values, so a header keeps no pydicom objects alive).
     us_regions: list[dict[str, object]] = field(default_factory=list)
     #: MR sequence information used to assign a role.
-    mr: dict[str, object] = field(default_factory=dict)
+    mr: MRInfo = field(default_factory=lambda: MRInfo())
 
     @property
     def is_seg(self) -> bool:
         """A DICOM Segmentation."""
-        return self.sop_class_uid == _SEG_SOP or self.modality == "SEG"
+        return self.sop_class_uid == _SEG_SOP or self.modality == Modality.SEG
 
     @property
     def is_sr(self) -> bool:
         """A DICOM Structured Report."""
-        return self.modality == "SR" or self.sop_class_uid.startswith(_SR_SOP_PREFIX)
+        return self.modality == Modality.SR or self.sop_class_uid.startswith(_SR_SOP_PREFIX)
 
 
 def _floats(value, n: int) -> tuple[float, ...] | None:
@@ -186,7 +211,16 @@ def _floats(value, n: int) -> tuple[float, ...] | None:
     return out
 
 
-def _orientation(value) -> tuple[float, ...] | None:
+def _position(value) -> tuple[float, float, float] | None:
+    """ImagePositionPatient as 3 finite floats, or None."""
+    out = _floats(value, 3)
+    if out is None:
+        return None
+    x, y, z = out
+    return (x, y, z)
+
+
+def _orientation(value) -> tuple[float, float, float, float, float, float] | None:
     """ImageOrientationPatient as 6 floats, or None unless its two directions span a plane."""
     out = _floats(value, 6)
     if out is None:
@@ -202,7 +236,8 @@ def _orientation(value) -> tuple[float, ...] | None:
     )
     if math.hypot(*cross) / (norm_r * norm_c) < 1e-3:  # parallel directions
         return None
-    return out
+    rx, ry, rz, cx, cy, cz = out
+    return (rx, ry, rz, cx, cy, cz)
 
 
 def _spacing(value) -> tuple[float, float] | None:
@@ -210,7 +245,7 @@ def _spacing(value) -> tuple[float, float] | None:
     out = _floats(value, 2)
     if out is None or not (out[0] > 0 and out[1] > 0):
         return None
-    return out  # type: ignore[return-value]
+    return (out[0], out[1])
 
 
 def _float(value, default: float | None = None) -> float | None:
@@ -383,7 +418,7 @@ def _deflated_size_ok(fp: _BoundedReader, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def open_dicom(path: str | os.PathLike[str]) -> Iterator[io.BufferedReader]:
+def open_dicom(path: str | os.PathLike[str]) -> Iterator[_BoundedReader]:
     """Open a file for pydicom so that no corrupt length makes it allocate more than the file.
 
     Parameters
@@ -394,7 +429,8 @@ def open_dicom(path: str | os.PathLike[str]) -> Iterator[io.BufferedReader]:
     Yields
     ------
     io.BufferedReader
-        The open file, whose reads are clamped to its size.
+        The open file, whose reads are clamped to its size (``past_end`` tells
+        whether a read asked for more than was left).
 
     Raises
     ------
@@ -464,8 +500,8 @@ def read_header(path: str | os.PathLike[str]) -> Header:
     try:
         with open_dicom(path) as fp:
             ds = dcmread_any(fp)
-            size = fp._size  # type: ignore[attr-defined]
-            if fp.past_end:  # type: ignore[attr-defined]
+            size = fp._size
+            if fp.past_end:
                 raise InputError(
                     f"truncated file: it ends ({size} bytes) inside an element of its header, "
                     "or an element's length is corrupt",
@@ -651,9 +687,9 @@ def _us_regions(ds: Dataset) -> list[dict[str, object]]:
     return regions
 
 
-def _mr_info(ds: Dataset, shared: Dataset | None) -> dict[str, object]:
+def _mr_info(ds: Dataset, shared: Dataset | None) -> MRInfo:
     """Sequence tags used by the role rules (classic tags, or enhanced equivalents)."""
-    info: dict[str, object] = {
+    info: MRInfo = {
         "scanning_sequence": _strs(_value(ds, "ScanningSequence")),
         "sequence_variant": _strs(_value(ds, "SequenceVariant")),
         "scan_options": _strs(_value(ds, "ScanOptions")),
@@ -683,7 +719,7 @@ def _mr_info(ds: Dataset, shared: Dataset | None) -> dict[str, object]:
         if echo is not None:
             info["te"] = _float(echo.get("EffectiveEchoTime"))
     if _value(ds, "InversionRecovery") == "YES" and "IR" not in info["scanning_sequence"]:
-        info["scanning_sequence"] = (*info["scanning_sequence"], "IR")  # type: ignore[misc]
+        info["scanning_sequence"] = (*info["scanning_sequence"], "IR")
     return info
 
 
@@ -693,16 +729,16 @@ def _frames(
     slope = _float(_value(ds, "RescaleSlope"), 1.0) or 1.0
     intercept = _float(_value(ds, "RescaleIntercept"), 0.0) or 0.0
     if not header.enhanced:
-        position = _floats(_value(ds, "ImagePositionPatient"), 3)
+        position = _position(_value(ds, "ImagePositionPatient"))
         orientation = _orientation(_value(ds, "ImageOrientationPatient"))
         spacing = _spacing(_value(ds, "PixelSpacing"))
-        common = {
+        common: dict[str, Any] = {  # the fields every frame shares
             "position": position,
             "orientation": orientation,
             "pixel_spacing": spacing,
             "slope": slope,
             "intercept": intercept,
-            "echo_time": header.mr.get("te"),  # type: ignore[arg-type]
+            "echo_time": header.mr.get("te"),
         }
         if header.n_frames == 1:
             return [FrameHeader(frame=None, **common)]
@@ -725,7 +761,7 @@ def _frames(
         frames.append(
             FrameHeader(
                 frame=i,
-                position=_floats(_value(pos_item, "ImagePositionPatient"), 3) if pos_item else None,
+                position=_position(_value(pos_item, "ImagePositionPatient")) if pos_item else None,
                 orientation=(
                     _orientation(_value(ori_item, "ImageOrientationPatient")) if ori_item else None
                 ),

@@ -5,7 +5,7 @@ DICOMDIR, from headers alone. Each :class:`Stack` is one image volume that can b
 loaded (one series, or the part of a series with one orientation, geometry and
 image type). :func:`backmice.load` turns a stack into a :class:`Volume`.
 
-Coordinates follow ``SPEC.md``: arrays are indexed ``(slice, row, col)``,
+Coordinates follow ``docs/SPEC.md``: arrays are indexed ``(slice, row, col)``,
 ``spacing_mm`` is ``(slice, row, col)`` in millimetres, and ``affine`` maps the
 index ``(slice, row, col, 1)`` to DICOM patient coordinates (LPS, mm).
 """
@@ -438,4 +438,5 @@ class Volume:
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(slice, row, col)``."""
-        return tuple(self.array.shape[:3])  # type: ignore[return-value]
+        n_slices, rows, cols = self.array.shape[:3]
+        return (n_slices, rows, cols)

@@ -36,6 +36,7 @@ import gzip
 import json
 import logging
 import math
+import os
 import re
 import zlib
 from collections import defaultdict
@@ -47,9 +48,10 @@ import SimpleITK as sitk
 
 from backmice.errors import InputError
 from backmice.io.geometry import orientation_label
-from backmice.io.header import Header
+from backmice.io.header import Header, MRInfo
 from backmice.io.model import FrameRef, NiftiSource, Role, SkippedFile, Stack, Volume
 from backmice.io.roles import assign_role, echo_roles, is_post_contrast
+from backmice.vocab import Modality
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -77,7 +79,7 @@ RESULT_FILES = frozenset({"labels.nii.gz", "fascia.nii.gz"})
 _CHUNK = 1 << 22
 
 
-def is_nifti(path: str | Path) -> bool:
+def is_nifti(path: str | os.PathLike[str]) -> bool:
     """True for a ``.nii`` or ``.nii.gz`` file name (case-insensitive)."""
     return str(path).lower().endswith(NIFTI_SUFFIXES)
 
@@ -304,7 +306,7 @@ def _header(path: Path, sidecar: dict, *, rows: int, cols: int, n: int) -> Heade
     image_type = _strs(sidecar.get("ImageType"))
     series_number = sidecar.get("SeriesNumber")
     echo_number = sidecar.get("EchoNumber")
-    mr: dict[str, object] = {
+    mr: MRInfo = {
         "scanning_sequence": _strs(sidecar.get("ScanningSequence")),
         "sequence_variant": _strs(sidecar.get("SequenceVariant")),
         "scan_options": _strs(sidecar.get("ScanOptions")),
@@ -408,7 +410,7 @@ def _stacks_of_file(path: Path, root: Path, *, alone: bool) -> list[Stack]:
     file_shape = (int(size[2]), int(size[1]), int(size[0]))  # (k, j, i)
     file_affine = itk_affine(reader)
     axes, flips, affine = stack_layout(file_affine, file_shape)
-    shape = tuple(file_shape[a] for a in axes)
+    shape = (file_shape[axes[0]], file_shape[axes[1]], file_shape[axes[2]])
     header = _header(path, sidecar, rows=shape[1], cols=shape[2], n=shape[0])
     try:
         series = path.relative_to(root).as_posix() if path != root else path.name
@@ -433,7 +435,7 @@ def _stacks_of_file(path: Path, root: Path, *, alone: bool) -> list[Stack]:
         te = times[v] if times is not None else te_single
         role, told_by = _role(header, path, te)
         warnings = list(base_warnings)
-        if role is Role.OTHER and alone and volumes == 1 and header.modality == "MR":
+        if role is Role.OTHER and alone and volumes == 1 and header.modality == Modality.MR:
             role = Role.T1
             warnings.append(
                 "neither its sidecar nor its name says what it is (T1w, fat, water, inphase, "
@@ -442,7 +444,12 @@ def _stacks_of_file(path: Path, root: Path, *, alone: bool) -> list[Stack]:
         else:
             log.debug("%s: role %s from the %s", path, role, told_by)
         frames = tuple(
-            FrameRef(path=path, frame=k, sop_instance_uid="", position=tuple(map(float, p)))
+            FrameRef(
+                path=path,
+                frame=k,
+                sop_instance_uid="",
+                position=(float(p[0]), float(p[1]), float(p[2])),
+            )
             for k, p in enumerate(positions)
         )
         echo_number = header.mr.get("echo_number")
@@ -458,8 +465,8 @@ def _stacks_of_file(path: Path, root: Path, *, alone: bool) -> list[Stack]:
                 frames=frames,
                 rows=shape[1],
                 cols=shape[2],
-                shape=shape,  # type: ignore[arg-type]
-                spacing_mm=spacing,  # type: ignore[arg-type]
+                shape=shape,
+                spacing_mm=spacing,
                 affine=affine,
                 calibrated=True,
                 orientation=orientation_label((*row_dir, *col_dir)),
@@ -507,7 +514,8 @@ def _echo_files(stacks: list[Stack], headers: dict[int, Header]) -> None:
         groups[key].append(s)
     for group in groups.values():
         if len({s.echo_time_ms for s in group}) > 1:
-            group.sort(key=lambda s: s.echo_time_ms)
+            # (no echo time last: a mixed group would not sort otherwise)
+            group.sort(key=lambda s: (s.echo_time_ms is None, s.echo_time_ms or 0.0))
             _tell_echoes_apart(group, headers[id(group[0])])
 
 
@@ -606,10 +614,11 @@ def nifti_series(stacks: list[Stack], series: str) -> str:
         resolved = given.resolve() if given.exists() else None
     except OSError:
         resolved = None
-    for s in files:
-        if resolved is not None and s.nifti.path.resolve() == resolved:  # type: ignore[union-attr]
-            return s.series_uid
-    named = {s.series_uid for s in files if s.nifti.path.name == given.name}  # type: ignore[union-attr]
+    paths = [(s.series_uid, s.nifti.path) for s in files if s.nifti is not None]
+    for uid, file in paths:
+        if resolved is not None and file.resolve() == resolved:
+            return uid
+    named = {uid for uid, file in paths if file.name == given.name}
     return named.pop() if len(named) == 1 else series
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from backmice.errors import InputError
+from backmice.errors import DecodeError, InputError
 from backmice.io import header
 from backmice.io.header import (
     _int,
@@ -135,7 +135,7 @@ def _pixel_array(ds: Dataset) -> np.ndarray:
             if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
                 raise
             errors.append(f"{plugin}: {_plugin_reason(exc, plugin)}")
-    raise _DecodeError("; ".join(errors))
+    raise DecodeError("; ".join(errors))
 
 
 def _plugin_reason(exc: BaseException, plugin: str) -> str:
@@ -148,10 +148,6 @@ def _plugin_reason(exc: BaseException, plugin: str) -> str:
             return text[len(plugin) + 2 :]
         return text
     return _one_line(exc)
-
-
-class _DecodeError(Exception):
-    """Every decoding plugin failed (the message lists why, plugin by plugin)."""
 
 
 def _declared_size(ds: Dataset, stack: Stack, path: Path, ts: str) -> None:
@@ -207,12 +203,13 @@ def _decode_file(path: Path, stack: Stack) -> tuple[np.ndarray, bool]:
     except MemoryError:
         raise
     except Exception as exc:  # every decoder failure, in one place
-        problem = str(exc) if isinstance(exc, _DecodeError) else _one_line(exc)
+        problem = str(exc) if isinstance(exc, DecodeError) else _one_line(exc)
         problem = " ".join(problem.split())
         raise InputError(f"cannot decode the pixel data ({ts}): {problem}", path=path) from None
     n_frames = max(_int(_value(ds, "NumberOfFrames"), 1) or 1, 1)
     photometric = str(_value(ds, "PhotometricInterpretation") or "").strip().upper()
     colour = photometric == "PALETTE COLOR" or (_int(_value(ds, "SamplesPerPixel"), 1) == 3)
+    trailing: tuple[int, ...]  # the axes after (frame, row, col)
     if colour:
         try:
             arr = _to_rgb8(ds, arr)
@@ -223,7 +220,7 @@ def _decode_file(path: Path, stack: Stack) -> tuple[np.ndarray, bool]:
             ) from None
         if n_frames == 1 and arr.ndim == 3:
             arr = arr[np.newaxis]
-        expected_ndim, trailing = 4, (3,)
+        expected_ndim, trailing = 4, (3,)  # (frame, row, col, RGB)
     else:
         if n_frames == 1 and arr.ndim == 2:
             arr = arr[np.newaxis]
@@ -282,10 +279,11 @@ def read_frames(
     dtype = _stored_dtype(stack) if stack.bits_allocated in (8, 16, 32) else None
     for path, ks in by_path.items():
         first = refs[ks[0]]
-        if dtype is not None and _fast_path(stack, first):
+        offset = first.pixel_offset
+        if dtype is not None and offset is not None and _fast_path(stack, first):
             raw = _read_raw(
                 path,
-                first.pixel_offset,
+                offset,
                 [refs[k].frame for k in ks],
                 (stack.rows, stack.cols),
                 dtype,

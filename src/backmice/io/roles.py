@@ -20,6 +20,7 @@ import numpy as np
 
 from backmice.io.header import Header
 from backmice.io.model import Role
+from backmice.vocab import Modality
 
 __all__ = [
     "FAT_WATER_SHIFT_PPM",
@@ -244,13 +245,13 @@ def _names_dual_echo(text: str) -> bool:
 
 def _is_fat_suppressed(header: Header, text: str) -> bool:
     mr = header.mr
-    scan_options = set(mr.get("scan_options") or ())  # type: ignore[arg-type]
+    scan_options = set(mr.get("scan_options") or ())
     if scan_options & {"FS", "SFS", "FAT", "FATSAT", "SPIR", "SPAIR", "WE", "CHESS"}:
         return True
     if str(mr.get("fat_suppression") or "") in ("FAT", "FAT_AND_WATER", "SILICON_FAT"):
         return True
     ti = mr.get("ti")
-    if "IR" in (mr.get("scanning_sequence") or ()) and ti and float(ti) <= STIR_MAX_TI_MS:  # type: ignore[arg-type]
+    if "IR" in (mr.get("scanning_sequence") or ()) and ti and float(ti) <= STIR_MAX_TI_MS:
         return True
     return bool(_FAT_SUPPRESSED_TEXT.search(text))
 
@@ -263,15 +264,11 @@ def _is_t1_gradient_echo(header: Header, text: str, te: float | None) -> bool:
     if _T1_SEQUENCE_TEXT.search(text):
         return te is None or te <= 2 * T1_GRE_MAX_TE_MS  # a FLASH with TE 20 ms is T2*
     sequence = mr.get("scanning_sequence") or ()
-    gradient = "GR" in sequence and "EP" not in sequence  # type: ignore[operator]
+    gradient = "GR" in sequence and "EP" not in sequence
     tr, flip = mr.get("tr"), mr.get("flip_angle")
-    if not gradient or not all(isinstance(v, float) for v in (te, tr, flip)):
+    if not gradient or te is None or tr is None or flip is None:
         return False  # weighting depends on the flip angle: don't guess without it
-    return (
-        te <= T1_GRE_MAX_TE_MS  # type: ignore[operator]
-        and tr <= T1_GRE_MAX_TR_MS  # type: ignore[operator]
-        and flip >= T1_GRE_MIN_FLIP_DEG  # type: ignore[operator]
-    )
+    return te <= T1_GRE_MAX_TE_MS and tr <= T1_GRE_MAX_TR_MS and flip >= T1_GRE_MIN_FLIP_DEG
 
 
 def _weighting(header: Header, text: str, te: float | None) -> Role | None:
@@ -285,7 +282,7 @@ def _weighting(header: Header, text: str, te: float | None) -> Role | None:
     tr = mr.get("tr")
     if not isinstance(tr, float) or not isinstance(te, float):
         return None
-    spin_echo = "SE" in (mr.get("scanning_sequence") or ()) or (  # type: ignore[operator]
+    spin_echo = "SE" in (mr.get("scanning_sequence") or ()) or (
         not mr.get("scanning_sequence") and bool(_SPIN_ECHO_TEXT.search(text))
     )
     if not spin_echo:
@@ -327,13 +324,13 @@ def assign_role(
         return Role.SEG
     if header.is_sr:
         return Role.SR
-    if header.modality == "US":
+    if header.modality == Modality.US:
         return Role.US
     image_type = header.image_type if image_type is None else image_type
     text = _names(header)
     if "LOCALIZER" in image_type or _LOCALIZER_TEXT.search(text):
         return Role.LOCALIZER
-    if header.modality != "MR":
+    if header.modality != Modality.MR:
         return Role.OTHER
     if _is_not_magnitude(image_type):
         return Role.OTHER
@@ -388,16 +385,17 @@ def echo_roles(
     tes = list(echo_times_ms)
     if len(roles) < 2 or len({te for te in tes if te}) < 2:
         return roles
-    if "SE" in (header.mr.get("scanning_sequence") or ()):  # type: ignore[operator]
+    if "SE" in (header.mr.get("scanning_sequence") or ()):
         return roles
     named = [r for r in roles if r in (Role.DIXON_IN, Role.DIXON_OUT)]
     if named.count(Role.DIXON_IN) == 1 and named.count(Role.DIXON_OUT) == 1:
         return roles  # the names tell them apart
     b0 = field_strength_t(header)
     phases = [echo_phase(te, b0) for te in tes]
-    if b0 is None and len(roles) == 2 and all(tes):
-        short, long_ = sorted(range(2), key=lambda i: tes[i])  # type: ignore[arg-type, return-value]
-        if 1.7 <= tes[long_] / tes[short] <= 2.3:  # type: ignore[operator]
+    te_a, te_b = (tes[0], tes[1]) if len(tes) == 2 else (None, None)
+    if b0 is None and len(roles) == 2 and te_a and te_b:
+        short, long_ = (0, 1) if te_a <= te_b else (1, 0)
+        if 1.7 <= max(te_a, te_b) / min(te_a, te_b) <= 2.3:
             phases = [None, None]
             phases[short], phases[long_] = Role.DIXON_OUT, Role.DIXON_IN
     if Role.DIXON_IN not in phases or Role.DIXON_OUT not in phases:

@@ -17,18 +17,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
 from pydicom.filereader import _read_file_meta_info, read_preamble
 
-from backmice.errors import InputError
-from backmice.io.geometry import GeometryError, orientation_label, plane_affine, stack_geometry
+from backmice.errors import GeometryError, InputError
+from backmice.io.geometry import orientation_label, plane_affine, stack_geometry
 from backmice.io.header import FrameHeader, Header, _one_line, open_dicom, read_header
 from backmice.io.model import FrameRef, Role, SkippedFile, Stack, Study
 from backmice.io.nifti import is_nifti, join_dicom_study, nifti_stacks, sidecar_path
 from backmice.io.roles import assign_role, echo_roles, is_post_contrast
 from backmice.io.ultrasound import select_tissue_region
+from backmice.vocab import Modality
 
 __all__ = ["iter_files", "open_study"]
 
@@ -65,7 +67,7 @@ def _dicomdir_files(path: Path, skipped: list[SkippedFile]) -> list[Path]:
     try:
         with open_dicom(path) as fp:
             ds = pydicom.dcmread(fp)
-            truncated = fp.past_end  # type: ignore[attr-defined]
+            truncated = fp.past_end
         if "DirectoryRecordSequence" not in ds:
             raise InputError("unreadable DICOMDIR (it has no directory records)", path=path)
         records = list(ds.DirectoryRecordSequence)
@@ -131,9 +133,10 @@ def _case_insensitive(base: Path, parts: list[str]) -> Path | None:
             names = {p.name.lower(): p for p in current.iterdir()}
         except OSError:
             return None
-        current = names.get(part.lower())
-        if current is None:
+        found = names.get(part.lower())
+        if found is None:
             return None
+        current = found
     return current
 
 
@@ -270,7 +273,9 @@ def _frame_key(h: Header, f: FrameHeader) -> tuple:
     image_type = f.frame_type or h.image_type
     spacing = None if f.pixel_spacing is None else tuple(round(v, 4) for v in f.pixel_spacing)
     echo = (h.mr.get("echo_number"), None if f.echo_time is None else round(f.echo_time, 1))
-    per_file = h.modality == "US" or (h.n_frames > 1 and not h.enhanced) or h.is_seg or h.is_sr
+    per_file = (
+        h.modality == Modality.US or (h.n_frames > 1 and not h.enhanced) or h.is_seg or h.is_sr
+    )
     return (
         h.series_uid,
         h.sop_instance_uid if per_file else "",
@@ -366,7 +371,7 @@ def _tell_echoes_apart(stacks: list[Stack], firsts: dict[int, Header]) -> None:
     """
     by_series: dict[str, list[Stack]] = defaultdict(list)
     for stack in stacks:
-        if stack.series_uid and stack.modality == "MR" and stack.role.is_image:
+        if stack.series_uid and stack.modality == Modality.MR and stack.role.is_image:
             by_series[stack.series_uid].append(stack)
     for series in by_series.values():
         echoes = {(s.echo_number, s.echo_time_ms) for s in series}
@@ -414,7 +419,7 @@ def _make_stack(group: _Group) -> Stack:
     echo_time = f0.echo_time if f0.echo_time is not None else h0.mr.get("te")
     echo_time = float(echo_time) if isinstance(echo_time, float) and echo_time > 0 else None
     role = assign_role(h0, image_type=image_type, echo_time_ms=echo_time)
-    common = {
+    common: dict[str, Any] = {  # the Stack fields every kind of stack gets
         "series_uid": h0.series_uid,
         "study_uid": h0.study_uid,
         "frame_of_reference_uid": h0.frame_of_reference_uid,
@@ -430,7 +435,7 @@ def _make_stack(group: _Group) -> Stack:
         "samples_per_pixel": h0.samples_per_pixel,
         "series_number": h0.series_number,
     }
-    if h0.modality == "MR":
+    if h0.modality == Modality.MR:
         echo_number = h0.mr.get("echo_number")
         common["echo_time_ms"] = echo_time
         common["echo_number"] = echo_number if isinstance(echo_number, int) else None
@@ -463,7 +468,7 @@ def _make_stack(group: _Group) -> Stack:
         for _, f in items
     )
     unusable = ""
-    if geometric:
+    if geometric and f0.orientation is not None and f0.pixel_spacing is not None:
         positions = np.array([f.position for _, f in items])
         preference = np.array([_preference(h) for h, _ in items])
         try:

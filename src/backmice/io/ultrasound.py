@@ -1,4 +1,4 @@
-"""Ultrasound calibration from SequenceOfUltrasoundRegions (``SPEC.md``).
+"""Ultrasound calibration from SequenceOfUltrasoundRegions (``docs/SPEC.md``).
 
 Spacing comes only from a 2D tissue region (RegionSpatialFormat 1) whose
 physical units are centimetres (code 3) in both directions; the image is
@@ -41,7 +41,8 @@ def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | str | None:
             return None
         if int(item.get("PhysicalUnitsYDirection", -1)) != _CM:
             return None
-        dx, dy = float(item.get("PhysicalDeltaX")), float(item.get("PhysicalDeltaY"))
+        dx = float(_required(item, "PhysicalDeltaX"))
+        dy = float(_required(item, "PhysicalDeltaY"))
         box = _box(item)
     except (AttributeError, TypeError, ValueError, OverflowError):
         return None
@@ -53,7 +54,8 @@ def _region(item: Mapping[str, Any] | Dataset) -> UltrasoundRegion | str | None:
             f"the ultrasound region's pixel size ({dx * 10.0:g} x {dy * 10.0:g} mm) is outside "
             f"any plausible size ({PLAUSIBLE_PIXEL_MM[0]:g}-{PLAUSIBLE_PIXEL_MM[1]:g} mm)"
         )
-    return UltrasoundRegion(*box, delta_x_mm=abs(dx) * 10.0, delta_y_mm=abs(dy) * 10.0)
+    x0, y0, x1, y1 = box
+    return UltrasoundRegion(x0, y0, x1, y1, delta_x_mm=abs(dx) * 10.0, delta_y_mm=abs(dy) * 10.0)
 
 
 _BOX_KEYS = (
@@ -64,9 +66,18 @@ _BOX_KEYS = (
 )
 
 
-def _box(item: Mapping[str, Any] | Dataset) -> list[int]:
+def _box(item: Mapping[str, Any] | Dataset) -> tuple[int, int, int, int]:
     """A region's (x0, y0, x1, y1) in the frame's pixels (raises on a missing or bad value)."""
-    return [int(item.get(k)) for k in _BOX_KEYS]
+    x0, y0, x1, y1 = (int(_required(item, k)) for k in _BOX_KEYS)
+    return (x0, y0, x1, y1)
+
+
+def _required(item: Mapping[str, Any] | Dataset, key: str) -> Any:
+    """The item's value of ``key`` (TypeError when it is missing: an unusable region)."""
+    value = item.get(key)
+    if value is None:
+        raise TypeError(f"{key} is missing")
+    return value
 
 
 def _overlays(

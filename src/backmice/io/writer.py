@@ -8,7 +8,7 @@ Used by the tests, the benchmarks and the phantom generator. Three writers:
   through SequenceOfUltrasoundRegions (see :func:`ultrasound_region`).
 - :func:`make_affine` and :func:`rotation_matrix` build the geometry.
 
-Geometry follows ``SPEC.md`` and the loader: an array is indexed
+Geometry follows ``docs/SPEC.md`` and the loader: an array is indexed
 ``(slice, row, col)`` and a 4×4 affine maps the index ``(slice, row, col, 1)``
 to DICOM patient coordinates (LPS, mm):
 
@@ -404,8 +404,8 @@ def _patient_study_series(
 
 def _file_meta(sop_class: str, sop_instance: str) -> FileMetaDataset:
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_instance
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = "BACKMICE_WRITER"
@@ -599,18 +599,25 @@ def write_series(
     stored = _to_stored(data, slopes, intercepts, bits_stored)
     if modality == "CT" and slopes is None and intercepts is None:
         slopes, intercepts = np.ones(n), np.zeros(n)
-    rescaled = slopes is not None or intercepts is not None
-    if rescaled:
-        slopes = np.ones(n) if slopes is None else slopes
-        intercepts = np.zeros(n) if intercepts is None else intercepts
+    # (slopes, intercepts) per slice, or None when the files carry no rescale.
+    rescale = (
+        None
+        if slopes is None and intercepts is None
+        else (
+            np.ones(n) if slopes is None else slopes,
+            np.zeros(n) if intercepts is None else intercepts,
+        )
+    )
 
-    if frame_types is not None:
+    frame_tuples = None if frame_types is None else [tuple(ft) for ft in frame_types]
+    if frame_tuples is not None:
         if not enhanced:
             raise ValueError("frame_types needs enhanced=True (use image_type per series)")
-        frame_types = [tuple(ft) for ft in frame_types]
-        if len(frame_types) != n:
-            raise ValueError(f"frame_types needs one entry per frame ({n}), not {len(frame_types)}")
-    stack_ids, in_stack = _stacks(frame_types, n)
+        if len(frame_tuples) != n:
+            raise ValueError(
+                f"frame_types needs one entry per frame ({n}), not {len(frame_tuples)}"
+            )
+    stack_ids, in_stack = _stacks(frame_tuples, n)
 
     if positions is None:
         pos = geo["origin"][None, :] + in_stack[:, None] * geo["slice_vec"][None, :]
@@ -664,7 +671,7 @@ def write_series(
                 out,
                 modality=modality,
                 image_type=tuple(image_type),
-                frame_types=frame_types,
+                frame_types=frame_tuples,
                 stack_ids=stack_ids,
                 positions=pos,
                 normal=geo["normal"],
@@ -672,8 +679,8 @@ def write_series(
                 iop=iop,
                 thickness=thickness_ds,
                 spacing_between=spacing_between,
-                slopes=slopes if rescaled else None,
-                intercepts=intercepts if rescaled else None,
+                slopes=None if rescale is None else rescale[0],
+                intercepts=None if rescale is None else rescale[1],
                 shuffle=shuffle,
                 rng=rng,
                 seed=seed,
@@ -717,9 +724,9 @@ def write_series(
         ds.InstanceNumber = int(instance_numbers[k])
         ds.ImagePositionPatient = _ds_list(pos[k])
         ds.SliceLocation = _ds(float(pos[k] @ geo["normal"]))
-        if rescaled:
-            ds.RescaleIntercept = _ds(intercepts[k])
-            ds.RescaleSlope = _ds(slopes[k])
+        if rescale is not None:
+            ds.RescaleIntercept = _ds(rescale[1][k])
+            ds.RescaleSlope = _ds(rescale[0][k])
             ds.RescaleType = "HU" if modality == "CT" else "US"
         _apply_extra_tags(ds, extra_tags)
         _set_pixels(ds, stored[k], ts, compression_options)

@@ -2,7 +2,7 @@
 
 :func:`measure_nodules` turns a label image and the maps the analysis made
 (signed fascia distance, depth below the skin, the fat image) into one row per
-nodule with the columns of ``SPEC.md`` (:data:`backmice.vocab.COLUMNS`). It is
+nodule with the columns of ``docs/SPEC.md`` (:data:`backmice.vocab.COLUMNS`). It is
 the one owner of a nodule row: the analysis measures its candidates with it,
 and :func:`measure_nodule` (one mask, on its bounding box) is what the editor,
 the project store and the import of a SEG re-measure an edited mask with, so an
@@ -155,7 +155,7 @@ def suggest_subtype(
     centroid_z_mm: float | None = None,
     sacrum_top_z_mm: float | None = None,
 ) -> Subtype:
-    """The rule-based suggestion of ``SPEC.md`` (a hint, never a diagnosis).
+    """The rule-based suggestion of ``docs/SPEC.md`` (a hint, never a diagnosis).
 
     A red flag that is a published feature of liposarcoma
     (:attr:`backmice.vocab.RedFlag.liposarcoma`: larger than 10 cm, septa over
@@ -187,7 +187,7 @@ def suggest_subtype(
 
 
 def fascia_offset_mm(
-    signed: np.ndarray, affine: np.ndarray, centroid_lps: Sequence[float]
+    signed: np.ndarray, affine: np.ndarray, centroid_lps: Sequence[float] | np.ndarray
 ) -> float:
     """``fascia_offset_mm``: the signed fascia distance at a nodule's centroid, trilinear.
 
@@ -250,11 +250,11 @@ def fascia_columns(
             "relation": None,
         }
     fmin, fmax = float(values.min()), float(values.max())
-    centroid = [row.get(f"centroid_{a}_mm") for a in "xyz"]
-    if any(v is None for v in centroid):
+    centroid = [float(v) for a in "xyz" if (v := row.get(f"centroid_{a}_mm")) is not None]
+    if len(centroid) < 3:
         offset = _at(signed, np.argwhere(mask).mean(axis=0))
     else:
-        offset = fascia_offset_mm(signed, affine, [float(v) for v in centroid])
+        offset = fascia_offset_mm(signed, affine, centroid)
     relation = Relation.from_extent(fmin, fmax)
     flagged = apply_checks(row, [deep_check(fmin, rules=rules)])
     flags = [RedFlag(f) for f in flagged["red_flags"].split(";") if f]

@@ -474,9 +474,9 @@ def interior_voxels(region: np.ndarray, *, in_plane: bool = False) -> np.ndarray
         return out
     interior = ndimage.binary_erosion(region, structure=np.ones((3, 3, 3), dtype=bool))
     if not interior.any() and region.any():
-        k = int(np.argmax(region.sum(axis=(1, 2))))
+        largest = int(np.argmax(region.sum(axis=(1, 2))))
         interior = np.zeros_like(region)
-        interior[k] = ndimage.binary_erosion(region[k], structure=_SQUARE)
+        interior[largest] = ndimage.binary_erosion(region[largest], structure=_SQUARE)
     return interior
 
 

@@ -545,10 +545,10 @@ def _long_short(
     frame, lin2 = _in_plane_frame(lin) if plane is None else plane
     tied = np.flatnonzero(slice_counts == slice_counts.max())
     best: tuple[int, _Axes2D] | None = None
-    for k in tied:
-        axes = _axes_2d(crop[k], lin2, correction)
+    for t in tied:
+        axes = _axes_2d(crop[t], lin2, correction)
         if best is None or axes.long.length_mm > best[1].long.length_mm:
-            best = (int(k), axes)
+            best = (int(t), axes)
     assert best is not None
     k, axes = best
     plane0 = origin + lin[:, 0] * k

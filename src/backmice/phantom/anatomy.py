@@ -523,8 +523,10 @@ def build_anatomy(
         deep.append(
             DeepSolid(
                 Ellipsoid(
-                    (cx, cy, cz),
-                    (rng.uniform(5.0, 11.0), rng.uniform(4.0, 9.0), rng.uniform(0.6, 1.1)),
+                    np.array([cx, cy, cz]),
+                    np.array(
+                        [rng.uniform(5.0, 11.0), rng.uniform(4.0, 9.0), rng.uniform(0.6, 1.1)]
+                    ),
                     rot,
                 ),
                 Tissue.MUSCLE_FAT,
@@ -540,8 +542,8 @@ def build_anatomy(
     if rw is not None:
         streaks = _long_streaks(rw, sac_y)
         deep += streaks
-        post = np.sin(tt) > 0.5
-        layer = (skin - skin_mm - fascia)[np.broadcast_to(post, skin.shape)]
+        upper_back = np.sin(tt) > 0.5
+        layer = (skin - skin_mm - fascia)[np.broadcast_to(upper_back, skin.shape)]
         params.update(
             family="wide",
             fat_posterior_min_mm=round(float(layer.min()), 3),

@@ -59,9 +59,9 @@ import pydicom.errors
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from scipy import ndimage
 
-from backmice.errors import InputError
+from backmice.errors import InputError, PlacementError
 from backmice.io import Role, Stack, Study, load, open_study
-from backmice.phantom.lesions import Lesion, LesionKind, PlacementError
+from backmice.phantom.lesions import Lesion, LesionKind
 from backmice.phantom.render import Grid, sub_offsets
 from backmice.phantom.shapes import Ellipsoid
 from backmice.phantom.truth import (
@@ -227,12 +227,14 @@ class Anatomy:
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(slice, row, col)``."""
-        return tuple(self.fascia_mm.shape)  # type: ignore[return-value]
+        n_slices, rows, cols = self.fascia_mm.shape
+        return (n_slices, rows, cols)
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
         """``(slice, row, col)`` spacing, mm."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+        ds, dr, dc = (float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+        return (ds, dr, dc)
 
     @property
     def grid(self) -> Grid:

@@ -9,7 +9,7 @@ skin above it by ``bump_mm``.
 
 Placement puts the core's shortest axis along the fascia's normal and then
 shifts the lesion along that normal until its relation to the fascia (by the
-rule of ``SPEC.md`` on the minimum and maximum signed distance over the core)
+rule of ``docs/SPEC.md`` on the minimum and maximum signed distance over the core)
 is the one asked for, with a margin.
 """
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backmice.errors import PlacementError
 from backmice.phantom.anatomy import Anatomy
 from backmice.phantom.shapes import Ellipsoid
 from backmice.phantom.surfaces import SurfacePatch
@@ -50,10 +51,6 @@ class LesionKind(enum.StrEnum):
     CYST = "cyst"
     #: A large encapsulated fat nodule with a non-fat solid component (a red flag).
     LIPOSARCOMA_LIKE = "liposarcoma_like"
-
-
-class PlacementError(RuntimeError):
-    """A lesion does not fit where it was asked to go."""
 
 
 @dataclass(frozen=True)
@@ -273,8 +270,8 @@ def place_lesion(
         # Off centre along the long axis, deep side, wholly inside the core with 1.5 mm to spare.
         shift = max(0.0, semi[0] - s_semi[0] - 1.5) * 0.5
         solid = Ellipsoid(core.centre + shift * rot[:, 0] - 0.2 * c * normal, s_semi, rot)
-        inner = Ellipsoid(core.centre, semi - 1.5, rot)
-        if not inner.contains(solid.surface_points(2000)).all():
+        inner_core = Ellipsoid(core.centre, semi - 1.5, rot)
+        if not inner_core.contains(solid.surface_points(2000)).all():
             raise PlacementError(f"{lesion_id}: solid component does not fit inside the core")
 
     lesion = Lesion(

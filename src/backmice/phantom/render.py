@@ -127,12 +127,14 @@ class Grid:
         affine = make_affine(spacing_mm, rotation=rotation, orientation=orientation)
         middle = (np.asarray(shape, dtype=np.float64) - 1.0) / 2.0
         affine[:3, 3] = np.asarray(centre, dtype=np.float64) - affine[:3, :3] @ middle
-        return cls(tuple(int(s) for s in shape), affine, slice_thickness_mm)  # type: ignore[arg-type]
+        n_slices, rows, cols = (int(s) for s in shape)
+        return cls((n_slices, rows, cols), affine, slice_thickness_mm)
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
         """``(slice, row, col)`` spacing, mm."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+        ds, dr, dc = (float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+        return (ds, dr, dc)
 
     @property
     def thickness_mm(self) -> float:
@@ -170,7 +172,8 @@ class Grid:
         n_s = math.ceil(self.thickness_mm / _SUB_STEP_THROUGH)
         n_r = math.ceil(s[1] / _SUB_STEP_IN_PLANE)
         n_c = math.ceil(s[2] / _SUB_STEP_IN_PLANE)
-        return tuple(int(min(max(n, 1), _MAX_SUB)) for n in (n_s, n_r, n_c))  # type: ignore[return-value]
+        a, b, c = (int(min(max(n, 1), _MAX_SUB)) for n in (n_s, n_r, n_c))
+        return (a, b, c)
 
 
 @dataclass
@@ -257,6 +260,7 @@ def render(
     for k in range(n_slices):
         centres = grid.slice_centres(k)
         c = scene.classify(centres, margin_mm=rho)
+        assert c.margin is not None  # classify computes it when given margin_mm
         lab = c.labels
         mixed = np.flatnonzero(c.margin < rho)
         n_mixed += mixed.size

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backmice.errors import InputError
+from backmice.errors import InputError, PlacementError
 from backmice.io.writer import rotation_matrix
-from backmice.phantom.lesions import PlacementError
 from backmice.phantom.render import Grid
 from backmice.phantom.scene import Scene, make_scene
 from backmice.phantom.study import MRSeries, StudyWritten, UltrasoundSeries, write_study

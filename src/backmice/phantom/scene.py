@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -287,7 +288,7 @@ class Scene:
         sub[bone & (f_marrow < 0) & (f_hole_out > 0)] = Tissue.MARROW
         sub[(f_hole < 0) & deep_ok] = Tissue.CSF
         lab[index] = sub
-        if m_sub is not None:
+        if margin is not None and m_sub is not None:
             for f in (f_bone, f_marrow, f_hole, f_hole_out):
                 m_sub = np.minimum(m_sub, np.abs(f))
             margin[index] = m_sub
@@ -349,7 +350,7 @@ class Scene:
         inst = instance[sel]
         inst[core] = k + 1
         instance[sel] = inst
-        if margin is not None:
+        if margin is not None and m is not None:
             margin[sel] = np.minimum(margin[sel], m)
 
 
@@ -499,12 +500,20 @@ def _wide_capsule(rng: np.random.Generator) -> tuple[float, tuple[np.ndarray, fl
     return wall, None
 
 
+def _semi_axes(
+    rng: np.random.Generator, ranges: Sequence[tuple[float, float]]
+) -> tuple[float, float, float]:
+    """Three semi-axes (mm) drawn from their ``(low, high)`` ranges, longest first."""
+    a, b, c = sorted((rng.uniform(*r) for r in ranges), reverse=True)
+    return (a, b, c)
+
+
 def _wide_subcutaneous(
     anatomy: Anatomy, rng: np.random.Generator, plan: tuple, tables: PolarTables
 ) -> Lesion:
     """One subcutaneous nodule of the wide family (raises PlacementError if it misses)."""
     lesion_id, side, abs_x, semi_r = plan
-    semi = tuple(sorted((rng.uniform(*s) for s in semi_r), reverse=True))
+    semi = _semi_axes(rng, semi_r)
     tilt, pitch = _wide_orientation(rng)
     wall, gap = _wide_capsule(rng)
     names = [w for w, _ in _WIDE_WHERE]
@@ -536,7 +545,7 @@ def _wide_subcutaneous(
         LesionKind.ENCAPSULATED_FAT_NODULE,
         theta=float(theta),
         z_mm=z,
-        semi_axes_mm=semi,  # type: ignore[arg-type]
+        semi_axes_mm=semi,
         where=kind_where,
         value=float(value),
         tilt_deg=tilt,
@@ -557,7 +566,7 @@ def _wide_lesions(anatomy: Anatomy, seed: int) -> list[Lesion]:
         return _within_z(lesion) and not any(_overlaps(lesion, o, 2.0) for o in placed)
 
     def deep_plan(plan: _Plan, depth: tuple[float, float]) -> Lesion:
-        semi = tuple(sorted((rng.uniform(*s) for s in plan.semi), reverse=True))
+        semi = _semi_axes(rng, plan.semi)
         tilt, pitch = _wide_orientation(rng)
         wall, gap = _wide_capsule(rng)
         z_off = anatomy.sacrum_top_z_mm if plan.rel_top else 0.0
@@ -567,7 +576,7 @@ def _wide_lesions(anatomy: Anatomy, seed: int) -> list[Lesion]:
             plan.kind,
             x_mm=plan.side * rng.uniform(*plan.abs_x),
             z_mm=z_off + rng.uniform(*plan.z),
-            semi_axes_mm=semi,  # type: ignore[arg-type]
+            semi_axes_mm=semi,
             relation=plan.relation,
             tilt_deg=tilt,
             pitch_deg=pitch,
@@ -609,7 +618,7 @@ def _wide_lesions(anatomy: Anatomy, seed: int) -> list[Lesion]:
         last = None
         for _attempt in range(80):
             side = plan.side or float(rng.choice([-1.0, 1.0]))
-            semi = tuple(sorted((rng.uniform(*s) for s in plan.semi), reverse=True))
+            semi = _semi_axes(rng, plan.semi)
             try:
                 lesion = place_lesion(
                     anatomy,
@@ -617,7 +626,7 @@ def _wide_lesions(anatomy: Anatomy, seed: int) -> list[Lesion]:
                     plan.kind,
                     x_mm=side * rng.uniform(*plan.abs_x),
                     z_mm=rng.uniform(*plan.z),
-                    semi_axes_mm=semi,  # type: ignore[arg-type]
+                    semi_axes_mm=semi,
                     relation=plan.relation,
                     tilt_deg=rng.uniform(-25.0, 25.0),
                     wall_mm=plan.wall_mm,
@@ -696,7 +705,7 @@ def make_scene(
         last: Exception | None = None
         for _attempt in range(40):
             z_off = anatomy.sacrum_top_z_mm if plan.rel_top else 0.0
-            semi = tuple(sorted((rng.uniform(*s) for s in plan.semi), reverse=True))
+            semi = _semi_axes(rng, plan.semi)
             side = plan.side or float(rng.choice([-1.0, 1.0]))
             try:
                 lesion = place_lesion(
@@ -705,7 +714,7 @@ def make_scene(
                     plan.kind,
                     x_mm=side * rng.uniform(*plan.abs_x),
                     z_mm=z_off + rng.uniform(*plan.z),
-                    semi_axes_mm=semi,  # type: ignore[arg-type]
+                    semi_axes_mm=semi,
                     relation=plan.relation,
                     tilt_deg=rng.uniform(-25.0, 25.0),
                     wall_mm=plan.wall_mm,

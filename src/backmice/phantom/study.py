@@ -189,7 +189,7 @@ def write_study(
     seed = scene.seed
     study_uid = phantom_uid(name, seed, "study")
     for_uid = phantom_uid(name, seed, "frame-of-reference")
-    patient = {"patient_name": "PHANTOM^BACKMICE", "patient_id": f"BM-{name.upper()}-{seed}"}
+    patient_name, patient_id = "PHANTOM^BACKMICE", f"BM-{name.upper()}-{seed}"
     study_tags = {"StudyDescription": f"backmice phantom {name} (seed {seed})"}
     files: list[Path] = []
     series_truth: list[dict[str, Any]] = []
@@ -231,7 +231,8 @@ def write_study(
             seed=seed,
             extra_tags={**tags, **study_tags},
             overwrite=overwrite,
-            **patient,
+            patient_name=patient_name,
+            patient_id=patient_id,
         )
         files.extend(paths)
         grids[series_uid] = s.grid
@@ -279,7 +280,8 @@ def write_study(
             seed=seed,
             extra_tags={"BurnedInAnnotation": "YES", **study_tags},
             overwrite=overwrite,
-            **patient,
+            patient_name=patient_name,
+            patient_id=patient_id,
         )
         files.append(path)
         entry = {

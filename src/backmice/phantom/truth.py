@@ -1,6 +1,6 @@
 """Ground truth of a phantom, computed from the model (never from voxels).
 
-:func:`lesion_truth` gives, for one lesion, every quantity ``SPEC.md`` asks
+:func:`lesion_truth` gives, for one lesion, every quantity ``docs/SPEC.md`` asks
 the analysis to measure, computed exactly where the geometry allows it (an
 ellipsoid's volume, diameters, moments and plane sections) and by dense
 sampling of the model otherwise (fascia and skin distances, to about
@@ -118,7 +118,9 @@ def series_sections(lesion: Lesion, grid: Grid) -> dict[str, Any] | None:
     best: tuple[float, int, tuple[float, float]] | None = None
     cut: list[int] = []
     for k in range(grid.shape[0]):
-        centre = grid.index_to_lps([[k, (grid.shape[1] - 1) / 2, (grid.shape[2] - 1) / 2]])[0]
+        centre = grid.index_to_lps(
+            np.array([[k, (grid.shape[1] - 1) / 2, (grid.shape[2] - 1) / 2]])
+        )[0]
         sec = lesion.core.section(centre, normal)
         if sec is None:
             continue

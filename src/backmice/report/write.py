@@ -7,6 +7,7 @@ an interrupted run never leaves a half-written result behind.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import errno
 import io
 import json
@@ -189,6 +190,8 @@ def write_analysis(
             units=volume.units,
             sacrum_top_z_mm=analysis.sacrum_top_z_mm,
             warnings=analysis.warnings,
+            # What the red flags were raised by: a re-measure (the store) uses the same.
+            red_flag_rules=dataclasses.asdict(analysis.red_flag_rules),
         ),
         "labels": write_nifti(out / "labels.nii.gz", analysis.labels.astype(np.uint16), affine),
         "fascia": write_nifti(

@@ -7,7 +7,6 @@ so users tune a single number.
 
 from __future__ import annotations
 
-import enum
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import numpy as np
 from skimage.filters import threshold_otsu
 
 from backmice.segment.body import EDT_THREADS
+from backmice.vocab import Method  # defined there; re-exported here
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -27,15 +27,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class Method(enum.StrEnum):
-    """How fat is found."""
-
-    T1 = "t1"
-    DIXON = "dixon"
-    #: Two-point Dixon from the in-phase and opposed-phase echoes of a dual-echo T1.
-    INOUT = "inout"
 
 
 #: Default threshold on the fat map, per method.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def encode_map(values: np.ndarray, *, exact: bool = False) -> bytes:
     ``exact=True``: ``zlib`` of the map in float32, or float64 when it is (lossless
     for the analysis' own maps, whose re-measured rows must be the analysis' rows).
     """
-    dtype = np.float16
+    dtype: type[np.floating[Any]] = np.float16
     if exact:
         dtype = np.float64 if np.asarray(values).dtype == np.float64 else np.float32
     return zlib.compress(np.ascontiguousarray(values, dtype=dtype).tobytes(), 6)
@@ -133,4 +134,5 @@ def mask_to_json(box: Box, data: bytes) -> dict:
 
 def mask_from_json(doc: dict) -> tuple[Box, bytes]:
     """Inverse of :func:`mask_to_json`."""
-    return tuple(int(v) for v in doc["box"]), base64.b64decode(doc["bits"])  # type: ignore[return-value]
+    z0, y0, x0, z1, y1, x1 = (int(v) for v in doc["box"])
+    return (z0, y0, x0, z1, y1, x1), base64.b64decode(doc["bits"])

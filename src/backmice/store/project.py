@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backmice.errors import BackmiceError, InputError
+from backmice.errors import InputError, NotAProjectError, StoreError
 from backmice.store import _codec
 from backmice.store._schema import MIGRATIONS, SCHEMA_VERSION
 from backmice.vocab import COLUMNS, DETAILS, Status, Subtype
@@ -34,6 +35,7 @@ from backmice.vocab import COLUMNS, DETAILS, Status, Subtype
 if TYPE_CHECKING:
     from backmice.analysis import Analysis
     from backmice.measure.nodules import SiteMaps
+    from backmice.measure.red_flags import RedFlagRules
 
 __all__ = [
     "DB_NAME",
@@ -73,32 +75,6 @@ _REASONS = {
     "SQLITE_PERM": "no permission to write the database",
     "SQLITE_IOERR": "an input/output error on the disk",
 }
-
-
-class StoreError(BackmiceError):
-    """The project database cannot be read or written; the message names the file.
-
-    Parameters
-    ----------
-    problem : str
-        What is wrong.
-    path : str or path-like
-        The database file.
-    code : str, optional
-        SQLite's error name (``SQLITE_FULL``, ``SQLITE_READONLY``, ...) where there is one.
-    """
-
-    def __init__(
-        self, problem: str, *, path: str | os.PathLike[str], code: str | None = None
-    ) -> None:
-        self.problem = problem
-        self.path = str(path)
-        self.code = code
-        super().__init__(f"{self.path}: {problem}")
-
-
-class NotAProjectError(StoreError, InputError):
-    """There is no backmice project (``backmice.db``) where one was expected."""
 
 
 class Action(enum.StrEnum):
@@ -339,6 +315,7 @@ class Project:
         self._conn = conn
         self.path = path
         self.pending: list[PendingAction] = []
+        self._warned_no_maps: set[str] = set()  # studies re-measured without their maps
         self.readonly = False
         self._retries = retries
 
@@ -657,6 +634,9 @@ class Project:
             "warnings": list(analysis.warnings),
             "sacrum_top_z_mm": getattr(analysis, "sacrum_top_z_mm", None),
         }
+        rules = getattr(analysis, "red_flag_rules", None)
+        if rules is not None:  # what its red flags were raised by, for every re-measure
+            params["red_flag_rules"] = dataclasses.asdict(rules)
         maps: dict[str, np.ndarray] = {}
         if site is not None:
             params.update(midline_x_mm=site.midline_x_mm, sat_signal=site.sat_signal)
@@ -760,6 +740,7 @@ class Project:
                 "warnings",
                 "backmice_version",
                 "sacrum_top_z_mm",
+                "red_flag_rules",
                 # Ultrasound: where the region's labels lie in the stored frames.
                 "modality",
                 "region_origin_px",
@@ -1164,10 +1145,15 @@ class Project:
             signed = _codec.decode_map(edit["map"], shape)
             from backmice.measure.nodules import fascia_columns
 
-            sacrum = json.loads(self._study_row(study)["params"] or "{}").get("sacrum_top_z_mm")
+            params = json.loads(self._study_row(study)["params"] or "{}")
+            sacrum, rules = params.get("sacrum_top_z_mm"), _red_flag_rules(params)
             for row, box, bits in geometry.values():
                 mask = _codec.decode_mask(tuple(box), bits, shape)
-                row.update(fascia_columns(mask, signed, affine, row=row, sacrum_top_z_mm=sacrum))
+                row.update(
+                    fascia_columns(
+                        mask, signed, affine, row=row, sacrum_top_z_mm=sacrum, rules=rules
+                    )
+                )
         for nid, (row, _box, _bits) in sorted(geometry.items()):
             row = {
                 **{c: row.get(c) for c in COLUMNS},
@@ -1344,7 +1330,7 @@ class Project:
         while self.pending:
             act = self.pending[0]
             try:
-                event = self._transaction(lambda cur, act=act: self._apply(cur, act))
+                event = self._transaction(functools.partial(self._apply, act=act))
             except InputError:
                 self.pending.pop(0)
                 raise
@@ -1482,15 +1468,27 @@ class Project:
             return _jsonable({c: row.get(c) for c in keys})
         record = self._study_row(study)
         params = json.loads(record["params"] or "{}")
+        site = self._site(study, params)
+        if site is None and study not in self._warned_no_maps:
+            self._warned_no_maps.add(study)
+            log.warning(
+                "study %s: the project has no maps of its analysis (added from a result "
+                "folder, or stored before schema v3): an edited mask is re-measured from its "
+                "shape and the fascia only (volume_mm3 counts voxels; skin depth, side and fat "
+                "are kept from before). Add the analysis itself (Project.add_analysis) to "
+                "re-measure every column.",
+                study,
+            )
         measured = _remeasure(
             mask,
             affine,
             signed,
             base,
             study=study,
-            site=self._site(study, params),
+            site=site,
             sacrum_top_z_mm=params.get("sacrum_top_z_mm"),
             calibrated=(record["units"] or "mm") == "mm",
+            rules=_red_flag_rules(params),
         )
         if base is None:  # a new nodule: the series the study was read on, in its units
             stacks = self.stacks(study)
@@ -1527,7 +1525,8 @@ class Project:
             sat_signal=_number(params.get("sat_signal")),
         )
 
-    def _check_nodule(self, study: str, reader: str, nodule_id: int | None) -> int:
+    def _check_nodule(self, study: str, reader: str, nodule_id: object) -> int:
+        """``nodule_id`` (anything a caller passed) as a visible nodule's id, else InputError."""
         if nodule_id is None:
             raise InputError("this action needs a nodule_id")
         if isinstance(nodule_id, bool) or not isinstance(nodule_id, (int, np.integer)):
@@ -1663,15 +1662,17 @@ class Project:
                 writes.append((nid, kind, act.rows[0], act.masks[0]))
                 touched = [nid]
                 first = next_id()
-                for k, (row, m) in enumerate(zip(act.rows[1:], act.masks[1:], strict=True)):
-                    writes.append((first + k, "added", row, m))
+                for k, (part, part_mask) in enumerate(
+                    zip(act.rows[1:], act.masks[1:], strict=True)
+                ):
+                    writes.append((first + k, "added", part, part_mask))
                     touched.append(first + k)
         before = {str(i): state(i) for i in touched}
         after: dict[str, Any] = {}
-        for i, kind, row, m in writes:
-            if row is not None:
-                row = {**row, "nodule_id": i, "study": act.study}
-            after[str(i)] = None if kind == "deleted" else {"row": row, "mask": m}
+        for i, kind, written, m in writes:
+            if written is not None:
+                written = {**written, "nodule_id": i, "study": act.study}
+            after[str(i)] = None if kind == "deleted" else {"row": written, "mask": m}
         summary: dict[str, Any] = {"nodules": after}
         if act.action in (Action.ADD_NODULE, Action.SPLIT):
             summary["nodule_ids"] = [w[0] for w in writes]
@@ -1886,8 +1887,12 @@ def _remeasure(
     site: SiteMaps | None = None,
     sacrum_top_z_mm: float | None = None,
     calibrated: bool = True,
+    rules: RedFlagRules | None = None,
 ) -> dict:
     """The row of a new mask, measured as the analysis measures; the review columns from ``base``.
+
+    ``rules`` are the red-flag rules the analysis raised its flags by (default
+    the published ones).
 
     With the study's maps (``site``) every column is measured again by
     :func:`backmice.measure.nodules.measure_nodule`, the analysis' own
@@ -1914,6 +1919,7 @@ def _remeasure(
             study=study,
             series_uid=row.get("series_uid") or "",
             calibrated=calibrated,
+            rules=rules,
         )
         if measured is None:  # pragma: no cover - _bool_mask refuses an empty mask
             raise InputError("the mask is empty")
@@ -1925,9 +1931,23 @@ def _remeasure(
     del measured_shape["nodule_id"]
     row.update(study=study, **measured_shape)
     calibrated = (row.get("units") or "mm") == "mm"
-    row.update(apply_checks(row, [size_check(shape.max_diameter_mm, calibrated=calibrated)]))
-    row.update(fascia_columns(mask, signed, affine, row=row, sacrum_top_z_mm=sacrum_top_z_mm))
+    check = size_check(shape.max_diameter_mm, rules=rules, calibrated=calibrated)
+    row.update(apply_checks(row, [check]))
+    row.update(
+        fascia_columns(mask, signed, affine, row=row, sacrum_top_z_mm=sacrum_top_z_mm, rules=rules)
+    )
     return row
+
+
+def _red_flag_rules(params: dict) -> RedFlagRules | None:
+    """The red-flag rules a study's analysis used (stored in its params); None: the defaults."""
+    stored = params.get("red_flag_rules")
+    if not isinstance(stored, dict):
+        return None
+    from backmice.measure.red_flags import RedFlagRules
+
+    known = {f.name for f in dataclasses.fields(RedFlagRules)}
+    return RedFlagRules(**{k: v for k, v in stored.items() if k in known})
 
 
 def _site_of(analysis: Analysis) -> SiteMaps | None:
