@@ -127,11 +127,9 @@ def _capsule_case(*, wall: str):
     return nodule, labels, score, fat, signed
 
 
-def test_a_nodule_is_followed_through_the_gaps_of_its_capsule():
-    """Only the equator was cut off the layer: the capsule, gaps and all, walls
-    the nodule's other sections, and stops where it ends (beyond the poles)."""
-    nodule, labels, score, fat, signed = _capsule_case(wall="capsule")
-    out = _follow_capsule(
+def _follow(labels, score, fat, signed):
+    """:func:`_follow_capsule` on T1-like input (no ridge filter: strict is the fat)."""
+    return _follow_capsule(
         labels,
         score,
         fat,
@@ -142,6 +140,13 @@ def test_a_nodule_is_followed_through_the_gaps_of_its_capsule():
         min_size_mm=5.0,
         min_thickness_mm=3.5,
     )
+
+
+def test_a_nodule_is_followed_through_the_gaps_of_its_capsule():
+    """Only the equator was cut off the layer: the capsule, gaps and all, walls
+    the nodule's other sections, and stops where it ends (beyond the poles)."""
+    nodule, labels, score, fat, signed = _capsule_case(wall="capsule")
+    out = _follow(labels, score, fat, signed)
     got = out == 1
     for k in range(nodule.shape[0]):
         if nodule[k].any():
@@ -152,17 +157,7 @@ def test_a_nodule_is_followed_through_the_gaps_of_its_capsule():
 def test_a_pocket_against_thick_muscle_is_not_followed():
     """Muscle is dark too, but thick: a capsule is a thin dark line in the fat."""
     _, labels, score, fat, signed = _capsule_case(wall="muscle")
-    out = _follow_capsule(
-        labels,
-        score,
-        fat,
-        fat,
-        signed,
-        pixel_mm=np.array([1.5, 1.5]),
-        slice_mm=3.0,
-        min_size_mm=5.0,
-        min_thickness_mm=3.5,
-    )
+    out = _follow(labels, score, fat, signed)
     assert np.array_equal(out, labels)
 
 
