@@ -39,8 +39,9 @@ def test_out_inside_root_is_not_a_study_on_the_next_run(tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(SAMPLES / "t1_axial", root / "a")
     out = str(root / "results")
-    # Without N4 (2 s, not 10, of analysis): the folders are the test, not the numbers.
-    argv = ["batch", str(root), "--out", out, "--workers", "1", "--no-qc", "--no-n4"]
+    # In this process and without N4 (no worker to start, 2 s of analysis, not 10): the
+    # folders are the test, not the pool nor the numbers.
+    argv = ["batch", str(root), "--out", out, "--workers", "0", "--no-qc", "--no-n4"]
     assert main([*argv, "--quiet"]) == 0
     assert main([*argv, "--quiet"]) == 0  # exit 3 before: 'results' was a failed study
     studies = (root / "results" / "studies.csv").read_text().splitlines()
