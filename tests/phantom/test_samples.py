@@ -24,7 +24,7 @@ _ROLE = {
 
 
 #: Samples whose rendering takes seconds: in the full run only (``-m "not slow"`` skips them).
-LARGE = {"t1_redflag", "mr_full", "t1_oblique_iso"}
+LARGE = {"t1_redflag", "mr_full", "t1_oblique_iso", "t1_wide", "dixon_wide", "us_cine"}
 
 
 @pytest.mark.parametrize(
