@@ -2,9 +2,10 @@
 
 The analyses of the committed samples (``sample_data/``) are the expensive
 fixtures of the suite (the T1 one spends seconds in N4 bias correction), so each
-is run once per session, here, and shared by every package of tests. Their
-arrays are made read-only and their rows are checked unchanged at the end of
-the session: a test that changes an analysis must ``copy.deepcopy`` it first.
+is run once per test run, here, and shared by every package of tests — and by
+every pytest-xdist worker (:func:`build_once`). Their arrays are made read-only
+and their rows are checked unchanged at the end of the session: a test that
+changes an analysis must ``copy.deepcopy`` it first.
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import os
+import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+
+try:
+    import fcntl
+except ImportError:  # Windows: every xdist worker builds its own copy
+    fcntl = None
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 #: The distinctive patient written into the copy of the T1 sample that the
@@ -76,6 +84,58 @@ def ellipsoid(shape, centre, semi_px) -> np.ndarray:
         + ((r - centre[1]) / semi_px[1]) ** 2
         + ((c - centre[2]) / semi_px[2]) ** 2
     ) <= 1.0
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes."""
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_once(tmp_path_factory, name: str, build: Callable[[Path], object]):
+    """Build an expensive session fixture once per test run, whichever xdist worker asks first.
+
+    Session fixtures are per process: under ``pytest -n 2`` each worker would
+    build its own. Here the first worker to ask runs ``build(folder)`` under a
+    file lock in the run's temporary root (shared by the workers and removed
+    with it), keeps ``folder`` and pickles the value it returns; the others wait
+    for the lock and unpickle that value. Without xdist (or without ``fcntl``)
+    it is ``build(tmp_path_factory.mktemp(name))``.
+
+    Parameters
+    ----------
+    tmp_path_factory : pytest.TempPathFactory
+    name : str
+        Unique among the callers: names the folder, the lock and the pickle.
+    build : callable
+        ``build(folder) -> value``; writes only into ``folder``; ``value`` must
+        pickle. A build that raises leaves nothing behind: the next worker tries again.
+
+    Returns
+    -------
+    object
+        ``build``'s value (this worker built it) or an unpickled copy of it.
+    """
+    if fcntl is None or "PYTEST_XDIST_WORKER" not in os.environ:
+        return build(tmp_path_factory.mktemp(name))
+    root = tmp_path_factory.getbasetemp().parent / "built-once"
+    root.mkdir(exist_ok=True)
+    folder, done = root / name, root / f"{name}.pickle"
+    with _locked(root / f"{name}.lock"):
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another worker
+        folder.mkdir()
+        value = build(folder)
+        partial = done.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(value))
+        partial.replace(done)
+        return value
 
 
 @pytest.fixture
@@ -142,17 +202,25 @@ def _freeze(obj, depth: int = 0) -> None:
             _freeze(value, depth + 1)
 
 
-@contextlib.contextmanager
-def _shared_analysis(sample: str):
-    """Analyse a committed sample (default options) under :func:`erosion_guard`.
-
-    Yields ``(analysis, erosion calls)``; afterwards, checks that no test
-    changed the rows.
-    """
+def _analyse_sample(sample: str):
+    """``(analysis, erosion calls)`` of a committed sample, default options (erosion guarded)."""
     from backmice.analysis import analyze
 
     with erosion_guard() as calls:
         analysis = analyze(SAMPLES / sample)
+    return analysis, calls
+
+
+@contextlib.contextmanager
+def _shared_analysis(tmp_path_factory, sample: str):
+    """Analyse a committed sample once per run (:func:`build_once`), read-only.
+
+    Yields ``(analysis, erosion calls)``; afterwards, checks that no test
+    changed the rows.
+    """
+    analysis, calls = build_once(
+        tmp_path_factory, f"analysis-{sample}", lambda _: _analyse_sample(sample)
+    )
     _freeze(analysis)
     rows = copy.deepcopy(analysis.nodules)
     yield analysis, calls
@@ -160,16 +228,16 @@ def _shared_analysis(sample: str):
 
 
 @pytest.fixture(scope="session")
-def t1_run():
+def t1_run(tmp_path_factory):
     """``(analysis, erosion calls)`` of ``sample_data/t1_axial``, default options, once."""
-    with _shared_analysis("t1_axial") as run:
+    with _shared_analysis(tmp_path_factory, "t1_axial") as run:
         yield run
 
 
 @pytest.fixture(scope="session")
-def dixon_run():
+def dixon_run(tmp_path_factory):
     """``(analysis, erosion calls)`` of ``sample_data/dixon``, default options, once."""
-    with _shared_analysis("dixon") as run:
+    with _shared_analysis(tmp_path_factory, "dixon") as run:
         yield run
 
 
@@ -185,17 +253,10 @@ def dixon_analysis(dixon_run):
     return dixon_run[0]
 
 
-@pytest.fixture(scope="session")
-def t1_cli_result(tmp_path_factory) -> Path:
-    """``backmice analyze`` of the T1 sample into a result folder, once per session.
-
-    The study is a copy of ``sample_data/t1_axial`` (same folder name) whose
-    files carry the distinctive patient :data:`PATIENT`, so the same run serves
-    the command line's tests and the privacy tests. Read it, do not change it.
-    """
+def _analyse_t1_with_patient(root: Path) -> Path:
+    """``backmice analyze`` of a copy of the T1 sample with :data:`PATIENT`; the result folder."""
     from backmice.cli import main
 
-    root = tmp_path_factory.mktemp("t1_cli")
     study = root / "t1_axial"
     shutil.copytree(SAMPLES / "t1_axial", study)
     for path in study.rglob("*.dcm"):
@@ -205,3 +266,15 @@ def t1_cli_result(tmp_path_factory) -> Path:
     out = root / "out"
     assert main(["analyze", str(study), "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def t1_cli_result(tmp_path_factory) -> Path:
+    """``backmice analyze`` of the T1 sample into a result folder, once per run.
+
+    The study is a copy of ``sample_data/t1_axial`` (same folder name) whose
+    files carry the distinctive patient :data:`PATIENT`, so the same run serves
+    the command line's tests and the privacy tests. Read it, do not change it
+    (the xdist workers share it: :func:`build_once`).
+    """
+    return build_once(tmp_path_factory, "t1-cli", _analyse_t1_with_patient)

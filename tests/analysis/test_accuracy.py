@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from backmice.analysis import analyze
+from tests.conftest import build_once
 
 pytestmark = pytest.mark.slow
 
@@ -45,18 +46,25 @@ IDS = [f"{sample}-{seed}" for sample, seed in CASES]
 
 @pytest.fixture(scope="session")
 def studies(tmp_path_factory):
-    """Write, analyse and evaluate a phantom once per session.
+    """Write, analyse and evaluate a phantom once per run.
 
     Returns a function ``(sample, seed) -> (StudyResult, Analysis, study folder)``.
     """
-    root = tmp_path_factory.mktemp("accuracy")
     cache = {}
+
+    def _build(sample: str, seed: int, root: Path):
+        result, analysis = accuracy.run_study(sample, seed, root)
+        return result, analysis, root / f"{sample}_{seed}"
 
     def _get(sample: str, seed: int):
         key = (sample, seed)
         if key not in cache:
-            result, analysis = accuracy.run_study(sample, seed, root)
-            cache[key] = (result, analysis, root / f"{sample}_{seed}")
+            # Once per run: the xdist workers share a case (each test asks for it).
+            cache[key] = build_once(
+                tmp_path_factory,
+                f"accuracy-{sample}-{seed}",
+                lambda root: _build(sample, seed, root),
+            )
         return cache[key]
 
     return _get

@@ -11,6 +11,7 @@ import pytest
 from backmice.analysis import AnalysisOptions, analyze
 from backmice.phantom import write_sample
 from backmice.vocab import Relation, Subtype
+from tests.conftest import build_once
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 #: A seed the finder was not tuned on (bench/accuracy_level.py tuned on 0–19).
@@ -23,10 +24,14 @@ def _truth_top(study: Path) -> float:
     ]
 
 
-@pytest.fixture(scope="module")
-def t1_plain():
-    """The T1 sample analysed without a level (every herniation suggested lumbar)."""
-    return analyze(SAMPLES / "t1_axial", options=AnalysisOptions(find_sacrum=False))
+@pytest.fixture(scope="session")
+def t1_plain(tmp_path_factory):
+    """The T1 sample analysed without a level (every herniation suggested lumbar), once per run."""
+
+    def plain(_):
+        return analyze(SAMPLES / "t1_axial", options=AnalysisOptions(find_sacrum=False))
+
+    return build_once(tmp_path_factory, "t1-without-level", plain)
 
 
 def _check_split(plain, given, top: float) -> None:

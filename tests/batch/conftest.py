@@ -20,6 +20,7 @@ from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, JPEGBaseline
 
 from backmice._names import safe_name
 from backmice.cli import main
+from tests.conftest import build_once
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -93,17 +94,25 @@ def make_cohort(root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def cohort(tmp_path_factory) -> Path:
-    return make_cohort(tmp_path_factory.mktemp("cohort"))
+    """The cohort, written once per run (shared by the xdist workers: read it, do not change it)."""
+    return build_once(tmp_path_factory, "batch-cohort", make_cohort)
 
 
-@pytest.fixture(scope="session")
-def reference(cohort, tmp_path_factory):
-    """``backmice batch --quiet`` over the cohort (process pool): (out, exit code, stdout)."""
+def _reference_run(cohort: Path, out: Path):
     import contextlib
     import io
 
-    out = tmp_path_factory.mktemp("reference")
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         code = main(["batch", str(cohort), "--out", str(out), "--workers", "2", "--quiet"])
     return out, code, buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def reference(cohort, tmp_path_factory):
+    """``backmice batch --quiet`` over the cohort (process pool): (out, exit code, stdout).
+
+    Run once per run and shared by the xdist workers: a test that resumes or
+    changes it works on a copy of ``out``.
+    """
+    return build_once(tmp_path_factory, "batch-reference", lambda out: _reference_run(cohort, out))

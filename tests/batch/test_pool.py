@@ -15,7 +15,6 @@ from tests.batch.conftest import SAMPLES, sr_only_study
 from tests.batch.helpers import dies_on_crash
 
 
-@pytest.mark.slow
 def _run_pool(root, out, *, workers: int, fn) -> dict:
     """Each study's document, from a pool of ``workers`` running ``fn`` on the cohort."""
     options = AnalysisOptions()
@@ -28,6 +27,7 @@ def _run_pool(root, out, *, workers: int, fn) -> dict:
         pool.close()
 
 
+@pytest.mark.slow
 def test_a_dying_worker_fails_its_study_and_the_batch_goes_on(tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(SAMPLES / "us" / "01_us", root / "crash")  # runs first, with one worker
@@ -40,6 +40,7 @@ def test_a_dying_worker_fails_its_study_and_the_batch_goes_on(tmp_path):
     assert (tmp_path / "studies" / "crash" / "batch.json").is_file()
 
 
+@pytest.mark.slow
 def test_only_the_study_whose_worker_died_is_charged(tmp_path):
     from tests.batch.helpers import dies_while_another_runs
 
@@ -53,6 +54,7 @@ def test_only_the_study_whose_worker_died_is_charged(tmp_path):
     assert results["slow"]["status"] == "no_stack"
 
 
+@pytest.mark.slow
 def test_workers_stop_when_the_main_process_is_killed(tmp_path):
     """A killed batch releases its lock; its workers must not go on writing into the folder."""
     import os

@@ -18,6 +18,7 @@ import backmice.io
 from backmice.batch import run
 from backmice.batch.discover import read_scan
 from tests.batch.conftest import SAMPLES
+from tests.conftest import build_once
 
 # The package exports a function of the same name: take the module itself.
 discover_module = importlib.import_module("backmice.batch.discover")
@@ -49,14 +50,17 @@ def _touch(folder) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
 
 
-@pytest.fixture(scope="module")
-def analysed(tmp_path_factory):
-    """A cohort of two quick studies (Dixon, ultrasound), analysed once in this process."""
-    base = tmp_path_factory.mktemp("resume")
+def _analyse_cohort(base: Path):
     shutil.copytree(SAMPLES / "dixon", base / "cohort" / "a")
     shutil.copytree(SAMPLES / "us", base / "cohort" / "us")
     frame = run(base / "cohort", base / "out", workers=0, qc=False)
     return base, frame
+
+
+@pytest.fixture(scope="session")
+def analysed(tmp_path_factory):
+    """A cohort of two quick studies (Dixon, ultrasound), analysed once per run (read-only)."""
+    return build_once(tmp_path_factory, "resume-cheap", _analyse_cohort)
 
 
 @pytest.fixture

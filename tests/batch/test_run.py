@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pandas as pd
 
@@ -122,7 +123,8 @@ def test_quiet_prints_one_line_per_study(reference):
 
 
 def test_resume_reuses_unchanged_results_and_reruns_failures(reference, cohort, tmp_path):
-    out, _, _ = reference
+    out = tmp_path / "out"
+    shutil.copytree(reference[0], out)  # the reference is shared: resume a copy
     seen = []
     frame = run(
         cohort,

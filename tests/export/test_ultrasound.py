@@ -200,6 +200,7 @@ def test_uncalibrated_ultrasound_gets_a_seg_but_no_sr(tmp_path):
         export_annotations(result, tmp_path / "sr", formats=["sr"])
 
 
+@pytest.mark.slow  # three analyses, a project and its export: end to end
 def test_mixed_mr_and_ultrasound_project_exports_as_a_whole(us_result, tmp_path):
     mr = make_result(tmp_path / "mr")
     ge = _analyse(real_file("US1_UNCR.dcm"), tmp_path / "ge", seed=(260, 230))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 import numpy as np
@@ -179,7 +180,7 @@ def test_ultrasound_spacing_comes_from_the_tissue_region(name, frames):
     assert stack.spacing_mm[1] == pytest.approx(float(region.PhysicalDeltaY) * 10)
     assert stack.spacing_mm[2] == pytest.approx(float(region.PhysicalDeltaX) * 10)
     assert stack.shape == (frames, y1 - y0 + 1, x1 - x0 + 1)
-    vol = backmice.load(stack)
+    vol = _color3d() if name == "color3d_jpeg_baseline.dcm" else backmice.load(stack)
     assert vol.array.shape == stack.shape
     assert vol.origin_px == (y0, x0)
     # Depth runs down the rows from the top of the region, in mm.
@@ -198,8 +199,14 @@ def test_ultrasound_palette_colour_is_kept_and_luminance_computed():
     np.testing.assert_array_equal(big.color, vol.color)
 
 
+@functools.cache
+def _color3d():
+    """The 120-frame YBR JPEG cine, decoded once per process (seconds): read, do not change."""
+    return backmice.load(_only_stack(real_file("color3d_jpeg_baseline.dcm")))
+
+
 def test_ultrasound_ycbcr_cine_is_converted_to_rgb():
-    vol = backmice.load(_only_stack(real_file("color3d_jpeg_baseline.dcm")))
+    vol = _color3d()
     assert vol.color.shape[0] == 120
     assert vol.spacing_mm[0] is None  # frames are time, not space
     assert vol.array.max() > 50

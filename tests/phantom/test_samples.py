@@ -24,7 +24,7 @@ _ROLE = {
 
 
 #: Samples whose rendering takes seconds: in the full run only (``-m "not slow"`` skips them).
-LARGE = {"t1_redflag", "mr_full", "t1_oblique_iso"}
+LARGE = {"t1_redflag", "mr_full", "t1_oblique_iso", "t1_wide", "dixon_wide", "us_cine"}
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,7 @@ def test_loader_reads_every_sample_with_its_geometry(written, name):
                 assert 0 <= sec["slice_index"] < entry["shape"][0]
 
 
+@pytest.mark.slow  # renders t1_oblique_iso, one of the LARGE samples
 def test_the_oblique_sample_is_oblique_and_rescaled(written):
     study = written("t1_oblique_iso")
     (stack,) = backmice.open_study(study.path).stacks
@@ -83,6 +84,7 @@ def test_shuffled_sample_loads_identically(written):
     assert numbers != sorted(numbers) and numbers != sorted(numbers, reverse=True)
 
 
+@pytest.mark.slow  # renders mr_full, one of the LARGE samples
 def test_one_study_shares_uids_and_frame_of_reference(written):
     study = written("mr_full")
     headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in study.files]

@@ -171,7 +171,8 @@ def _surface_area(a: float, b: float, c: float) -> float:
     return 4 * math.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3) ** (1 / p)
 
 
-@pytest.mark.parametrize("grid_name", ["t1_axial", "redflag"])
+# The red-flag grid is the finer (a few seconds to render): in the full run only.
+@pytest.mark.parametrize("grid_name", ["t1_axial", pytest.param("redflag", marks=pytest.mark.slow)])
 def test_truth_volume_agrees_with_the_rendered_core(redflag_scene, truths, grid_name):
     """The JSON volume equals the rendered core, within partial-volume error."""
     grid = t1_axial_grid() if grid_name == "t1_axial" else redflag_grid()

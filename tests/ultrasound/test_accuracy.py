@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import build_once
+
 SEED = 202
 
 
-@pytest.fixture(scope="module")
-def results(bench):
-    cases = bench.cases_of(SEED)
-    return [bench.measure_case(SEED, case) for case in cases]
+@pytest.fixture(scope="session")
+def results(bench, tmp_path_factory):
+    """The seed's cases measured once per run (the xdist workers share them)."""
+
+    def measure(_):
+        return [bench.measure_case(SEED, case) for case in bench.cases_of(SEED)]
+
+    return build_once(tmp_path_factory, "us-accuracy", measure)
 
 
 def test_every_relation_is_covered(results):

@@ -117,7 +117,13 @@ def test_uncalibrated_real_file_is_in_pixels_loudly(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "name", ["JPGLosslessP14SV1_1s_1f_8b.dcm", "OBXXXX1A.dcm", "gdcm-US-ALOKA-16.dcm"]
+    "name",
+    [
+        # A 1024 x 768 lossless JPEG: seconds to analyse, in the full run only.
+        pytest.param("JPGLosslessP14SV1_1s_1f_8b.dcm", marks=pytest.mark.slow),
+        "OBXXXX1A.dcm",
+        "gdcm-US-ALOKA-16.dcm",
+    ],
 )
 def test_real_files_are_measured_with_the_regions_pixel_size(name, tmp_path):
     path = real_file(name)

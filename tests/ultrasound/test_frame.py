@@ -171,6 +171,7 @@ def test_uncalibrated_frame_measures_in_pixels_and_says_so(sample_volume, sample
     assert n["area_mm2"] == (a.labels == 1).sum()
 
 
+@pytest.mark.slow  # every frame of a cine analysed
 def test_cine_every_frame_reports_the_spread(tmp_path):
     from backmice.phantom import write_sample
 
