@@ -44,8 +44,9 @@ MAX_CAPSULE_MM = 2.0
 
 _SQUARE = np.ones((3, 3), dtype=bool)
 
-#: A section in the next slice continues a nodule when its capsule (or the
-#: muscle) walls at least this share of its border (:func:`_follow_capsule`).
+#: A section in the next slice continues a nodule when a capsule (a thin dark
+#: line with fat beyond it, not the thick dermis or muscle) walls at least this
+#: share of its border (:func:`_follow_capsule`).
 CLOSED_SHARE = 0.75
 
 #: The subcutaneous fat a candidate's core is compared with lies within this
