@@ -152,13 +152,20 @@ def _grown(
     )
 
 
+def _inscribed_mm(section: np.ndarray, pixel_mm: np.ndarray) -> float:
+    """Diameter (mm) of the largest disk that fits in a section (row, col) of a crop.
+
+    Padded first: a crop's edge would otherwise count as more of the section.
+    """
+    padded = np.pad(section, 1)
+    return 2 * float(distance_mm(padded[np.newaxis], (1.0, *pixel_mm)).max())
+
+
 def _compact_enough(region: np.ndarray, pixel_mm: np.ndarray, options: CandidateOptions) -> bool:
     """Thick and convex enough in its largest cross-section to be a nodule."""
     areas = region.sum(axis=(1, 2))
-    # Pad: a crop's edge would otherwise count as more of the region.
-    section = np.pad(region[int(np.argmax(areas))], 1)
-    inscribed = 2 * float(distance_mm(section[np.newaxis], (1.0, *pixel_mm)).max())
-    if inscribed < options.min_thickness_mm:
+    section = region[int(np.argmax(areas))]
+    if _inscribed_mm(section, pixel_mm) < options.min_thickness_mm:
         return False
     points = np.argwhere(section)
     if len(points) < 4:
@@ -274,6 +281,7 @@ def _grow(
     of the fat score that the capsule leaves even where it is faint.
     """
     out = np.zeros(cores.shape, dtype=np.int32)
+    background = int(cores.max()) + 1  # the marker of the fat the cores flood against
     pad = (1, *(int(np.ceil(margin_mm / p)) for p in pixel_mm))
     for i, sl in enumerate(ndimage.find_objects(cores), start=1):
         if sl is None or i not in ids:
@@ -294,7 +302,7 @@ def _grow(
                 if pieces.max() > 1:
                     size = np.bincount(pieces.ravel())
                     size[0] = 0
-                    markers[(pieces > 0) & (pieces != int(np.argmax(size)))] = cores.max() + 1
+                    markers[(pieces > 0) & (pieces != int(np.argmax(size)))] = background
         own = markers == i
         footprint = ndimage.binary_dilation(
             np.any(own, axis=0), structure=np.ones((5, 5), dtype=bool)
@@ -311,7 +319,7 @@ def _grow(
         caps = within.copy()
         caps[reach[0] : reach[-1] + 1] = False
         allowed[caps] &= np.any(own, axis=0)
-        markers[sat[box] & ~allowed & (markers == 0)] = cores.max() + 1
+        markers[sat[box] & ~allowed & (markers == 0)] = background
         smooth = ndimage.gaussian_filter(score[box].astype(np.float32), (0.0, 0.7, 0.7))
         basins = watershed(-smooth, markers=markers, mask=fat[box] | (markers > 0))
         # The capsule is not part of the nodule (SPEC): where its partly-fat pixels
@@ -400,18 +408,20 @@ def _follow_capsule(
     capsule_px = int(np.ceil(MAX_CAPSULE_MM / float(np.min(pixel_mm)))) + 1
     ring = np.ones((2 * margin[0] + 1, 2 * margin[1] + 1), dtype=bool)
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or signed_mm[sl][labels[sl] == i].min() <= -1.0:
+        if sl is None:
+            continue
+        own = labels[sl] == i
+        if signed_mm[sl][own].min() <= -1.0:
             # In or under the fascia, muscle walls the fat in every slice and
             # the connected fat is the whole of it already.
             continue
-        areas = np.count_nonzero(labels[sl] == i, axis=(1, 2))
+        areas = np.count_nonzero(own, axis=(1, 2))
         widest = int(np.argmax(areas)) + sl[0].start
-        section = np.pad(labels[widest][sl[1:]] == i, 1)
+        section = own[widest - sl[0].start]
         area = float(np.count_nonzero(section)) * float(np.prod(pixel_mm))
         if (
             area < MIN_FILL * np.pi / 4 * min_size_mm**2
-            or 2 * float(distance_mm(section[np.newaxis], (1.0, *pixel_mm)).max())
-            < min_thickness_mm
+            or _inscribed_mm(section, pixel_mm) < min_thickness_mm
         ):
             continue  # no nodule's equator: nothing to follow
         # A nodule is ovoid: it reaches no further beyond what was found than
